@@ -1,0 +1,3 @@
+from smtpshell.cli import run
+
+run()

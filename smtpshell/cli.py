@@ -1,0 +1,283 @@
+"""Command line: ``main(argv, env) -> ExitStatus``.
+
+    smtpshell HOST [PORT]          interactive (or batch when stdin is not a terminal)
+    smtpshell sandbox              run the local test server
+    smtpshell demo                 sandbox + shell in one process, CA trusted
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import socket
+import sys
+from collections.abc import Sequence
+
+from . import __version__
+from .context import Environment
+from .status import ExitStatus
+
+SUBCOMMANDS = ("sandbox", "demo")
+
+DESCRIPTION = (
+    "smtpshell: an interactive SMTP client for testing and teaching. Type raw SMTP; "
+    "STARTTLS upgrades the connection in place. Shell commands start with '/' (try /help)."
+)
+
+EPILOG = """\
+other commands:
+  smtpshell sandbox   run the built-in local SMTP server (STARTTLS, AUTH, trustme CA)
+  smtpshell demo      start the sandbox and connect to it: the one-command tour
+
+exit status: 0 ok, 1 last reply failed, 2 usage, 3 connect, 4 TLS, 5 AUTH,
+             6 MAIL, 7 RCPT, 8 DATA, 9 protocol error, 130 interrupted
+"""
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_target(target: str, port: str | None, default_port: int) -> tuple[str, int]:
+    """HOST, HOST:PORT, [IPv6]:PORT, a bare IPv6 literal; PORT may also come separately."""
+    host, port_text = target, port
+    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", target)
+    if m:
+        host, inline = m.group(1), m.group(2)
+        port_text = port_text or inline
+    elif target.count(":") == 1:
+        host, inline = target.split(":")
+        if port_text and inline:
+            raise UsageError("port given twice")
+        port_text = port_text or inline
+    if not host:
+        raise UsageError("empty host name")
+    if port_text is None:
+        return host, default_port
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise UsageError(f"invalid port: {port_text}")
+    return host, int(port_text)
+
+
+def add_tls_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("TLS")
+    g.add_argument("--cafile", metavar="PEM", help="trust the CA certificates in this file")
+    g.add_argument("--capath", metavar="DIR", help="trust the CA certificates in this directory")
+    g.add_argument("-k", "--insecure", action="store_true",
+                   help="do not verify the server certificate (the report says so)")
+    g.add_argument("--sni", metavar="NAME",
+                   help="server name for SNI and certificate check (default: HOST)")
+    g.add_argument("--no-sni", action="store_true", help="send no SNI")
+    g.add_argument("--tls-min", metavar="V", help="minimum TLS version: 1.0 1.1 1.2 1.3")
+    g.add_argument("--tls-max", metavar="V", help="maximum TLS version")
+    g.add_argument("--ciphers", metavar="LIST", help="OpenSSL cipher list (TLS 1.2 and older)")
+    g.add_argument("--cert", metavar="PEM", help="client certificate (PEM)")
+    g.add_argument("--key", metavar="PEM", help="client private key (PEM; default: in --cert)")
+    g.add_argument("--key-password-env", metavar="VAR",
+                   help="environment variable holding the client key's passphrase")
+    g.add_argument("--pin", metavar="SHA256", action="append", default=[],
+                   help="accept the server certificate with this SHA-256 fingerprint "
+                   "(self-signed too); repeatable")
+    g.add_argument("--show-certs", action="store_true", help="show every certificate received")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smtpshell",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="HOST[:PORT]", help="server: host, host:port, [v6]:port")
+    p.add_argument("port", metavar="PORT", nargs="?", help="port (default 25, 465 with --tls)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--tls", "--implicit-tls", dest="implicit", action="store_true",
+                      help="TLS from the first byte (port 465 style)")
+    mode.add_argument("--starttls", action="store_true",
+                      help="EHLO and STARTTLS right after the greeting; fail if not offered")
+    p.add_argument("--timeout", type=float, metavar="S",
+                   help="connect and reply timeout in seconds (default 15 / 60)")
+    p.add_argument("--connect-timeout", type=float, metavar="S")
+    p.add_argument("--reply-timeout", type=float, metavar="S")
+    p.add_argument("--ehlo", metavar="NAME", help="name the shell uses in EHLO (default: host name)")
+    p.add_argument("--lmtp", action="store_true", help="speak LMTP: LHLO instead of EHLO")
+    p.add_argument("--require-tls", action="store_true",
+                   help="refuse to send AUTH or MAIL on a connection that is not TLS")
+    p.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR=1)")
+    p.add_argument("--no-hints", action="store_true", help="no automatic hints under failures")
+    p.add_argument("--no-history", action="store_true", help="do not read or write history")
+    p.add_argument("--version", action="version", version=f"smtpshell {__version__}")
+    add_tls_arguments(p)
+    return p
+
+
+def build_sandbox_parser(prog: str) -> argparse.ArgumentParser:
+    from .sandbox import DEFAULT_PORT, DEFAULT_TLS_PORT
+
+    p = argparse.ArgumentParser(prog=f"smtpshell {prog}")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT if prog == "sandbox" else 0,
+                   help="plain/STARTTLS port")
+    p.add_argument("--tls-port", type=int, default=DEFAULT_TLS_PORT if prog == "sandbox" else 0,
+                   help="implicit TLS port")
+    p.add_argument("--dir", metavar="DIR", help="where the CA, certificate and maildir go")
+    if prog == "demo":
+        p.add_argument("--no-color", action="store_true")
+        p.add_argument("--tls", action="store_true", help="connect to the implicit TLS port")
+    return p
+
+
+def options_from_args(args: argparse.Namespace, env: Environment):  # type: ignore[no-untyped-def]
+    from .session import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, ConnectOptions
+    from .tls import TlsOptions
+
+    default_port = 465 if args.implicit else (24 if args.lmtp else 25)
+    host, port = parse_target(args.target, args.port, default_port)
+    key_password = None
+    if args.key_password_env:
+        key_password = env.environ.get(args.key_password_env)
+        if key_password is None:
+            raise UsageError(f"--key-password-env: {args.key_password_env} is not set")
+    tls_options = TlsOptions(
+        cafile=args.cafile,
+        capath=args.capath,
+        insecure=args.insecure,
+        server_name=args.sni,
+        no_sni=args.no_sni,
+        min_version=args.tls_min,
+        max_version=args.tls_max,
+        ciphers=args.ciphers,
+        certfile=args.cert,
+        keyfile=args.key,
+        key_password=key_password,
+        pins=tuple(args.pin),
+    )
+    connect_timeout = args.connect_timeout or args.timeout or DEFAULT_CONNECT_TIMEOUT
+    reply_timeout = args.reply_timeout or args.timeout or DEFAULT_REPLY_TIMEOUT
+    return ConnectOptions(
+        host=host,
+        port=port,
+        tls_mode="implicit" if args.implicit else ("starttls" if args.starttls else "plain"),
+        tls=tls_options,
+        connect_timeout=connect_timeout,
+        reply_timeout=reply_timeout,
+        send_timeout=reply_timeout,
+        lmtp=args.lmtp,
+        ehlo_name=args.ehlo or socket.getfqdn() or "localhost",
+    )
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
+    env = env or Environment()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        return _subcommand(argv[0], argv[1:], env)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        options = options_from_args(args, env)
+    except SystemExit as exc:
+        return ExitStatus.OK if exc.code == 0 else ExitStatus.USAGE
+    except UsageError as exc:
+        env.stderr.write(f"smtpshell: {exc}\n")
+        return ExitStatus.USAGE
+    return _run_shell(options, args, env)
+
+
+def _run_shell(options, args: argparse.Namespace, env: Environment) -> ExitStatus:  # type: ignore[no-untyped-def]
+    from .ui.core import Settings, ShellCore
+    from .ui.render import Renderer
+
+    colour = env.colour(args.no_color)
+    settings = Settings(hints=not args.no_hints, require_tls=args.require_tls)
+    try:
+        if env.interactive:
+            from .ui.app import PromptSecrets, StdoutWriter, run_repl
+
+            renderer = Renderer(StdoutWriter(), colour=colour)  # type: ignore[arg-type]
+            renderer.show_chain = args.show_certs
+            core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings)
+            history = None if args.no_history else env.history_file
+            return asyncio.run(run_repl(core, history_file=history))
+        from .ui.batch import run_batch
+
+        renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)
+        renderer.show_chain = args.show_certs
+        core = ShellCore(options, renderer, settings=settings)
+        return asyncio.run(run_batch(core, env.stdin))
+    except KeyboardInterrupt:
+        env.stderr.write("smtpshell: interrupted\n")
+        return ExitStatus.INTERRUPTED
+
+
+def _subcommand(name: str, argv: list[str], env: Environment) -> ExitStatus:
+    from pathlib import Path
+
+    from .sandbox import SandboxConfig
+
+    parser = build_sandbox_parser(name)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return ExitStatus.OK if exc.code == 0 else ExitStatus.USAGE
+    config = SandboxConfig(
+        host=args.host,
+        port=args.port,
+        tls_port=args.tls_port,
+        workdir=Path(args.dir) if args.dir else None,
+    )
+    if name == "sandbox":
+        from .sandbox import serve
+
+        return ExitStatus(serve(config, env.stdout, env.stderr))
+    return _demo(config, args, env)
+
+
+def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # type: ignore[no-untyped-def]
+    from .sandbox import Sandbox
+    from .session import ConnectOptions
+    from .tls import TlsOptions
+    from .ui.core import ShellCore
+    from .ui.render import Renderer
+
+    async def run() -> ExitStatus:
+        async with Sandbox(config) as sb:
+            port = sb.tls_port if args.tls and sb.tls_port else sb.port
+            options = ConnectOptions(
+                host=sb.host,
+                port=port,
+                tls_mode="implicit" if args.tls else "plain",
+                tls=TlsOptions(cafile=str(sb.ca_file)),
+                ehlo_name="demo.client",
+            )
+            colour = env.colour(args.no_color)
+            intro = (
+                f"sandbox: {sb.host} port {sb.port} (STARTTLS), {sb.tls_port} (implicit TLS); "
+                f"account {sb.user} / {sb.password}; CA {sb.ca_file}; mail kept in {sb.maildir}"
+            )
+            if env.interactive:
+                from .ui.app import PromptSecrets, StdoutWriter, run_repl
+
+                renderer = Renderer(StdoutWriter(), colour=colour)  # type: ignore[arg-type]
+                renderer.info(intro)
+                renderer.info("try: EHLO me, STARTTLS, EHLO me, MAIL FROM:<a@example.org>, "
+                              "RCPT TO:<b@example.org>, DATA, QUIT")
+                core = ShellCore(options, renderer, prompter=PromptSecrets())
+                return await run_repl(core, history_file=env.history_file)
+            from .ui.batch import run_batch
+
+            renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)
+            renderer.info(intro)
+            core = ShellCore(options, renderer)
+            return await run_batch(core, env.stdin)
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return ExitStatus.INTERRUPTED
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(int(main()))

@@ -1,0 +1,186 @@
+"""The reply grammar of RFC 5321 §4.2: lines in, complete replies out.
+
+``ReplyParser`` accepts bytes in any split and yields ``Reply`` or ``ProtocolError``
+events.  Memory is bounded: a line longer than ``max_line`` bytes without a line end,
+or a reply of more than ``max_lines`` lines, is a fatal ``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+from .events import ProtocolError, Reply
+
+MAX_LINE = 8192
+"""Accept reply lines up to this many bytes (RFC 5321 allows 512; longer ones are flagged)."""
+MAX_LINES = 1000
+RFC_REPLY_LINE = 512
+
+_CODE = re.compile(rb"^([2-5][0-9][0-9])([ -]|$)")
+_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+
+
+def enhanced_code(code: int, text: str) -> str | None:
+    """The RFC 3463 enhanced status code at the start of ``text``, if it fits ``code``."""
+    m = _ENHANCED.match(text)
+    if m and int(m.group(1)) == code // 100:
+        return m.group(0)
+    return None
+
+
+def _decode(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+
+
+@dataclass
+class _Partial:
+    code: int
+    lines: list[str] = field(default_factory=list)
+    raw: list[bytes] = field(default_factory=list)
+    anomalies: list[str] = field(default_factory=list)
+
+
+class ReplyParser:
+    """Incremental reply parser.  ``feed()`` bytes, iterate ``events()``."""
+
+    def __init__(self, *, max_line: int = MAX_LINE, max_lines: int = MAX_LINES) -> None:
+        self.max_line = max_line
+        self.max_lines = max_lines
+        self._buf = bytearray()
+        self._partial: _Partial | None = None
+        self.failed = False
+
+    @property
+    def buffered(self) -> bytes:
+        """Bytes received but not yet part of a complete line."""
+        return bytes(self._buf)
+
+    @property
+    def in_reply(self) -> bool:
+        return self._partial is not None
+
+    def take_buffer(self) -> bytes:
+        """Remove and return everything not yet parsed (complete lines included)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._partial = None
+        return data
+
+    def feed(self, data: bytes) -> Iterator[Reply | ProtocolError]:
+        """Add bytes; yield every event they complete."""
+        if self.failed:
+            return
+        self._buf += data
+        while True:
+            nl = self._buf.find(b"\n")
+            if nl < 0:
+                if len(self._buf) > self.max_line:
+                    self.failed = True
+                    size = len(self._buf)
+                    self._buf.clear()
+                    yield ProtocolError(
+                        message=f"reply line longer than {self.max_line} bytes "
+                        f"with no line end ({size} bytes so far); giving up",
+                        fatal=True,
+                    )
+                return
+            line = bytes(self._buf[:nl])
+            del self._buf[: nl + 1]
+            bare_lf = not line.endswith(b"\r")
+            if not bare_lf:
+                line = line[:-1]
+            yield from self._line(line, bare_lf)
+            if self.failed:
+                return
+
+    def _line(self, line: bytes, bare_lf: bool) -> Iterator[Reply | ProtocolError]:
+        anomalies: list[str] = []
+        if bare_lf:
+            anomalies.append("line ended with a bare LF, not CRLF")
+        if len(line) + 2 > RFC_REPLY_LINE:
+            anomalies.append(f"line of {len(line) + 2} bytes exceeds RFC 5321's 512")
+        if b"\x00" in line:
+            anomalies.append("NUL byte in reply")
+        if b"\r" in line:
+            anomalies.append("stray CR inside reply line")
+        try:
+            line.decode("ascii")
+        except UnicodeDecodeError:
+            anomalies.append("non-ASCII bytes in reply")
+        m = _CODE.match(line)
+        if m is None:
+            yield ProtocolError(
+                message="malformed reply line (no three-digit code 2xx-5xx): "
+                + _decode(line[:80]),
+                raw=line,
+            )
+            return
+        code = int(m.group(1))
+        final = m.group(2) != b"-"
+        p = self._partial
+        if p is None:
+            p = self._partial = _Partial(code)
+        elif code != p.code:
+            anomalies.append(f"mixed codes in one reply: {p.code} then {code}")
+        p.lines.append(_decode(line))
+        p.raw.append(line)
+        p.anomalies.extend(a for a in anomalies if a not in p.anomalies)
+        if len(p.lines) > self.max_lines:
+            self.failed = True
+            self._partial = None
+            yield ProtocolError(
+                message=f"multi-line reply longer than {self.max_lines} lines; giving up",
+                fatal=True,
+            )
+            return
+        if final:
+            self._partial = None
+            first = p.lines[0][4:]
+            yield Reply(
+                code=p.code,
+                lines=tuple(p.lines),
+                raw=tuple(p.raw),
+                enhanced=enhanced_code(p.code, first),
+                anomalies=tuple(p.anomalies),
+            )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What an EHLO (or LHLO) reply advertised (RFC 5321 §4.1.1.1)."""
+
+    keywords: Mapping[str, str] = field(default_factory=dict)
+    """Upper-case keyword -> its parameters as one string ("" when none)."""
+
+    @classmethod
+    def from_reply(cls, reply: Reply) -> Capabilities:
+        keywords: dict[str, str] = {}
+        for text in reply.texts[1:]:
+            word, _, params = text.strip().partition(" ")
+            if not word:
+                continue
+            key = word.upper()
+            if key.startswith("AUTH="):  # legacy "250-AUTH=LOGIN PLAIN"
+                key, params = "AUTH", (word[5:] + " " + params).strip()
+            if key == "AUTH" and "AUTH" in keywords:
+                params = f"{keywords['AUTH']} {params}".strip()
+            keywords[key] = params.strip()
+        return cls(keywords)
+
+    def __contains__(self, keyword: object) -> bool:
+        return isinstance(keyword, str) and keyword.upper() in self.keywords
+
+    @property
+    def auth_mechanisms(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for mech in self.keywords.get("AUTH", "").upper().split():
+            if mech not in seen:
+                seen.append(mech)
+        return tuple(seen)
+
+    @property
+    def size_limit(self) -> int | None:
+        value = self.keywords.get("SIZE", "").strip()
+        return int(value) if value.isdigit() else None

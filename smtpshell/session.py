@@ -1,0 +1,463 @@
+"""The async driver: pumps the transport into the sans-IO core and publishes events.
+
+Every front end (the REPL, batch mode, replay) talks to the server through a
+``Session``.  Observers (the renderer, the transcript recorder) receive every
+event in order: what was sent, each reply, TLS results, notices, the close.
+
+STARTTLS is transparent: when the core reports ``StartTlsReady`` (the server said
+220), the reader task discards any plaintext that followed the 220, runs the
+handshake on the same connection, and only then completes the STARTTLS command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import tls
+from .protocol.connection import ClientConnection, LineError
+from .protocol.events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
+from .protocol.replies import Capabilities
+from .protocol.state import ClientState, Stage
+from .transport import NetworkStream, TransportError, format_address, open_tcp, open_unix
+
+TlsMode = Literal["plain", "starttls", "implicit"]
+
+DEFAULT_CONNECT_TIMEOUT = 15.0
+DEFAULT_REPLY_TIMEOUT = 60.0
+"""Interactive default; RFC 5321 §4.5.3.2 suggests minutes for unattended clients."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectOptions:
+    host: str = "127.0.0.1"
+    port: int = 25
+    tls_mode: TlsMode = "plain"
+    tls: tls.TlsOptions = field(default_factory=tls.TlsOptions)
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    reply_timeout: float = DEFAULT_REPLY_TIMEOUT
+    send_timeout: float = DEFAULT_REPLY_TIMEOUT
+    unix_path: str | None = None
+    family: int = 0
+    local_addr: tuple[str, int] | None = None
+    lmtp: bool = False
+    ehlo_name: str = field(default_factory=socket.gethostname)
+
+    @property
+    def target(self) -> str:
+        return self.unix_path or format_address(self.host, self.port)
+
+
+# ---- session events (in addition to the protocol's) ---------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Connected:
+    target: str
+    tls_mode: TlsMode
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sent:
+    """A line (or raw bytes) went to the server."""
+
+    text: str
+    """What to show and record: already redacted when it carried a secret."""
+    data: bytes
+    tls: bool
+    origin: Literal["user", "shell"] = "user"
+    secret: bool = False
+    in_data: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsEstablished:
+    report: tls.TlsReport
+    implicit: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TlsFailed:
+    message: str
+
+
+SessionEvent = Event | Connected | Sent | TlsEstablished | TlsFailed
+Observer = Callable[[SessionEvent], None]
+
+
+class SessionError(Exception):
+    """A failure that ends an attempt (connect, TLS), with a stage for exit codes."""
+
+    def __init__(self, stage: str, message: str) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.message = message
+
+
+class Session:
+    def __init__(self, options: ConnectOptions, observers: Sequence[Observer] = ()) -> None:
+        self.options = options
+        self.observers: list[Observer] = list(observers)
+        self.conn = ClientConnection(lmtp=options.lmtp)
+        self.tls_report: tls.TlsReport | None = None
+        self.auth_user: str | None = None
+        self.greeting: Reply | None = None
+        self.closed_reason: str | None = None
+        self._stream: NetworkStream | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiters: deque[asyncio.Future[Reply | None]] = deque()
+        self._greeting_future: asyncio.Future[Reply | None] | None = None
+        self._context: ssl.SSLContext | None = None
+
+    # ---- state, for the prompt and toolbar ------------------------------------------
+    @property
+    def connected(self) -> bool:
+        return self._stream is not None and self.conn.state is not ClientState.CLOSED
+
+    @property
+    def is_tls(self) -> bool:
+        return self.conn.tls
+
+    @property
+    def in_data(self) -> bool:
+        return self.conn.state is ClientState.DATA
+
+    @property
+    def in_auth(self) -> bool:
+        return self.conn.state is ClientState.AUTH
+
+    @property
+    def stage(self) -> Stage:
+        return self.conn.stage
+
+    @property
+    def capabilities(self) -> Capabilities | None:
+        return self.conn.capabilities
+
+    @property
+    def authenticated(self) -> bool:
+        return self.conn.authenticated
+
+    def subscribe(self, observer: Observer) -> None:
+        self.observers.append(observer)
+
+    def unsubscribe(self, observer: Observer) -> None:
+        if observer in self.observers:
+            self.observers.remove(observer)
+
+    def publish(self, event: SessionEvent) -> None:
+        for observer in list(self.observers):
+            observer(event)
+
+    # ---- connecting ------------------------------------------------------------------
+    def tls_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            self._context = tls.make_client_context(self.options.tls)
+        return self._context
+
+    async def connect(self) -> Reply:
+        """Connect, do implicit TLS if asked, and wait for the greeting.
+
+        Raises ``SessionError`` (stage "connect" or "tls") with a one-line message.
+        """
+        opts = self.options
+        implicit = opts.tls_mode == "implicit"
+        ctx = None
+        if implicit:
+            try:
+                ctx = self.tls_context()
+            except tls.TlsConfigError as exc:
+                raise SessionError("tls", str(exc)) from exc
+        hostname = tls.server_hostname(opts.tls, opts.host) if implicit else None
+        try:
+            if opts.unix_path:
+                stream: NetworkStream = await open_unix(
+                    opts.unix_path, timeout=opts.connect_timeout, ssl_context=ctx
+                )
+            else:
+                stream = await open_tcp(
+                    opts.host,
+                    opts.port,
+                    timeout=opts.connect_timeout,
+                    ssl_context=ctx,
+                    server_hostname=hostname,
+                    family=opts.family,
+                    local_addr=opts.local_addr,
+                )
+        except TransportError as exc:
+            raise SessionError("connect", str(exc)) from exc
+        except (ssl.SSLError, ConnectionError) as exc:
+            raise SessionError("tls", tls.explain_tls_error(exc, opts.host, opts.tls)) from exc
+        self._stream = stream
+        self.conn = ClientConnection(lmtp=opts.lmtp, tls=implicit)
+        self.publish(Connected(target=opts.target, tls_mode=opts.tls_mode))
+        if implicit:
+            failure = self._after_handshake(stream, implicit=True)
+            if failure:
+                await self.close()
+                raise SessionError("tls", failure)
+        loop = asyncio.get_running_loop()
+        self._greeting_future = loop.create_future()
+        self._reader = asyncio.create_task(self._read_loop())
+        try:
+            greeting = await asyncio.wait_for(
+                asyncio.shield(self._greeting_future), opts.reply_timeout
+            )
+        except TimeoutError:
+            await self.close()
+            raise SessionError(
+                "connect", f"no greeting from {opts.target} within {opts.reply_timeout:g}s"
+            ) from None
+        if greeting is None:
+            raise SessionError(
+                "connect", self.closed_reason or f"{opts.target} closed before its greeting"
+            )
+        self.greeting = greeting
+        return greeting
+
+    def _after_handshake(self, stream: NetworkStream, *, implicit: bool) -> str | None:
+        """Build the TLS report, check pins; return a failure message or None."""
+        sslobj = stream.ssl_object
+        if sslobj is None:
+            return "TLS handshake finished but no TLS session is present"
+        report = tls.build_report(sslobj, self.options.tls, self.options.host)
+        if self.options.tls.pins:
+            der = sslobj.getpeercert(binary_form=True)
+            problem = tls.check_pins(der or b"", self.options.tls.pins)
+            if problem:
+                self.publish(TlsFailed(message=problem))
+                return problem
+        self.tls_report = report
+        self.publish(TlsEstablished(report=report, implicit=implicit))
+        return None
+
+    # ---- the reader ------------------------------------------------------------------
+    async def _read_loop(self) -> None:
+        try:
+            while self.conn.state is not ClientState.CLOSED and self._stream is not None:
+                try:
+                    data = await self._stream.read()
+                except TransportError as exc:
+                    self.conn.connection_lost(str(exc))
+                else:
+                    self.conn.receive_data(data)
+                await self._dispatch()
+        finally:
+            self._fail_waiters()
+
+    async def _dispatch(self) -> None:
+        resolved: list[tuple[asyncio.Future[Reply | None], Reply]] = []
+        while (event := self.conn.next_event()) is not None:
+            if isinstance(event, Reply):
+                if event.kind is ReplyKind.GREETING:
+                    if self._greeting_future and not self._greeting_future.done():
+                        self._greeting_future.set_result(event)
+                elif event.kind is ReplyKind.RESPONSE and self._waiters:
+                    resolved.append((self._waiters.popleft(), event))
+            self.publish(event)
+            if isinstance(event, StartTlsReady):
+                await self._starttls_handshake()
+            elif isinstance(event, Closed):
+                self.closed_reason = event.reason
+                await self._close_stream()
+            elif isinstance(event, ProtocolError) and event.fatal:
+                self.conn.connection_lost(event.message)
+        for fut, reply in resolved:
+            if not fut.done():
+                fut.set_result(reply)
+
+    async def _starttls_handshake(self) -> None:
+        assert self._stream is not None
+        self.conn.discard_injected(self._stream.take_buffered())
+        opts = self.options
+        try:
+            ctx = self.tls_context()
+            new = await self._stream.start_tls(
+                ctx, tls.server_hostname(opts.tls, opts.host), opts.connect_timeout
+            )
+        except tls.TlsConfigError as exc:
+            message = str(exc)
+        except (ssl.SSLError, OSError, TimeoutError, TransportError) as exc:
+            message = tls.explain_tls_error(exc, opts.host, opts.tls)
+        else:
+            self._stream = new
+            failure = self._after_handshake(new, implicit=False)
+            if failure is None:
+                self.conn.tls_started()
+                return
+            self.conn.connection_lost(f"TLS failed: {failure}")
+            return
+        self.publish(TlsFailed(message=message))
+        self.conn.connection_lost(f"TLS handshake failed: {message}")
+
+    def _fail_waiters(self) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+        if self._greeting_future and not self._greeting_future.done():
+            self._greeting_future.set_result(None)
+
+    # ---- sending ---------------------------------------------------------------------
+    async def send(
+        self,
+        line: str,
+        *,
+        shown: str | None = None,
+        secret: bool = False,
+        origin: Literal["user", "shell"] = "user",
+        dot_stuff: bool = True,
+        wait: bool = True,
+    ) -> list[Reply]:
+        """Send one line; wait for the replies it asks for (none inside DATA).
+
+        ``shown`` replaces the line in everything observers see (used for secrets).
+        Returns the replies that arrived in time; a timeout or a close is published
+        as an event, never raised.
+        """
+        return await self.send_lines(
+            [line], shown=[shown], secret=secret, origin=origin, dot_stuff=dot_stuff, wait=wait
+        )
+
+    async def send_lines(
+        self,
+        lines: Sequence[str],
+        *,
+        shown: Sequence[str | None] | None = None,
+        secret: bool = False,
+        origin: Literal["user", "shell"] = "user",
+        dot_stuff: bool = True,
+        wait: bool = True,
+    ) -> list[Reply]:
+        """Send several lines in one write (pipelining), then wait for every reply."""
+        if not self.connected or self._stream is None:
+            self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
+            return []
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Reply | None]] = []
+        chunks: list[bytes] = []
+        for i, line in enumerate(lines):
+            in_data = self.in_data
+            before = len(self.conn.pending)
+            try:
+                data = self.conn.send_line(line, dot_stuff=dot_stuff)
+            except LineError as exc:
+                self.publish(Notice(kind="bad-line", message=str(exc), warning=True))
+                break
+            for _ in range(len(self.conn.pending) - before):
+                fut: asyncio.Future[Reply | None] = loop.create_future()
+                self._waiters.append(fut)
+                futures.append(fut)
+            text = shown[i] if shown and shown[i] is not None else line
+            self.publish(
+                Sent(
+                    text=text or "",
+                    data=data,
+                    tls=self.is_tls,
+                    origin=origin,
+                    secret=secret,
+                    in_data=in_data,
+                )
+            )
+            self._flush_notices()
+            chunks.append(data)
+        if chunks and not await self._write(b"".join(chunks)):
+            return []
+        if not wait:
+            return []
+        return await self._wait(futures)
+
+    async def send_raw(
+        self, data: bytes, *, shown: str, expect_reply: bool = False, verb: str = "RAW"
+    ) -> list[Reply]:
+        """Send exact bytes (raw mode, BDAT chunks)."""
+        if not self.connected or self._stream is None:
+            self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
+            return []
+        futures: list[asyncio.Future[Reply | None]] = []
+        self.conn.send_raw(data, expect_reply=expect_reply, verb=verb)
+        if expect_reply:
+            fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            futures.append(fut)
+        self.publish(Sent(text=shown, data=data, tls=self.is_tls))
+        if not await self._write(data):
+            return []
+        return await self._wait(futures)
+
+    async def _write(self, data: bytes) -> bool:
+        assert self._stream is not None
+        try:
+            await asyncio.wait_for(self._stream.write(data), self.options.send_timeout)
+        except TimeoutError:
+            self.conn.connection_lost(
+                f"send timed out after {self.options.send_timeout:g}s: "
+                "the server is not reading what we send"
+            )
+            await self._dispatch()
+            return False
+        except (TransportError, OSError) as exc:
+            self.conn.connection_lost(str(exc))
+            await self._dispatch()
+            return False
+        return True
+
+    async def _wait(self, futures: list[asyncio.Future[Reply | None]]) -> list[Reply]:
+        replies: list[Reply] = []
+        timeout = self.options.reply_timeout
+        for fut in futures:
+            try:
+                reply = await asyncio.wait_for(asyncio.shield(fut), timeout)
+            except TimeoutError:
+                self.publish(
+                    Notice(
+                        kind="timeout",
+                        message=f"no reply within {timeout:g}s (it will be shown if it comes)",
+                        warning=True,
+                    )
+                )
+                break
+            if reply is None:
+                break
+            replies.append(reply)
+        return replies
+
+    def _flush_notices(self) -> None:
+        while (event := self.conn.next_event()) is not None:
+            self.publish(event)
+
+    # ---- helpers used by front ends -------------------------------------------------
+    async def ehlo(self) -> Reply | None:
+        verb = "LHLO" if self.options.lmtp else "EHLO"
+        replies = await self.send(f"{verb} {self.options.ehlo_name}", origin="shell")
+        return replies[0] if replies else None
+
+    async def starttls(self) -> Reply | None:
+        replies = await self.send("STARTTLS", origin="shell")
+        return replies[0] if replies else None
+
+    async def close(self) -> None:
+        if self._stream is not None and self.conn.state is not ClientState.CLOSED:
+            self.conn.connection_lost("closed by the client")
+            self.closed_reason = "closed by the client"
+            self.conn.next_event()  # the Closed event we caused is not news
+        await self._close_stream()
+        if self._reader is not None and self._reader is not asyncio.current_task():
+            self._reader.cancel()
+            try:
+                await self._reader
+            except asyncio.CancelledError:
+                pass
+            self._reader = None
+        self._fail_waiters()
+
+    async def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            try:
+                await stream.close()
+            except (OSError, ssl.SSLError, TransportError):
+                pass

@@ -1,0 +1,287 @@
+"""The thin asyncio transport: connect, implicit TLS, STARTTLS, bounded buffers.
+
+``NetworkStream`` is what the session needs: ``read``, ``write``, ``close``,
+``start_tls`` (returning a new stream), and ``take_buffered`` so that plaintext
+that arrived before a STARTTLS handshake can be discarded instead of being mixed
+into the TLS session.  ``AsyncioStream`` implements it on an asyncio Protocol;
+``MockStream`` replays canned bytes for session tests without a network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+import ssl
+from collections import deque
+from collections.abc import Iterable
+from typing import Protocol
+
+
+class TransportError(Exception):
+    """A network failure, described in one line for the user."""
+
+
+class NetworkStream(Protocol):
+    async def read(self) -> bytes: ...
+    async def write(self, data: bytes) -> None: ...
+    async def close(self) -> None: ...
+    async def start_tls(
+        self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> NetworkStream: ...
+    def take_buffered(self) -> bytes: ...
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None: ...
+    @property
+    def peer(self) -> str: ...
+
+
+_HIGH_WATER = 256 * 1024
+
+
+class _StreamProtocol(asyncio.Protocol):
+    """Collects received bytes; pauses reading above a high-water mark (bounded memory)."""
+
+    def __init__(self) -> None:
+        self.chunks: deque[bytes] = deque()
+        self.size = 0
+        self.eof = False
+        self.error: BaseException | None = None
+        self.transport: asyncio.Transport | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._paused_reading = False
+        self._paused_writing = False
+        self.lost = asyncio.Event()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.size += len(data)
+        if self.size > _HIGH_WATER and self.transport and not self._paused_reading:
+            self._paused_reading = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        self._wake()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self.lost.set()
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def take(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        self.size = 0
+        if self._paused_reading and self.transport is not None:
+            self._paused_reading = False
+            self.transport.resume_reading()
+        return data
+
+    async def wait_data(self) -> None:
+        while not self.chunks and not self.eof:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+            self._waiter = None
+
+    async def drain(self) -> None:
+        while self._paused_writing and self.transport and not self.transport.is_closing():
+            self._drain = asyncio.get_running_loop().create_future()
+            await self._drain
+            self._drain = None
+
+
+class AsyncioStream:
+    def __init__(self, transport: asyncio.Transport, protocol: _StreamProtocol, peer: str):
+        self._transport = transport
+        self._protocol = protocol
+        self._peer = peer
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        obj = self._transport.get_extra_info("ssl_object")
+        return obj if isinstance(obj, ssl.SSLObject) else None
+
+    async def read(self) -> bytes:
+        """Whatever has arrived (at least one byte), or b"" at end of stream."""
+        await self._protocol.wait_data()
+        data = self._protocol.take()
+        if not data and self._protocol.error is not None:
+            raise TransportError(describe_os_error(self._protocol.error, self._peer))
+        return data
+
+    async def write(self, data: bytes) -> None:
+        if self._transport.is_closing():
+            raise TransportError(f"cannot send to {self._peer}: the connection is closed")
+        self._transport.write(data)
+        await self._protocol.drain()
+
+    def take_buffered(self) -> bytes:
+        return self._protocol.take()
+
+    async def close(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.close()
+        try:
+            await asyncio.wait_for(self._protocol.lost.wait(), 2.0)
+        except TimeoutError:
+            self._transport.abort()
+
+    async def start_tls(
+        self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> AsyncioStream:
+        loop = asyncio.get_running_loop()
+        protocol = _StreamProtocol()
+        new = await loop.start_tls(
+            self._transport,
+            protocol,
+            context,
+            server_hostname=server_hostname,
+            ssl_handshake_timeout=timeout,
+        )
+        if new is None:  # pragma: no cover - only when the transport closed meanwhile
+            raise TransportError("the connection closed during the TLS handshake")
+        assert isinstance(new, asyncio.Transport)
+        protocol.transport = new
+        return AsyncioStream(new, protocol, self._peer)
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def describe_os_error(exc: BaseException, target: str) -> str:
+    """One line in words for a network error."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host name for {target}: {exc.strerror}"
+    if isinstance(exc, TimeoutError):
+        return f"timed out connecting to {target}"
+    if isinstance(exc, ConnectionRefusedError):
+        return f"connection refused by {target} (nothing listening on that port?)"
+    if isinstance(exc, ConnectionResetError):
+        return f"connection reset by {target}"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return f"network unreachable: {target} ({exc.strerror})"
+        if exc.errno == errno.EADDRNOTAVAIL:
+            return f"cannot use that address for {target} ({exc.strerror})"
+        return f"network error with {target}: {exc.strerror or exc}"
+    return f"error with {target}: {exc}"
+
+
+async def open_tcp(
+    host: str,
+    port: int,
+    *,
+    timeout: float | None,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    family: int = 0,
+    local_addr: tuple[str, int] | None = None,
+) -> AsyncioStream:
+    """Connect; with ``ssl_context`` the TLS handshake runs too (implicit TLS).
+
+    TLS errors (``ssl.SSLError``) are passed through so the caller can explain them
+    with ``tls.explain_tls_error``; network errors become ``TransportError``.
+    """
+    loop = asyncio.get_running_loop()
+    target = format_address(host, port)
+    try:
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(
+                _StreamProtocol,
+                host,
+                port,
+                ssl=ssl_context,
+                server_hostname=server_hostname if ssl_context else None,
+                family=family,
+                local_addr=local_addr,
+            ),
+            timeout,
+        )
+    except ssl.SSLError:
+        raise
+    except (OSError, TimeoutError) as exc:
+        raise TransportError(describe_os_error(exc, target)) from exc
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioStream(transport, protocol, target)
+
+
+async def open_unix(
+    path: str, *, timeout: float | None, ssl_context: ssl.SSLContext | None = None
+) -> AsyncioStream:
+    loop = asyncio.get_running_loop()
+    try:
+        transport, protocol = await asyncio.wait_for(
+            loop.create_unix_connection(_StreamProtocol, path, ssl=ssl_context), timeout
+        )
+    except ssl.SSLError:
+        raise
+    except (OSError, TimeoutError) as exc:
+        raise TransportError(describe_os_error(exc, path)) from exc
+    assert isinstance(transport, asyncio.Transport)
+    return AsyncioStream(transport, protocol, path)
+
+
+class MockStream:
+    """A stream that returns canned chunks and records what was written (for tests)."""
+
+    def __init__(self, chunks: Iterable[bytes], peer: str = "mock") -> None:
+        self._chunks = deque(chunks)
+        self.written = bytearray()
+        self.closed = False
+        self._peer = peer
+        self.tls_started = False
+
+    @property
+    def peer(self) -> str:
+        return self._peer
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        return None
+
+    async def read(self) -> bytes:
+        await asyncio.sleep(0)
+        return self._chunks.popleft() if self._chunks else b""
+
+    async def write(self, data: bytes) -> None:
+        self.written += data
+
+    def take_buffered(self) -> bytes:
+        return b""
+
+    async def close(self) -> None:
+        self.closed = True
+
+    async def start_tls(
+        self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> MockStream:
+        self.tls_started = True
+        return self

@@ -1,0 +1,161 @@
+"""The interactive shell (prompt_toolkit).
+
+Replies are printed by the session's observers as they arrive, also while the user
+is typing (``patch_stdout`` keeps the prompt below them).  Ctrl-C clears the line at
+the prompt and interrupts a wait for a reply; Ctrl-D sends QUIT and leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.formatted_text import HTML
+from prompt_toolkit.history import FileHistory
+from prompt_toolkit.input import Input
+from prompt_toolkit.output import Output
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from ..status import ExitStatus
+from .core import ShellCore
+
+
+class StdoutWriter:
+    """A text stream that always writes to the current ``sys.stdout``.
+
+    The renderer is built before ``patch_stdout`` swaps ``sys.stdout``; this
+    indirection sends its output through the patch, above the prompt.
+    """
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return True
+
+
+class PrivateFileHistory(FileHistory):
+    """File history created with mode 0600, storing only the redacted form of lines."""
+
+    def __init__(self, filename: str | Path, redact: RedactFn | None = None) -> None:
+        path = Path(filename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
+        os.close(fd)
+        self.redact = redact
+        super().__init__(str(path))
+
+    def store_string(self, string: str) -> None:
+        text = self.redact(string) if self.redact else string
+        if text is not None:
+            super().store_string(text)
+
+
+class RedactFn:  # a typing stand-in; any callable (str) -> str | None works
+    def __call__(self, line: str) -> str | None: ...  # pragma: no cover
+
+
+class PromptSecrets:
+    """The REPL's Prompter: secrets without echo, yes/no questions."""
+
+    def __init__(self, input: Input | None = None, output: Output | None = None) -> None:
+        self._input = input
+        self._output = output
+
+    async def secret(self, label: str) -> str | None:
+        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
+        try:
+            return await session.prompt_async(f"{label}: ", is_password=True)
+        except (EOFError, KeyboardInterrupt):
+            return None
+
+    async def confirm(self, question: str) -> bool:
+        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
+        try:
+            answer = await session.prompt_async(f"{question} [y/N] ")
+        except (EOFError, KeyboardInterrupt):
+            return False
+        return answer.strip().lower() in ("y", "yes")
+
+
+def prompt_text(core: ShellCore) -> HTML:
+    s = core.session
+    parts = [f"<b>{_esc(core.options.target)}</b>"]
+    if not s.connected:
+        parts.append("<ansired>closed</ansired>")
+    elif s.is_tls:
+        parts.append("<ansigreen>TLS</ansigreen>")
+    else:
+        parts.append("<ansiyellow>plain</ansiyellow>")
+    if s.authenticated:
+        parts.append(f"<ansicyan>{_esc(s.auth_user or 'authenticated')}</ansicyan>")
+    if s.in_data:
+        parts.append("<ansimagenta>DATA (end with a lone '.')</ansimagenta>")
+    elif s.in_auth:
+        parts.append("<ansimagenta>AUTH</ansimagenta>")
+    return HTML(" ".join(parts) + "&gt; ")
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@contextlib.contextmanager
+def _sigint_cancels(task: asyncio.Task[None]) -> Iterator[None]:
+    """While waiting for the server, Ctrl-C cancels the wait instead of killing the shell."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, task.cancel)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+async def run_repl(
+    core: ShellCore,
+    *,
+    history_file: Path | None,
+    input: Input | None = None,
+    output: Output | None = None,
+    redact: RedactFn | None = None,
+    completer: object | None = None,
+) -> ExitStatus:
+    history = PrivateFileHistory(history_file, redact) if history_file else None
+    session: PromptSession[str] = PromptSession(
+        history=history, input=input, output=output, enable_history_search=True
+    )
+    with patch_stdout(raw=True):
+        status = await core.connect()
+        if status is not ExitStatus.OK:
+            core.renderer.info("type /reconnect to try again, /quit to leave")
+        core.renderer.info("type /help for the shell's commands; SMTP lines go to the server")
+        while not core.quit_requested:
+            try:
+                line = await session.prompt_async(lambda: prompt_text(core))
+            except KeyboardInterrupt:
+                continue
+            except EOFError:
+                await core.run_meta("quit", "")
+                break
+            task = asyncio.ensure_future(core.handle_line(line))
+            with _sigint_cancels(task):
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    core.renderer.warn("interrupted; a reply still pending will be shown when "
+                                       "it arrives")
+    await core.close()
+    return ExitStatus.OK

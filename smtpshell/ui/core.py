@@ -1,0 +1,212 @@
+"""ShellCore: what the REPL and batch mode share.
+
+It owns the ``Session`` (re-created by /reconnect), routes each input line to a
+meta-command or to the server, runs the connect-time steps (--starttls), and keeps
+the settings the meta-commands change.  It never touches a socket itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from ..protocol.events import Reply
+from ..session import ConnectOptions, Observer, Session, SessionError
+from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
+from . import commands
+from .commands import command, split_meta, unique_commands
+from .render import Renderer
+
+
+class Prompter(Protocol):
+    """How the core asks the human something; batch mode never asks."""
+
+    async def secret(self, label: str) -> str | None: ...
+    async def confirm(self, question: str) -> bool: ...
+
+
+class NoPrompter:
+    async def secret(self, label: str) -> str | None:
+        return None
+
+    async def confirm(self, question: str) -> bool:
+        return False
+
+
+@dataclass
+class Settings:
+    hints: bool = True
+    require_tls: bool = False
+    """Refuse to send AUTH or MAIL on a connection that is not TLS."""
+    allow_plain_auth: bool = False
+    """Batch mode: AUTH over a connection that is not TLS without asking."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+class ShellCore:
+    def __init__(
+        self,
+        options: ConnectOptions,
+        renderer: Renderer,
+        *,
+        prompter: Prompter | None = None,
+        settings: Settings | None = None,
+        observers: list[Observer] | None = None,
+    ) -> None:
+        self.options = options
+        self.renderer = renderer
+        self.prompter: Prompter = prompter or NoPrompter()
+        self.settings = settings or Settings()
+        self.observers: list[Observer] = observers or []
+        self.session = Session(options, [renderer, *self.observers])
+        self.last_replies: list[Reply] = []
+        self.quit_requested = False
+        self.status = ExitStatus.OK
+
+    # ---- connecting ------------------------------------------------------------------
+    async def connect(self) -> ExitStatus:
+        """Connect (and STARTTLS when asked); return OK or the failed stage's status."""
+        self.session = Session(self.options, [self.renderer, *self.observers])
+        try:
+            await self.session.connect()
+        except SessionError as exc:
+            self.renderer.error(exc.message)
+            return STAGE_STATUS.get(exc.stage, ExitStatus.ERROR)
+        if self.options.tls_mode == "starttls":
+            return await self.force_starttls()
+        return ExitStatus.OK
+
+    async def force_starttls(self) -> ExitStatus:
+        """EHLO, STARTTLS, EHLO; any refusal is a TLS-stage failure (RFC 3207 §4)."""
+        session = self.session
+        ehlo = await session.ehlo()
+        if ehlo is None or ehlo.code // 100 != 2:
+            self.renderer.error("EHLO failed; cannot negotiate STARTTLS")
+            return ExitStatus.TLS
+        if session.capabilities is None or "STARTTLS" not in session.capabilities:
+            self.renderer.error("--starttls: the server does not offer STARTTLS; not continuing")
+            await session.close()
+            return ExitStatus.TLS
+        reply = await session.starttls()
+        if reply is None or reply.code != 220 or not session.is_tls:
+            if session.connected:
+                self.renderer.error("--starttls: STARTTLS was refused; not continuing in clear")
+                await session.close()
+            return ExitStatus.TLS
+        await session.ehlo()
+        return ExitStatus.OK
+
+    # ---- lines -----------------------------------------------------------------------
+    async def handle_line(self, line: str) -> None:
+        """One line of input: a meta-command, or a line for the server."""
+        meta = split_meta(line, in_data=self.session.in_data)
+        if meta is not None:
+            await self.run_meta(*meta)
+            return
+        if not line and not (self.session.in_auth or self.session.in_data):
+            return
+        if not await self.allowed(line):
+            return
+        self.last_replies = await self.session.send(line)
+
+    async def allowed(self, line: str) -> bool:
+        """Policy checks before a line goes out (require-TLS, AUTH in clear)."""
+        session = self.session
+        if session.in_data or session.in_auth or session.is_tls:
+            return True
+        verb = line.split(" ", 1)[0].upper()
+        if self.settings.require_tls and verb in ("AUTH", "MAIL"):
+            self.renderer.error(f"require-TLS is on: not sending {verb} on a plain connection "
+                                "(STARTTLS first, or /set require-tls off)")
+            return False
+        return True
+
+    async def run_meta(self, name: str, args: str) -> None:
+        meta = commands.lookup(name)
+        if meta is None:
+            self.renderer.error(f"unknown command /{name} (try /help)")
+            return
+        await meta.handler(self, args)
+
+    def exit_status(self) -> ExitStatus:
+        """Batch mode: success when the last reply was 2xx/3xx."""
+        if self.status is not ExitStatus.OK:
+            return self.status
+        if not self.last_replies:
+            return ExitStatus.OK
+        last = self.last_replies[-1]
+        if last.code // 100 in (2, 3):
+            return ExitStatus.OK
+        return VERB_STATUS.get(last.command or "", ExitStatus.ERROR)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+
+# ---- built-in meta-commands ---------------------------------------------------------
+@command("help", "/help [COMMAND]", "list the shell's commands, or explain one", aliases=("?",))
+async def _help(core: ShellCore, args: str) -> None:
+    if args:
+        meta = commands.lookup(args.lstrip("/"))
+        if meta is None:
+            core.renderer.error(f"no such command: {args}")
+        else:
+            core.renderer.write(f"{meta.usage}\n    {meta.help}")
+        return
+    core.renderer.write("Type SMTP commands; each line goes to the server with CRLF.")
+    core.renderer.write("Shell commands start with '/' (in DATA mode with '/!'):")
+    for meta in unique_commands():
+        core.renderer.write(f"  {meta.usage:<28} {meta.help}")
+
+
+@command("quit", "/quit", "send QUIT if connected, then leave the shell", aliases=("exit",))
+async def _quit(core: ShellCore, args: str) -> None:
+    if core.session.connected and not core.session.in_data:
+        await core.session.send("QUIT", origin="shell")
+    await core.session.close()
+    core.quit_requested = True
+
+
+@command("reconnect", "/reconnect", "open a new connection with the same options")
+async def _reconnect(core: ShellCore, args: str) -> None:
+    await core.session.close()
+    core.status = await core.connect()
+
+
+@command("close", "/close", "close the connection without QUIT (stay in the shell)")
+async def _close(core: ShellCore, args: str) -> None:
+    await core.session.close()
+    core.renderer.info("connection closed; /reconnect to open a new one")
+
+
+@command("tls", "/tls [chain]", "show the TLS report of this connection (chain: all certificates)")
+async def _tls(core: ShellCore, args: str) -> None:
+    from .. import tls
+
+    report = core.session.tls_report
+    if report is None or not core.session.is_tls:
+        core.renderer.info("this connection is not encrypted (type STARTTLS to start TLS)")
+        return
+    for line in tls.render_report(report, show_chain=args.strip() == "chain"):
+        core.renderer.write(f"  {line}")
+
+
+@command("status", "/status", "connection, TLS, authentication and transaction state")
+async def _status(core: ShellCore, args: str) -> None:
+    s = core.session
+    r = core.renderer
+    r.write(f"  target      {core.options.target}  ({'connected' if s.connected else 'closed'})")
+    if s.tls_report and s.is_tls:
+        r.write(f"  tls         {s.tls_report.version} {s.tls_report.cipher}")
+    else:
+        r.write("  tls         none (plain text)")
+    r.write(f"  auth        {s.auth_user or ('yes' if s.authenticated else 'no')}")
+    r.write(f"  stage       {s.stage.value}")
+    caps = s.capabilities
+    if caps is None:
+        r.write("  ehlo        not sent on this connection (or reset by STARTTLS)")
+    else:
+        r.write("  ehlo        " + " ".join(sorted(caps.keywords)))
+    if s.closed_reason and not s.connected:
+        r.write(f"  closed      {s.closed_reason}")
+

@@ -1,0 +1,129 @@
+"""Turn session events into coloured lines of text.
+
+Used by the REPL (through prompt_toolkit's stdout patching) and by batch mode, so
+it writes plain text with ANSI colour and imports neither prompt_toolkit nor
+pygments (batch mode must start fast).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TextIO
+
+from .. import tls
+from ..protocol.events import Closed, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
+from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
+
+RESET = "\x1b[0m"
+COLOURS = {
+    "2": "\x1b[32m",  # green: success
+    "3": "\x1b[36m",  # cyan: intermediate
+    "4": "\x1b[33m",  # yellow: transient failure
+    "5": "\x1b[31m",  # red: permanent failure
+    "sent": "\x1b[2m",
+    "info": "\x1b[36m",
+    "warn": "\x1b[1;33m",
+    "error": "\x1b[1;31m",
+    "dim": "\x1b[2m",
+}
+
+
+class Renderer:
+    """An observer that prints events.
+
+    ``echo`` shows the lines the user sent too (batch mode; the REPL already shows
+    what was typed).  ``arrows`` prefixes lines with ``>``/``<`` as in transcripts.
+    """
+
+    def __init__(
+        self,
+        out: TextIO,
+        *,
+        colour: bool = False,
+        echo: bool = False,
+        arrows: bool = False,
+        explain: Callable[[Reply], str | None] | None = None,
+        decorate_sent: Callable[[Sent], list[str]] | None = None,
+        decorate_reply: Callable[[Reply], list[str]] | None = None,
+    ) -> None:
+        self.out = out
+        self.colour = colour
+        self.echo = echo
+        self.arrows = arrows
+        self.explain = explain
+        self.decorate_sent = decorate_sent
+        self.decorate_reply = decorate_reply
+        self.show_chain = False
+        self._tls = False
+
+    def paint(self, text: str, key: str) -> str:
+        if not self.colour or key not in COLOURS:
+            return text
+        return f"{COLOURS[key]}{text}{RESET}"
+
+    def write(self, text: str) -> None:
+        self.out.write(text + "\n")
+        self.out.flush()
+
+    def info(self, text: str) -> None:
+        self.write(self.paint(f"* {text}", "info"))
+
+    def warn(self, text: str) -> None:
+        self.write(self.paint(f"! {text}", "warn"))
+
+    def error(self, text: str) -> None:
+        self.write(self.paint(f"x {text}", "error"))
+
+    def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, Reply):
+            self.reply(event)
+        elif isinstance(event, Sent):
+            if self.echo or event.origin == "shell":
+                prefix = "> " if not event.tls else "~> "
+                marker = prefix if self.arrows or event.origin == "shell" else ""
+                self.write(self.paint(marker + event.text, "sent"))
+            if self.decorate_sent:
+                for line in self.decorate_sent(event):
+                    self.write(self.paint(f"  {line}", "dim"))
+        elif isinstance(event, Notice):
+            (self.warn if event.warning else self.info)(event.message)
+        elif isinstance(event, ProtocolError):
+            self.error(f"protocol error: {event.message}")
+        elif isinstance(event, Closed):
+            if event.unexpected:
+                self.error(event.reason)
+            else:
+                self.info(event.reason)
+        elif isinstance(event, TlsEstablished):
+            self._tls = True
+            how = "implicit TLS" if event.implicit else "STARTTLS"
+            self.info(f"TLS established ({how})")
+            for line in tls.render_report(event.report, show_chain=self.show_chain):
+                self.write(self.paint(f"  {line}", "info"))
+            if not event.implicit:
+                self.info("RFC 3207 §4.2: send EHLO again now; what the server said before TLS "
+                          "no longer counts")
+        elif isinstance(event, TlsFailed):
+            self.error(f"TLS failed: {event.message}")
+        elif isinstance(event, Connected):
+            self._tls = False
+            self.info(f"connected to {event.target}")
+        elif isinstance(event, StartTlsReady):
+            pass  # the handshake result (TlsEstablished/TlsFailed) is what the user sees
+
+    def reply(self, reply: Reply) -> None:
+        key = str(reply.code)[0]
+        prefix = ("<~ " if self._tls else "< ") if self.arrows else ""
+        for line in reply.lines:
+            self.write(self.paint(prefix + line, key))
+        if reply.kind is ReplyKind.UNSOLICITED:
+            self.write(self.paint("  (unsolicited: no command was waiting for this reply)", "dim"))
+        for anomaly in reply.anomalies:
+            self.write(self.paint(f"  ⚑ {anomaly}", "warn"))
+        if self.decorate_reply:
+            for line in self.decorate_reply(reply):
+                self.write(self.paint(f"  {line}", "dim"))
+        if self.explain:
+            hint = self.explain(reply)
+            if hint:
+                self.write(self.paint(f"  hint: {hint}", "dim"))

@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import pytest
+
+from smtpshell.protocol.connection import ClientConnection, LineError
+from smtpshell.protocol.events import Closed, Event, Notice, Reply, ReplyKind, StartTlsReady
+from smtpshell.protocol.state import ClientState, Stage
+
+
+def events(conn: ClientConnection) -> list[Event]:
+    out = []
+    while (e := conn.next_event()) is not None:
+        out.append(e)
+    return out
+
+
+def greeted() -> ClientConnection:
+    conn = ClientConnection()
+    conn.receive_data(b"220 mx ESMTP\r\n")
+    [greeting] = events(conn)
+    assert isinstance(greeting, Reply) and greeting.kind is ReplyKind.GREETING
+    return conn
+
+
+def test_lines_go_out_with_crlf_byte_exact() -> None:
+    conn = greeted()
+    assert conn.send_line("RSET") == b"RSET\r\n"
+    assert conn.send_line("QUIT please") == b"QUIT please\r\n"
+    assert conn.send_line("R") == b"R\r\n"
+    assert conn.send_line("  spaced  ") == b"  spaced  \r\n"
+
+
+def test_cr_or_lf_inside_a_line_is_refused() -> None:
+    conn = greeted()
+    with pytest.raises(LineError):
+        conn.send_line("RCPT TO:<a>\r\nDATA")
+
+
+def test_replies_pair_with_pipelined_commands_in_order() -> None:
+    conn = greeted()
+    conn.send_line("MAIL FROM:<a@x>")
+    conn.send_line("RCPT TO:<b@x>")
+    conn.send_line("RCPT TO:<c@x>")
+    conn.receive_data(b"250 ok\r\n250 ok\r\n550 5.1.1 no\r\n")
+    replies = [e for e in events(conn) if isinstance(e, Reply)]
+    assert [r.command for r in replies] == ["MAIL", "RCPT", "RCPT"]
+    assert conn.stage is Stage.RCPT
+    assert conn.accepted_recipients == 1
+
+
+def test_data_mode_dot_stuffing_and_end() -> None:
+    conn = greeted()
+    conn.send_line("DATA")
+    conn.receive_data(b"354 go\r\n")
+    events(conn)
+    assert conn.state is ClientState.DATA
+    assert conn.send_line("Subject: x") == b"Subject: x\r\n"
+    assert conn.send_line(".hidden") == b"..hidden\r\n"
+    notices = [e for e in events(conn) if isinstance(e, Notice)]
+    assert [n.kind for n in notices] == ["dot-stuffed"]
+    assert conn.send_line(".again") == b"..again\r\n"
+    assert events(conn) == []  # said once
+    assert conn.send_line(".raw", dot_stuff=False) == b".raw\r\n"
+    assert conn.pending == ()
+    assert conn.send_line(".") == b".\r\n"
+    assert conn.pending == (".",)
+    conn.receive_data(b"250 queued\r\n")
+    [reply] = events(conn)
+    assert isinstance(reply, Reply) and reply.command == "."
+
+
+def test_lmtp_expects_one_reply_per_accepted_recipient() -> None:
+    conn = ClientConnection(lmtp=True)
+    conn.receive_data(b"220 lmtp\r\n")
+    conn.send_line("MAIL FROM:<a@x>")
+    conn.send_line("RCPT TO:<b@x>")
+    conn.send_line("RCPT TO:<c@x>")
+    conn.send_line("RCPT TO:<d@x>")
+    conn.receive_data(b"250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n")
+    conn.send_line("DATA")
+    conn.receive_data(b"354 go\r\n")
+    conn.send_line("hi")
+    conn.send_line(".")
+    assert conn.pending == (".", ".")
+
+
+def test_starttls_220_discards_injected_bytes_and_warns() -> None:
+    conn = greeted()
+    conn.send_line("EHLO me")
+    conn.receive_data(b"250-mx\r\n250 STARTTLS\r\n")
+    events(conn)
+    conn.send_line("STARTTLS")
+    conn.receive_data(b"220 go ahead\r\n250 injected\r\n")
+    evs = events(conn)
+    ready = [e for e in evs if isinstance(e, StartTlsReady)]
+    assert ready and ready[0].injected == b"250 injected\r\n"
+    warnings = [e for e in evs if isinstance(e, Notice) and e.kind == "starttls-injection"]
+    assert warnings and warnings[0].warning
+    replies = [e for e in evs if isinstance(e, Reply)]
+    assert [r.code for r in replies] == [220]  # the injected 250 is not a reply
+    assert conn.state is ClientState.TLS_HANDSHAKE
+    conn.tls_started()
+    assert conn.tls and conn.capabilities is None and conn.state is ClientState.READY
+
+
+def test_starttls_not_advertised_but_accepted_warns() -> None:
+    conn = greeted()
+    conn.send_line("EHLO me")
+    conn.receive_data(b"250 mx\r\n")
+    events(conn)
+    conn.send_line("STARTTLS")
+    conn.receive_data(b"220 ok\r\n")
+    kinds = [e.kind for e in events(conn) if isinstance(e, Notice)]
+    assert "starttls-not-advertised" in kinds
+
+
+def test_starttls_refused_changes_nothing() -> None:
+    conn = greeted()
+    conn.send_line("STARTTLS")
+    conn.receive_data(b"454 4.7.0 TLS not available\r\n")
+    evs = events(conn)
+    assert not any(isinstance(e, StartTlsReady) for e in evs)
+    assert conn.state is ClientState.READY and not conn.tls
+
+
+def test_auth_in_clear_warns_and_auth_state() -> None:
+    conn = greeted()
+    conn.send_line("AUTH LOGIN")
+    assert any(isinstance(e, Notice) and e.kind == "auth-in-clear" for e in events(conn))
+    conn.receive_data(b"334 VXNlcm5hbWU6\r\n")
+    events(conn)
+    assert conn.state is ClientState.AUTH
+    conn.send_line("dXNlcg==")
+    conn.receive_data(b"334 UGFzc3dvcmQ6\r\n")
+    conn.send_line("cGFzcw==")
+    conn.receive_data(b"235 2.7.0 ok\r\n")
+    evs = events(conn)
+    assert [r.code for r in evs if isinstance(r, Reply)] == [334, 235]
+    assert conn.authenticated and conn.state is ClientState.READY
+
+
+def test_unsolicited_reply_and_close() -> None:
+    conn = greeted()
+    conn.receive_data(b"421 4.4.2 idle too long\r\n")
+    [reply, notice] = events(conn)
+    assert isinstance(reply, Reply) and reply.kind is ReplyKind.UNSOLICITED
+    assert isinstance(notice, Notice) and notice.kind == "closing"
+    conn.send_line("NOOP")
+    conn.receive_data(b"")
+    [closed] = events(conn)
+    assert isinstance(closed, Closed) and closed.unexpected and closed.pending == ("NOOP",)
+    with pytest.raises(LineError):
+        conn.send_line("NOOP")
