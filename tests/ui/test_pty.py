@@ -1,0 +1,35 @@
+"""The installed program in a real pseudo-terminal: prompt, STARTTLS, Ctrl-C, Ctrl-D."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.ptyshell import PtyShell
+
+
+def test_demo_in_a_terminal(tmp_path: Path) -> None:
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": "1"}
+    shell = PtyShell(["demo", "--dir", str(tmp_path / "sb")], env)
+    try:
+        shell.expect(r"220 sandbox\.smtpshell\.test")
+        shell.expect(r"plain>")
+        shell.sendline("EHLO pty.test")
+        shell.expect(r"250 HELP")
+        shell.sendline("STARTTLS")
+        shell.expect(r"TLS established")
+        shell.expect(r"TLS>")
+        shell.send("half typed line")
+        shell.expect("half typed line")
+        shell.interrupt()  # Ctrl-C clears the line, the session stays
+        shell.sendline("NOOP")
+        shell.expect(r"250 .*\n.*TLS>", timeout=20)
+        assert "half typed line" not in shell.text.split("NOOP")[-1]
+        shell.sendline("DATA")
+        shell.expect(r"503 .*\n.*TLS>")  # no MAIL yet: the server says so, the shell goes on
+        shell.send("\x04")  # Ctrl-D: QUIT and leave
+        assert shell.wait() == 0
+        assert "221" in shell.text
+    finally:
+        shell.close()
+    history = tmp_path / "data" / "smtpshell" / "history"
+    assert "EHLO pty.test" in history.read_text()
