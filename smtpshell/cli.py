@@ -69,9 +69,13 @@ def add_tls_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sni", metavar="NAME",
                    help="server name for SNI and certificate check (default: HOST)")
     g.add_argument("--no-sni", action="store_true", help="send no SNI")
-    g.add_argument("--tls-min", metavar="V", help="minimum TLS version: 1.0 1.1 1.2 1.3")
-    g.add_argument("--tls-max", metavar="V", help="maximum TLS version")
+    g.add_argument("--min-version", "--tls-min", dest="tls_min", metavar="V",
+                   help="minimum TLS version: 1.0 1.1 1.2 1.3")
+    g.add_argument("--max-version", "--tls-max", dest="tls_max", metavar="V",
+                   help="maximum TLS version")
     g.add_argument("--ciphers", metavar="LIST", help="OpenSSL cipher list (TLS 1.2 and older)")
+    g.add_argument("--ciphersuites", metavar="LIST",
+                   help="TLS 1.3 suites (Python's ssl cannot set them: explains the alternative)")
     g.add_argument("--cert", metavar="PEM", help="client certificate (PEM)")
     g.add_argument("--key", metavar="PEM", help="client private key (PEM; default: in --cert)")
     g.add_argument("--key-password-env", metavar="VAR",
@@ -148,6 +152,7 @@ def options_from_args(args: argparse.Namespace, env: Environment):  # type: igno
         min_version=args.tls_min,
         max_version=args.tls_max,
         ciphers=args.ciphers,
+        ciphersuites=args.ciphersuites,
         certfile=args.cert,
         keyfile=args.key,
         key_password=key_password,
