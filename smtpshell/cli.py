@@ -13,10 +13,15 @@ import re
 import socket
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from . import __version__
+from .config import ConfigError
 from .context import Environment
 from .status import ExitStatus
+
+if TYPE_CHECKING:
+    from .session import ConnectOptions
 
 SUBCOMMANDS = ("sandbox", "demo")
 
@@ -93,24 +98,53 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", metavar="HOST[:PORT]", help="server: host, host:port, [v6]:port")
-    p.add_argument("port", metavar="PORT", nargs="?", help="port (default 25, 465 with --tls)")
-    mode = p.add_mutually_exclusive_group()
+    p.add_argument("target", metavar="HOST[:PORT]", nargs="?",
+                   help="server: host, host:port, [v6]:port")
+    p.add_argument("port", metavar="PORT", nargs="?",
+                   help="port (default 25; 465 with --tls; 24 with --lmtp)")
+    p.add_argument("-p", "--profile", metavar="NAME",
+                   help="use [profiles.NAME] from the config file; options override it")
+    conn = p.add_argument_group("connection")
+    mode = conn.add_mutually_exclusive_group()
     mode.add_argument("--tls", "--implicit-tls", dest="implicit", action="store_true",
                       help="TLS from the first byte (port 465 style)")
     mode.add_argument("--starttls", action="store_true",
                       help="EHLO and STARTTLS right after the greeting; fail if not offered")
-    p.add_argument("--timeout", type=float, metavar="S",
-                   help="connect and reply timeout in seconds (default 15 / 60)")
-    p.add_argument("--connect-timeout", type=float, metavar="S")
-    p.add_argument("--reply-timeout", type=float, metavar="S")
-    p.add_argument("--ehlo", metavar="NAME", help="name the shell uses in EHLO (default: host name)")
-    p.add_argument("--lmtp", action="store_true", help="speak LMTP: LHLO instead of EHLO")
-    p.add_argument("--require-tls", action="store_true",
-                   help="refuse to send AUTH or MAIL on a connection that is not TLS")
-    p.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR=1)")
-    p.add_argument("--no-hints", action="store_true", help="no automatic hints under failures")
-    p.add_argument("--no-history", action="store_true", help="do not read or write history")
+    mode.add_argument("--plain", action="store_true",
+                      help="no TLS at connect (overrides a profile)")
+    conn.add_argument("--timeout", type=float, metavar="S",
+                      help="connect and reply timeout in seconds (default 15 / 60)")
+    conn.add_argument("--connect-timeout", type=float, metavar="S")
+    conn.add_argument("--reply-timeout", type=float, metavar="S")
+    fam = conn.add_mutually_exclusive_group()
+    fam.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 only")
+    fam.add_argument("-6", dest="ipv6", action="store_true", help="IPv6 only")
+    conn.add_argument("--bind", metavar="ADDR[:PORT]", help="local address (and port) to use")
+    conn.add_argument("--unix", metavar="PATH", help="connect to a UNIX socket (local LMTP)")
+    conn.add_argument("--ehlo", metavar="NAME",
+                      help="name the shell uses when it sends EHLO itself (default: host name)")
+    conn.add_argument("--lmtp", action="store_true", help="speak LMTP: LHLO instead of EHLO")
+    auth = p.add_argument_group("authentication")
+    auth.add_argument("--auth", metavar="MECH", nargs="?", const="auto",
+                      help="authenticate after connecting (and STARTTLS): plain, login, "
+                      "cram-md5, xoauth2, or auto (the strongest offered)")
+    auth.add_argument("--user", metavar="USER", help="user name for --auth and /auth")
+    auth.add_argument("--password-env", metavar="VAR",
+                      help="read the password (or XOAUTH2 token) from this environment variable")
+    auth.add_argument("--password-file", metavar="FILE",
+                      help="read the password (or token) from the first line of this file")
+    auth.add_argument("--auth-in-clear", action="store_true",
+                      help="allow AUTH on a connection that is not TLS without asking")
+    rec = p.add_argument_group("transcripts")
+    rec.add_argument("--record", metavar="FILE", help="record the session to FILE (mode 0600)")
+    rec.add_argument("--elide-data", metavar="BYTES", type=int,
+                     help="in the transcript, elide DATA bodies larger than this")
+    out = p.add_argument_group("behaviour")
+    out.add_argument("--require-tls", action="store_true",
+                     help="refuse to send AUTH or MAIL on a connection that is not TLS")
+    out.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR=1)")
+    out.add_argument("--no-hints", action="store_true", help="no automatic hints under failures")
+    out.add_argument("--no-history", action="store_true", help="do not read or write history")
     p.add_argument("--version", action="version", version=f"smtpshell {__version__}")
     add_tls_arguments(p)
     return p
@@ -132,12 +166,50 @@ def build_sandbox_parser(prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def options_from_args(args: argparse.Namespace, env: Environment):  # type: ignore[no-untyped-def]
+def apply_profile(args: argparse.Namespace, env: Environment) -> None:
+    """Fill options the command line left unset from the chosen profile."""
+    from .config import config_path, load_profile
+
+    if not args.profile:
+        return
+    assert env.config_dir is not None
+    profile = load_profile(config_path(env.config_dir), args.profile)
+    for dest, value in profile.items():
+        if dest == "tls_mode":
+            if not (args.implicit or args.starttls or args.plain):
+                args.implicit = value == "implicit"
+                args.starttls = value == "starttls"
+            continue
+        if dest == "timeout" and (args.connect_timeout or args.reply_timeout):
+            continue
+        if getattr(args, dest, None) in (None, False, []):
+            setattr(args, dest, value)
+
+
+def parse_bind(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:]+)(?::(\d+))?|([0-9a-fA-F:]+)", text)
+    if m is None:
+        raise UsageError(f"--bind: not an address: {text}")
+    host = m.group(1) or m.group(3) or m.group(5)
+    port = int(m.group(2) or m.group(4) or 0)
+    if port > 65535:
+        raise UsageError(f"--bind: invalid port in {text}")
+    return host, port
+
+
+def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOptions:
     from .session import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, ConnectOptions
     from .tls import TlsOptions
 
     default_port = 465 if args.implicit else (24 if args.lmtp else 25)
-    host, port = parse_target(args.target, args.port, default_port)
+    if args.unix:
+        host, port = "localhost", 0
+    elif args.target is None:
+        raise UsageError("give a server (HOST[:PORT]), --unix PATH, or -p PROFILE")
+    else:
+        host, port = parse_target(args.target, args.port, default_port)
     key_password = None
     if args.key_password_env:
         key_password = env.environ.get(args.key_password_env)
@@ -160,6 +232,7 @@ def options_from_args(args: argparse.Namespace, env: Environment):  # type: igno
     )
     connect_timeout = args.connect_timeout or args.timeout or DEFAULT_CONNECT_TIMEOUT
     reply_timeout = args.reply_timeout or args.timeout or DEFAULT_REPLY_TIMEOUT
+    family = socket.AF_INET if args.ipv4 else (socket.AF_INET6 if args.ipv6 else 0)
     return ConnectOptions(
         host=host,
         port=port,
@@ -168,9 +241,18 @@ def options_from_args(args: argparse.Namespace, env: Environment):  # type: igno
         connect_timeout=connect_timeout,
         reply_timeout=reply_timeout,
         send_timeout=reply_timeout,
+        unix_path=args.unix,
+        family=family,
+        local_addr=parse_bind(args.bind),
         lmtp=args.lmtp,
-        ehlo_name=args.ehlo or socket.getfqdn() or "localhost",
+        ehlo_name=args.ehlo or default_ehlo_name(),
     )
+
+
+def default_ehlo_name() -> str:
+    """The local host name (never a file name); "localhost" when it cannot be found."""
+    name = socket.getfqdn() or socket.gethostname()
+    return name if name and "/" not in name else "localhost"
 
 
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
@@ -181,16 +263,17 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        apply_profile(args, env)
         options = options_from_args(args, env)
     except SystemExit as exc:
         return ExitStatus.OK if exc.code == 0 else ExitStatus.USAGE
-    except UsageError as exc:
+    except (UsageError, ConfigError) as exc:
         env.stderr.write(f"smtpshell: {exc}\n")
         return ExitStatus.USAGE
     return _run_shell(options, args, env)
 
 
-def _run_shell(options, args: argparse.Namespace, env: Environment) -> ExitStatus:  # type: ignore[no-untyped-def]
+def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environment) -> ExitStatus:
     from .ui.core import Settings, ShellCore
     from .ui.render import Renderer
 

@@ -17,6 +17,7 @@ from .core import ShellCore
 async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
     status = await core.connect()
     if status is not ExitStatus.OK:
+        await core.close()
         return status
     loop = asyncio.get_running_loop()
     quit_sent = False

@@ -81,7 +81,8 @@ class ShellCore:
         session = self.session
         ehlo = await session.ehlo()
         if ehlo is None or ehlo.code // 100 != 2:
-            self.renderer.error("EHLO failed; cannot negotiate STARTTLS")
+            self.renderer.error("--starttls: EHLO failed, so STARTTLS cannot be negotiated")
+            await session.close()
             return ExitStatus.TLS
         if session.capabilities is None or "STARTTLS" not in session.capabilities:
             self.renderer.error("--starttls: the server does not offer STARTTLS; not continuing")
@@ -91,7 +92,7 @@ class ShellCore:
         if reply is None or reply.code != 220 or not session.is_tls:
             if session.connected:
                 self.renderer.error("--starttls: STARTTLS was refused; not continuing in clear")
-                await session.close()
+            await session.close()
             return ExitStatus.TLS
         await session.ehlo()
         return ExitStatus.OK

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 
 import trustme
@@ -59,3 +60,49 @@ def server_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
 
 async def read_line(reader: asyncio.StreamReader) -> bytes:
     return await reader.readline()
+
+
+@contextlib.contextmanager
+def serve_in_thread(handler: Handler) -> Iterator[Hostile]:
+    """``serve`` in a background thread, for tests whose client runs its own event loop."""
+    started = threading.Event()
+    box: dict[str, object] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        box["loop"], box["stop"] = asyncio.get_running_loop(), stop
+        async with serve(handler) as srv:
+            box["srv"] = srv
+            started.set()
+            await stop.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    started.wait(10)
+    try:
+        srv = box["srv"]
+        assert isinstance(srv, Hostile)
+        yield srv
+    finally:
+        loop, stop = box["loop"], box["stop"]
+        assert isinstance(loop, asyncio.AbstractEventLoop) and isinstance(stop, asyncio.Event)
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+
+
+async def no_starttls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A server whose EHLO does not offer STARTTLS and that answers 502 to it."""
+    writer.write(b"220 plain ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line.split(b" ")[0].strip().upper()
+        if verb == b"EHLO":
+            writer.write(b"250-plain\r\n250 PIPELINING\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            return
+        elif verb == b"STARTTLS":
+            writer.write(b"502 5.5.1 not implemented\r\n")
+        else:
+            writer.write(b"250 ok\r\n")
+        await writer.drain()
