@@ -208,7 +208,9 @@ def _load_client_cert(ctx: ssl.SSLContext, opts: TlsOptions) -> None:
 
     def no_password() -> str:
         # Without a callback OpenSSL would prompt on the terminal for the pass phrase.
-        raise TlsConfigError(f"key {keyfile} is encrypted: give its passphrase (--key-password-env VAR)")
+        raise TlsConfigError(
+            f"key {keyfile} is encrypted: give its passphrase (--key-password-env VAR)"
+        )
 
     password: str | Callable[[], str] = no_password
     if opts.key_password is not None:
