@@ -278,19 +278,31 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
     from .ui.render import Renderer
 
     colour = env.colour(args.no_color)
-    settings = Settings(hints=not args.no_hints, require_tls=args.require_tls)
+    settings = Settings(
+        hints=not args.no_hints,
+        require_tls=args.require_tls,
+        allow_plain_auth=args.auth_in_clear,
+        user=args.user,
+        password_env=args.password_env,
+        password_file=args.password_file,
+        auth=args.auth,
+        environ=env.environ,
+    )
     try:
         if env.interactive:
             from .ui.app import PromptSecrets, StdoutWriter, run_repl
 
-            renderer = Renderer(StdoutWriter(), colour=colour)  # type: ignore[arg-type]
+            renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
+                                hints=settings.hints)
             renderer.show_chain = args.show_certs
-            core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings)
+            core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings,
+                             interactive=True)
             history = None if args.no_history else env.history_file
             return asyncio.run(run_repl(core, history_file=history))
         from .ui.batch import run_batch
 
-        renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)
+        renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True,
+                            hints=settings.hints)
         renderer.show_chain = args.show_certs
         core = ShellCore(options, renderer, settings=settings)
         return asyncio.run(run_batch(core, env.stdin))
@@ -326,7 +338,7 @@ def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # 
     from .sandbox import Sandbox
     from .session import ConnectOptions
     from .tls import TlsOptions
-    from .ui.core import ShellCore
+    from .ui.core import Settings, ShellCore
     from .ui.render import Renderer
 
     async def run() -> ExitStatus:
@@ -351,13 +363,15 @@ def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # 
                 renderer.info(intro)
                 renderer.info("try: EHLO me, STARTTLS, EHLO me, MAIL FROM:<a@example.org>, "
                               "RCPT TO:<b@example.org>, DATA, QUIT")
-                core = ShellCore(options, renderer, prompter=PromptSecrets())
+                core = ShellCore(options, renderer, prompter=PromptSecrets(), interactive=True,
+                                 settings=Settings(user=sb.user, environ=env.environ))
                 return await run_repl(core, history_file=env.history_file)
             from .ui.batch import run_batch
 
             renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)
             renderer.info(intro)
-            core = ShellCore(options, renderer)
+            core = ShellCore(options, renderer, settings=Settings(user=sb.user,
+                                                                  environ=env.environ))
             return await run_batch(core, env.stdin)
 
     try:

@@ -65,12 +65,16 @@ class Sent:
     """A line (or raw bytes) went to the server."""
 
     text: str
-    """What to show and record: already redacted when it carried a secret."""
+    """What to record (history, transcripts): redacted when the line carried a secret."""
     data: bytes
     tls: bool
     origin: Literal["user", "shell"] = "user"
     secret: bool = False
     in_data: bool = False
+    shown: str | None = None
+    """The teaching view of the line (secret masked, base64 decoded), when there is one."""
+    credential: str | None = None
+    """What the secret in the line is built from (``sasl.ClientStep.credential``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,7 +310,9 @@ class Session:
         self,
         line: str,
         *,
+        redacted: str | None = None,
         shown: str | None = None,
+        credential: str | None = None,
         secret: bool = False,
         origin: Literal["user", "shell"] = "user",
         dot_stuff: bool = True,
@@ -314,32 +320,45 @@ class Session:
     ) -> list[Reply]:
         """Send one line; wait for the replies it asks for (none inside DATA).
 
-        ``shown`` replaces the line in everything observers see (used for secrets).
-        Returns the replies that arrived in time; a timeout or a close is published
-        as an event, never raised.
+        ``redacted`` replaces the line in everything observers record (for secrets),
+        ``shown`` is the teaching view.  Returns the replies that arrived in time; a
+        timeout or a close is published as an event, never raised.
         """
-        return await self.send_lines(
-            [line], shown=[shown], secret=secret, origin=origin, dot_stuff=dot_stuff, wait=wait
+        return await self._send(
+            [(line, redacted, shown, credential)],
+            secret=secret, origin=origin, dot_stuff=dot_stuff, wait=wait,
         )
 
     async def send_lines(
         self,
         lines: Sequence[str],
         *,
-        shown: Sequence[str | None] | None = None,
-        secret: bool = False,
         origin: Literal["user", "shell"] = "user",
         dot_stuff: bool = True,
         wait: bool = True,
     ) -> list[Reply]:
         """Send several lines in one write (pipelining), then wait for every reply."""
+        return await self._send(
+            [(line, None, None, None) for line in lines],
+            secret=False, origin=origin, dot_stuff=dot_stuff, wait=wait,
+        )
+
+    async def _send(
+        self,
+        items: Sequence[tuple[str, str | None, str | None, str | None]],
+        *,
+        secret: bool,
+        origin: Literal["user", "shell"],
+        dot_stuff: bool,
+        wait: bool,
+    ) -> list[Reply]:
         if not self.connected or self._stream is None:
             self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
             return []
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Reply | None]] = []
         chunks: list[bytes] = []
-        for i, line in enumerate(lines):
+        for line, redacted, shown, credential in items:
             in_data = self.in_data
             before = len(self.conn.pending)
             try:
@@ -351,15 +370,16 @@ class Session:
                 fut: asyncio.Future[Reply | None] = loop.create_future()
                 self._waiters.append(fut)
                 futures.append(fut)
-            text = shown[i] if shown and shown[i] is not None else line
             self.publish(
                 Sent(
-                    text=text or "",
-                    data=data,
+                    text=line if redacted is None else redacted,
+                    data=b"" if secret else data,
                     tls=self.is_tls,
                     origin=origin,
                     secret=secret,
                     in_data=in_data,
+                    shown=shown,
+                    credential=credential,
                 )
             )
             self._flush_notices()

@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -46,7 +46,7 @@ class StdoutWriter:
 class PrivateFileHistory(FileHistory):
     """File history created with mode 0600, storing only the redacted form of lines."""
 
-    def __init__(self, filename: str | Path, redact: RedactFn | None = None) -> None:
+    def __init__(self, filename: str | Path, redact: Callable[[str], str] | None = None) -> None:
         path = Path(filename)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
@@ -55,13 +55,7 @@ class PrivateFileHistory(FileHistory):
         super().__init__(str(path))
 
     def store_string(self, string: str) -> None:
-        text = self.redact(string) if self.redact else string
-        if text is not None:
-            super().store_string(text)
-
-
-class RedactFn:  # a typing stand-in; any callable (str) -> str | None works
-    def __call__(self, line: str) -> str | None: ...  # pragma: no cover
+        super().store_string(self.redact(string) if self.redact else string)
 
 
 class PromptSecrets:
@@ -70,6 +64,13 @@ class PromptSecrets:
     def __init__(self, input: Input | None = None, output: Output | None = None) -> None:
         self._input = input
         self._output = output
+
+    async def text(self, label: str) -> str | None:
+        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
+        try:
+            return (await session.prompt_async(f"{label}: ")).strip() or None
+        except (EOFError, KeyboardInterrupt):
+            return None
 
     async def secret(self, label: str) -> str | None:
         session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
@@ -130,10 +131,9 @@ async def run_repl(
     history_file: Path | None,
     input: Input | None = None,
     output: Output | None = None,
-    redact: RedactFn | None = None,
     completer: object | None = None,
 ) -> ExitStatus:
-    history = PrivateFileHistory(history_file, redact) if history_file else None
+    history = PrivateFileHistory(history_file, core.redact_for_history) if history_file else None
     session: PromptSession[str] = PromptSession(
         history=history, input=input, output=output, enable_history_search=True
     )

@@ -7,9 +7,11 @@ the settings the meta-commands change.  It never touches a socket itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from ..protocol import sasl
 from ..protocol.events import Reply
 from ..session import ConnectOptions, Observer, Session, SessionError
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
@@ -21,11 +23,17 @@ from .render import Renderer
 class Prompter(Protocol):
     """How the core asks the human something; batch mode never asks."""
 
+    async def text(self, label: str) -> str | None: ...
     async def secret(self, label: str) -> str | None: ...
     async def confirm(self, question: str) -> bool: ...
 
 
 class NoPrompter:
+    """Batch mode: never waits for a human; every question has the safe answer."""
+
+    async def text(self, label: str) -> str | None:
+        return None
+
     async def secret(self, label: str) -> str | None:
         return None
 
@@ -39,8 +47,13 @@ class Settings:
     require_tls: bool = False
     """Refuse to send AUTH or MAIL on a connection that is not TLS."""
     allow_plain_auth: bool = False
-    """Batch mode: AUTH over a connection that is not TLS without asking."""
-    extra: dict[str, str] = field(default_factory=dict)
+    """AUTH over a connection that is not TLS without asking (--auth-in-clear)."""
+    user: str | None = None
+    password_env: str | None = None
+    password_file: str | None = None
+    auth: str | None = None
+    """--auth: the mechanism (or "auto") to authenticate with right after connecting."""
+    environ: Mapping[str, str] = field(default_factory=dict)
 
 
 class ShellCore:
@@ -52,6 +65,7 @@ class ShellCore:
         prompter: Prompter | None = None,
         settings: Settings | None = None,
         observers: list[Observer] | None = None,
+        interactive: bool = False,
     ) -> None:
         self.options = options
         self.renderer = renderer
@@ -62,6 +76,10 @@ class ShellCore:
         self.last_replies: list[Reply] = []
         self.quit_requested = False
         self.status = ExitStatus.OK
+        self.interactive = interactive
+        self.redactor = sasl.Redactor()
+        self._typed_mech: str | None = None
+        self._typed_answers = 0
 
     # ---- connecting ------------------------------------------------------------------
     async def connect(self) -> ExitStatus:
@@ -73,7 +91,15 @@ class ShellCore:
             self.renderer.error(exc.message)
             return STAGE_STATUS.get(exc.stage, ExitStatus.ERROR)
         if self.options.tls_mode == "starttls":
-            return await self.force_starttls()
+            status = await self.force_starttls()
+            if status is not ExitStatus.OK:
+                return status
+        if self.settings.auth:
+            from .auth import authenticate
+
+            if not await authenticate(self, self.settings.auth, None):
+                await self.session.close()
+                return ExitStatus.AUTH
         return ExitStatus.OK
 
     async def force_starttls(self) -> ExitStatus:
@@ -108,7 +134,50 @@ class ShellCore:
             return
         if not await self.allowed(line):
             return
-        self.last_replies = await self.session.send(line)
+        analysis = self.analyze(line)
+        for warning in analysis.warnings:
+            self.renderer.warn(warning)
+        self.last_replies = await self.session.send(
+            line,
+            redacted=self.redactor.redact(analysis.redacted),
+            shown=analysis.shown or None,
+            secret=analysis.secret,
+        )
+        last = self.last_replies[-1] if self.last_replies else None
+        if last is not None and last.command == "AUTH" and last.code != 334:
+            outcome = sasl.auth_outcome(last.code, last.enhanced, None)
+            (self.renderer.info if last.code == 235 else self.renderer.error)(outcome)
+
+    def analyze(self, line: str) -> sasl.Analysis:
+        """The teaching view and redacted form of a hand-typed line (AUTH and its answers)."""
+        session = self.session
+        if session.in_data:
+            return sasl.Analysis(line)
+        if session.in_auth:
+            analysis = sasl.analyze_client_line(
+                line, in_auth=True, mechanism=self._typed_mech, answer_index=self._typed_answers
+            )
+            self._typed_answers += 1
+            return analysis
+        if line.split(" ", 1)[0].upper() != "AUTH":
+            return sasl.Analysis(line)
+        analysis = sasl.analyze_client_line(line, in_auth=False, mechanism=None)
+        self._typed_mech = analysis.mechanism
+        self._typed_answers = 1 if len(line.split()) > 2 else 0
+        return analysis
+
+    def redact_for_history(self, line: str) -> str:
+        """What the history file keeps of a line typed now (before it is sent)."""
+        session = self.session
+        if session.in_data:
+            return self.redactor.redact(line)
+        if session.in_auth:
+            analysis = sasl.analyze_client_line(
+                line, in_auth=True, mechanism=self._typed_mech, answer_index=self._typed_answers
+            )
+        else:
+            analysis = sasl.analyze_client_line(line, in_auth=False, mechanism=None)
+        return self.redactor.redact(analysis.redacted)
 
     async def allowed(self, line: str) -> bool:
         """Policy checks before a line goes out (require-TLS, AUTH in clear)."""
@@ -211,3 +280,7 @@ async def _status(core: ShellCore, args: str) -> None:
     if s.closed_reason and not s.connected:
         r.write(f"  closed      {s.closed_reason}")
 
+
+
+# Register the meta-commands that live in their own modules.
+from . import auth, mail_commands  # noqa: E402,F401

@@ -7,7 +7,6 @@ pygments (batch mode must start fast).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TextIO
 
 from .. import tls
@@ -42,17 +41,13 @@ class Renderer:
         colour: bool = False,
         echo: bool = False,
         arrows: bool = False,
-        explain: Callable[[Reply], str | None] | None = None,
-        decorate_sent: Callable[[Sent], list[str]] | None = None,
-        decorate_reply: Callable[[Reply], list[str]] | None = None,
+        hints: bool = True,
     ) -> None:
         self.out = out
         self.colour = colour
         self.echo = echo
         self.arrows = arrows
-        self.explain = explain
-        self.decorate_sent = decorate_sent
-        self.decorate_reply = decorate_reply
+        self.hints = hints
         self.show_chain = False
         self._tls = False
 
@@ -81,10 +76,9 @@ class Renderer:
             if self.echo or event.origin == "shell":
                 prefix = "> " if not event.tls else "~> "
                 marker = prefix if self.arrows or event.origin == "shell" else ""
-                self.write(self.paint(marker + event.text, "sent"))
-            if self.decorate_sent:
-                for line in self.decorate_sent(event):
-                    self.write(self.paint(f"  {line}", "dim"))
+                self.write(self.paint(marker + (event.shown or event.text), "sent"))
+            elif event.shown:
+                self.write(self.paint(f"  ↳ {event.shown}", "dim"))
         elif isinstance(event, Notice):
             (self.warn if event.warning else self.info)(event.message)
         elif isinstance(event, ProtocolError):
@@ -120,10 +114,13 @@ class Renderer:
             self.write(self.paint("  (unsolicited: no command was waiting for this reply)", "dim"))
         for anomaly in reply.anomalies:
             self.write(self.paint(f"  ⚑ {anomaly}", "warn"))
-        if self.decorate_reply:
-            for line in self.decorate_reply(reply):
-                self.write(self.paint(f"  {line}", "dim"))
-        if self.explain:
-            hint = self.explain(reply)
+        if reply.code == 334:
+            from ..protocol.sasl import describe_challenge
+
+            self.write(self.paint(f"  {describe_challenge(reply.texts[0].strip())}", "dim"))
+        if self.hints and reply.code >= 400 and reply.command != "AUTH":
+            from ..explain import hint_for
+
+            hint = hint_for(reply.code, reply.enhanced, reply.text)
             if hint:
                 self.write(self.paint(f"  hint: {hint}", "dim"))

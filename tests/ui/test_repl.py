@@ -67,7 +67,7 @@ def drive(sb: Sandbox, lines: list[str], history: Path | None) -> tuple[str, She
 
 def test_repl_full_session_with_starttls(sandbox: Sandbox, tmp_path: Path) -> None:
     history = tmp_path / "history"
-    output, core = drive(sandbox, SESSION, history)
+    output, _core = drive(sandbox, SESSION, history)
     assert "220 Ready to start TLS" in output
     assert "TLS established (STARTTLS)" in output
     assert "250-AUTH" in output  # only offered after TLS
@@ -83,7 +83,7 @@ def test_repl_full_session_with_starttls(sandbox: Sandbox, tmp_path: Path) -> No
 
 
 def test_repl_unknown_meta_command_and_reconnect(sandbox: Sandbox) -> None:
-    output, core = drive(sandbox, ["/nonsense", "QUIT", "/reconnect", "NOOP", "/quit"], None)
+    output, _core = drive(sandbox, ["/nonsense", "QUIT", "/reconnect", "NOOP", "/quit"], None)
     assert "unknown command /nonsense" in output
     assert output.count("220 sandbox.smtpshell.test") == 2
     assert "250" in output

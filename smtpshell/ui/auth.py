@@ -1,0 +1,179 @@
+"""AUTH for the user: /auth drives PLAIN, LOGIN, CRAM-MD5 and XOAUTH2; /b64 and /unb64.
+
+Every step is shown in the teaching view (the server's challenge decoded, each line
+the shell sends with what it encodes, the secret masked); history and transcripts
+only ever see the redacted form.  Secrets come from a prompt without echo, an
+environment variable or a file, never from the command line in clear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..protocol import sasl
+from ..status import ExitStatus
+from .commands import command
+from .core import ShellCore
+
+MECH_NAMES = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
+
+
+def read_secret_source(core: ShellCore) -> tuple[str | None, str | None]:
+    """(secret, problem) from --password-env / --password-file, when one was given."""
+    s = core.settings
+    if s.password_env:
+        value = s.environ.get(s.password_env)
+        if value is None:
+            return None, f"environment variable {s.password_env} is not set"
+        return value, None
+    if s.password_file:
+        try:
+            text = Path(s.password_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            return None, f"cannot read password file {s.password_file}: {exc.strerror}"
+        except UnicodeDecodeError:
+            return None, f"password file {s.password_file} is not UTF-8 text"
+        lines = text.splitlines()
+        if not lines or not lines[0]:
+            return None, f"password file {s.password_file} is empty"
+        return lines[0], None
+    return None, None
+
+
+async def authenticate(core: ShellCore, mech_name: str | None, user: str | None) -> bool:
+    """Run one AUTH exchange; True on 235.  Problems are printed in one line each."""
+    session, r = core.session, core.renderer
+    if not session.connected:
+        r.error("not connected (use /reconnect)")
+        return False
+    if session.in_data or session.in_auth:
+        r.error("finish the message (or the AUTH exchange) first")
+        return False
+    if not session.is_tls:
+        if core.settings.require_tls:
+            r.error("require-TLS is on: not authenticating on a plain connection; STARTTLS first")
+            return False
+        if not core.settings.allow_plain_auth:
+            question = "The connection is not encrypted: the credentials can be read on the way. " \
+                       "Authenticate anyway?"
+            if not await core.prompter.confirm(question):
+                r.error("AUTH on a plain connection not confirmed (STARTTLS first; in batch "
+                        "mode --auth-in-clear allows it)")
+                return False
+    if session.capabilities is None:
+        await session.ehlo()
+    caps = session.capabilities
+    advertised = caps.auth_mechanisms if caps is not None else ()
+    wanted = (mech_name or "auto").upper()
+    if wanted == "AUTO":
+        chosen = sasl.choose_mechanism(advertised)
+        if chosen is None:
+            r.error("the server advertises no AUTH mechanism this shell supports"
+                    + (f" (offered: {' '.join(advertised)})" if advertised else
+                       "; its EHLO reply has no AUTH line (STARTTLS first?)"))
+            return False
+        r.info(f"using {chosen}, the strongest of: {' '.join(advertised)}")
+    else:
+        if wanted not in MECH_NAMES:
+            r.error(f"unknown mechanism {mech_name}; known: {', '.join(MECH_NAMES)}")
+            return False
+        chosen = wanted
+        if advertised and chosen not in advertised:
+            r.warn(f"{chosen} is not advertised (offered: {' '.join(advertised)}); trying anyway")
+    user = user or core.settings.user
+    if not user:
+        user = await core.prompter.text("User name")
+        if not user:
+            r.error("no user name: give one (/auth MECH USER, or --user)")
+            core.status = ExitStatus.AUTH
+            return False
+    what = "token" if chosen == "XOAUTH2" else "password"
+    secret, problem = read_secret_source(core)
+    if problem:
+        r.error(problem)
+        core.status = ExitStatus.AUTH
+        return False
+    if secret is None:
+        secret = await core.prompter.secret(f"{what.capitalize()} for {user}")
+    if not secret:
+        r.error(f"no {what}: batch mode never prompts; give --password-env VAR or "
+                "--password-file FILE" if not core.interactive else f"no {what} given")
+        core.status = ExitStatus.AUTH
+        return False
+    problem = sasl.credential_problem(chosen, user, secret)
+    if problem:
+        r.error(problem)
+        core.status = ExitStatus.AUTH
+        return False
+    mech = sasl.MECHANISMS[chosen](user, secret)
+    del secret
+    core.redactor.add_mechanism(mech)
+    return await _exchange(core, mech)
+
+
+async def _exchange(core: ShellCore, mech: sasl.Mechanism) -> bool:
+    session, r = core.session, core.renderer
+    step = mech.start()
+    if step.note:
+        r.info(step.note)
+    replies = await session.send(step.line, redacted=step.redacted, shown=step.shown,
+                                 credential=step.credential, secret=step.secret, origin="shell")
+    while replies and replies[-1].code == 334:
+        step = mech.step(replies[-1].texts[0].strip())
+        if step.note:
+            r.info(step.note)
+        replies = await session.send(step.line, redacted=step.redacted, shown=step.shown,
+                                     credential=step.credential, secret=step.secret,
+                                     origin="shell")
+    core.last_replies = replies
+    if not replies:
+        core.status = ExitStatus.AUTH
+        return False
+    final = replies[-1]
+    outcome = sasl.auth_outcome(final.code, final.enhanced, mech.user)
+    if final.code == 235:
+        session.auth_user = mech.user
+        r.info(outcome)
+        return True
+    r.error(f"AUTH failed: {outcome}")
+    core.status = ExitStatus.AUTH
+    return False
+
+
+@command("auth", "/auth [MECH] [USER]",
+         "authenticate: PLAIN, LOGIN, CRAM-MD5, XOAUTH2 (default: strongest offered); "
+         "asks for the password without echo")
+async def _auth(core: ShellCore, args: str) -> None:
+    words = args.split()
+    mech = None
+    if words and words[0].upper() in (*MECH_NAMES, "AUTO"):
+        mech = words.pop(0)
+    user = words[0] if words else None
+    if len(words) > 1:
+        core.renderer.error("usage: /auth [MECH] [USER] (the password is asked, never typed here)")
+        return
+    await authenticate(core, mech, user)
+
+
+@command("b64", "/b64 TEXT", r"base64-encode TEXT; \0 \n \r \t \xNN \\ are understood "
+         r"(e.g. /b64 \0user\0pass)")
+async def _b64(core: ShellCore, args: str) -> None:
+    try:
+        data = sasl.unescape(args)
+    except ValueError as exc:
+        core.renderer.error(str(exc))
+        return
+    core.renderer.write(sasl.b64(data))
+    core.renderer.info(f"{len(data)} bytes: {sasl.show_bytes(data)}")
+
+
+@command("unb64", "/unb64 BASE64", "decode base64 and show the bytes (\\0 for NUL)",
+         aliases=("b64d",))
+async def _unb64(core: ShellCore, args: str) -> None:
+    result = sasl.decode_b64(args.strip())
+    if result.data is None:
+        core.renderer.error(f"not valid base64: {result.error}")
+        return
+    core.renderer.write(sasl.show_bytes(result.data))
+    for warning in result.warnings:
+        core.renderer.warn(warning)

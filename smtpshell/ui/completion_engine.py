@@ -1,0 +1,448 @@
+"""What to offer at the cursor: a pure function of the line and the session's state.
+
+``complete(text_before_cursor, state)`` returns ``Suggestion``s; nothing here knows
+prompt_toolkit (``completer.py`` wraps it).  The rules, in the order they are tried:
+
+* AUTH exchange in progress: nothing (the line is base64 or a secret).
+* DATA mode: meta-commands after ``/!``; header names while the header section is
+  open and the line is still a bare word (``Sub`` -> ``Subject: ``); nothing else.
+* ``/name``: meta-commands, then their arguments (``arguments`` of the command,
+  literal words in its usage such as ``[chain]``, command names for ``COMMAND``,
+  file names when it ``takes_file``).
+* the first word: SMTP verbs.  What the server can take comes first; verbs it did not
+  advertise (or that make no sense now) follow with ``available=False``.  STARTTLS is
+  left out once TLS is up, and when EHLO showed the server does not offer it.
+* ``MAIL `` -> ``FROM:<``, ``RCPT `` -> ``TO:<``; after the address, the ESMTP
+  parameters the EHLO reply allows; ``AUTH `` -> the advertised mechanisms.
+
+Keywords follow the case the user types: ``mail f`` completes to ``from:<``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..protocol.replies import Capabilities
+from .commands import DATA_ESCAPE, PREFIX
+from .toolbar import human_size
+
+if TYPE_CHECKING:
+    from ..session import Session
+
+__all__ = [
+    "EXTENSION_VERBS",
+    "HEADERS",
+    "CompletionState",
+    "MetaSpec",
+    "Suggestion",
+    "complete",
+    "state_from_session",
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suggestion:
+    text: str
+    """What replaces the ``-start`` characters before the cursor."""
+    start: int
+    """Where the replaced text begins, relative to the cursor (0 or negative)."""
+    display: str
+    meta: str = ""
+    available: bool = True
+    """False: valid SMTP the server did not advertise (or that fails now); shown after."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetaSpec:
+    """What completion needs to know about one meta-command."""
+
+    name: str
+    help: str = ""
+    usage: str = ""
+    takes_file: bool = False
+    aliases: tuple[str, ...] = ()
+    arguments: tuple[str, ...] = ()
+    """Words offered for the first argument (a registry entry may provide them)."""
+
+    @classmethod
+    def from_command(cls, meta: object) -> MetaSpec:
+        """From a ``commands.MetaCommand`` (or anything shaped like one)."""
+        return cls(
+            name=str(getattr(meta, "name", "")),
+            help=str(getattr(meta, "help", "")),
+            usage=str(getattr(meta, "usage", "")),
+            takes_file=bool(getattr(meta, "takes_file", False)),
+            aliases=tuple(getattr(meta, "aliases", ()) or ()),
+            arguments=tuple(getattr(meta, "arguments", ()) or ()),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompletionState:
+    """The facts completion depends on, taken from a ``Session`` at one moment."""
+
+    capabilities: Capabilities | None = None
+    """What the last EHLO advertised; None before EHLO and after STARTTLS."""
+    is_tls: bool = False
+    in_data: bool = False
+    in_auth: bool = False
+    authenticated: bool = False
+    lmtp: bool = False
+    ehlo_name: str | None = None
+    data_headers: bool = True
+    """In DATA mode: the header section is still open (no empty line sent yet)."""
+    meta_commands: tuple[MetaSpec, ...] = ()
+
+
+def state_from_session(
+    session: Session, meta_commands: Iterable[object] = (), *, data_headers: bool = True
+) -> CompletionState:
+    """Read the session's live state (``meta_commands``: e.g. ``unique_commands()``)."""
+    return CompletionState(
+        capabilities=session.capabilities,
+        is_tls=session.is_tls,
+        in_data=session.in_data,
+        in_auth=session.in_auth,
+        authenticated=session.authenticated,
+        lmtp=session.options.lmtp,
+        ehlo_name=session.options.ehlo_name or None,
+        data_headers=data_headers,
+        meta_commands=tuple(MetaSpec.from_command(m) for m in meta_commands),
+    )
+
+
+# ---- knowledge ------------------------------------------------------------------------
+EXTENSION_VERBS = {"STARTTLS": "STARTTLS", "AUTH": "AUTH", "BDAT": "CHUNKING", "ETRN": "ETRN"}
+"""Verb -> the EHLO keyword that makes it available."""
+_ORDER = ("EHLO", "LHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET",
+          "NOOP", "QUIT", "VRFY", "EXPN", "HELP", "ETRN")  # fmt: skip
+"""Verbs in the order a session uses them."""
+
+HEADERS = ("From:", "To:", "Cc:", "Subject:", "Date:", "Message-ID:", "Reply-To:",
+           "MIME-Version:", "Content-Type:")  # fmt: skip
+
+_VERB_META = {
+    "EHLO": "extended hello: the reply lists the server's extensions",
+    "HELO": "the original hello, without extensions",
+    "LHLO": "LMTP's EHLO",
+    "STARTTLS": "upgrade this connection to TLS, then EHLO again",
+    "AUTH": "authenticate with a SASL mechanism",
+    "MAIL": "start a transaction: MAIL FROM:<sender>",
+    "RCPT": "add a recipient: RCPT TO:<address>",
+    "DATA": "send the message; end with a line holding only '.'",
+    "BDAT": "BDAT n [LAST]: send exactly n octets of the message",
+    "RSET": "abort the transaction, keep the connection",
+    "NOOP": "do nothing; the server replies 250",
+    "QUIT": "close the session politely (221)",
+    "VRFY": "ask whether a mailbox exists (often refused)",
+    "EXPN": "expand a mailing list (usually refused)",
+    "HELP": "ask the server for help text",
+    "ETRN": "ask the server to deliver mail queued for a domain",
+}
+
+
+# ---- the entry point -----------------------------------------------------------------
+def complete(
+    text_before_cursor: str, state: CompletionState, *, cwd: str | None = None
+) -> list[Suggestion]:
+    """Suggestions for the current line; ``cwd`` is where relative file names start."""
+    text = text_before_cursor.rsplit("\n", 1)[-1]
+    if state.in_auth:
+        return []
+    if state.in_data:
+        if text.startswith(DATA_ESCAPE):
+            return _meta(text, DATA_ESCAPE, state, cwd)
+        if state.data_headers and re.fullmatch(r"[A-Za-z][A-Za-z-]*", text):
+            return _headers(text)
+        return []
+    if text.startswith(PREFIX):
+        return _meta(text, PREFIX, state, cwd)
+    if " " not in text:
+        return _verbs(text, state)
+    verb, _, rest = text.partition(" ")
+    verb_u = verb.upper()
+    if verb_u == "MAIL":
+        return _envelope(rest, verb, "FROM:<", _mail_params(state))
+    if verb_u == "RCPT":
+        return _envelope(rest, verb, "TO:<", _rcpt_params(state))
+    if verb_u == "AUTH":
+        return _auth(rest, verb, state)
+    if verb_u in ("EHLO", "HELO", "LHLO") and state.ehlo_name:
+        return _words(rest, [(state.ehlo_name, "the name this shell uses", True)], case=None)
+    if verb_u == "HELP":
+        return _words(rest, [(v, _VERB_META[v], True) for v in _ORDER], case=verb)
+    return []
+
+
+# ---- helpers -------------------------------------------------------------------------
+def _case(typed: str, reference: str) -> str:
+    """'lower' when the user is typing in lower case, else 'upper'."""
+    sample = typed if any(c.isalpha() for c in typed) else reference
+    letters = [c for c in sample if c.isalpha()]
+    return "lower" if letters and all(c.islower() for c in letters) else "upper"
+
+
+def _apply(word: str, mode: str | None) -> str:
+    if mode is None:
+        return word
+    return word.lower() if mode == "lower" else word.upper()
+
+
+def _words(
+    rest: str, options: Sequence[tuple[str, str, bool]], *, case: str | None
+) -> list[Suggestion]:
+    """Complete the last whitespace-separated word of ``rest`` from ``options``.
+
+    ``options``: (word, meta, available).  ``case``: the verb whose case keywords
+    follow, or None to insert the words as they are.
+    """
+    partial = "" if not rest or rest[-1].isspace() else rest.split()[-1]
+    mode = None if case is None else _case(partial, case)
+    found: list[Suggestion] = []
+    for word, meta, available in options:
+        if not word.lower().startswith(partial.lower()) or word.lower() == partial.lower():
+            continue
+        text = _apply(word, mode)
+        found.append(Suggestion(text=text, start=-len(partial), display=text, meta=meta,
+                                available=available))  # fmt: skip
+    return _ordered(found)
+
+
+def _ordered(found: list[Suggestion]) -> list[Suggestion]:
+    return [s for s in found if s.available] + [s for s in found if not s.available]
+
+
+def _verbs(typed: str, state: CompletionState) -> list[Suggestion]:
+    caps = state.capabilities
+    options: list[tuple[str, str, bool]] = []
+    for verb in _ORDER:
+        keyword = EXTENSION_VERBS.get(verb)
+        note = ""
+        if verb == "STARTTLS" and (state.is_tls or caps is None or "STARTTLS" not in caps):
+            continue  # useless under TLS or when not offered; before EHLO it goes last
+        if keyword is not None and caps is None:
+            note = "send EHLO to see if it is offered"
+        elif keyword is not None and caps is not None and keyword not in caps:
+            note = "not advertised"
+        elif verb in ("EHLO", "HELO") and state.lmtp:
+            note = "LMTP uses LHLO"
+        elif verb == "LHLO" and not state.lmtp:
+            note = "LMTP only"
+        elif verb == "AUTH" and state.authenticated:
+            note = "already authenticated"
+        meta = _VERB_META[verb]
+        options.append((verb, f"({note}) {meta}" if note else meta, not note))
+    if caps is None and not state.is_tls:
+        options.append(("STARTTLS", f"(send EHLO first) {_VERB_META['STARTTLS']}", False))
+    return _words(typed, options, case="")
+
+
+def _envelope(
+    rest: str, verb: str, lead: str, params: list[tuple[str, str, bool]]
+) -> list[Suggestion]:
+    """``MAIL FROM:<`` / ``RCPT TO:<``, then parameters after ``<address> ``."""
+    addr = re.match(r"\s*" + re.escape(lead[:-2]) + r":\s*<[^>]*>", rest, re.IGNORECASE)
+    if addr is None:
+        stripped = rest.lstrip()
+        if " " in stripped or not lead.lower().startswith(stripped.lower()):
+            return []
+        if stripped.lower() == lead.lower():
+            return []
+        mode = _case(stripped, verb)
+        text = _apply(lead, mode)
+        return [Suggestion(text=text, start=-len(stripped), display=text,
+                           meta=_VERB_META[verb.upper()])]  # fmt: skip
+    tail = rest[addr.end() :]
+    if not tail or not tail[0].isspace():
+        return []
+    done = tail.split() if tail[-1].isspace() else tail.split()[:-1]
+    used = {w.split("=", 1)[0].upper() for w in done}
+    fresh = [p for p in params if p[0].split("=", 1)[0].upper() not in used]
+    return _words(tail, fresh, case=verb)
+
+
+def _mail_params(state: CompletionState) -> list[tuple[str, str, bool]]:
+    caps = state.capabilities
+    if caps is None:
+        return []
+    out: list[tuple[str, str, bool]] = []
+    if "SIZE" in caps:
+        limit = caps.size_limit
+        where = f"; the server takes up to {human_size(limit)}" if limit else ""
+        out.append(("SIZE=", f"the message size in octets{where}", True))
+    if "8BITMIME" in caps:
+        out.append(("BODY=8BITMIME", "the body has 8-bit MIME text (RFC 6152)", True))
+        out.append(("BODY=7BIT", "the body is plain 7-bit text", True))
+    if "BINARYMIME" in caps:
+        out.append(("BODY=BINARYMIME", "binary MIME body, sent with BDAT (RFC 3030)", True))
+    if "SMTPUTF8" in caps:
+        out.append(("SMTPUTF8", "UTF-8 addresses and headers (RFC 6531)", True))
+    if "DSN" in caps:
+        out.append(("RET=FULL", "a bounce returns the whole message (RFC 3461)", True))
+        out.append(("RET=HDRS", "a bounce returns only the headers (RFC 3461)", True))
+        out.append(("ENVID=", "an envelope id echoed in delivery reports (RFC 3461)", True))
+    if "REQUIRETLS" in caps:
+        out.append(("REQUIRETLS", "only relay over validated TLS (RFC 8689)", True))
+    return out
+
+
+def _rcpt_params(state: CompletionState) -> list[tuple[str, str, bool]]:
+    caps = state.capabilities
+    if caps is None or "DSN" not in caps:
+        return []
+    return [
+        ("NOTIFY=", "SUCCESS,FAILURE,DELAY or NEVER (RFC 3461)", True),
+        ("ORCPT=", "the original recipient: ORCPT=rfc822;address (RFC 3461)", True),
+    ]
+
+
+def _auth(rest: str, verb: str, state: CompletionState) -> list[Suggestion]:
+    if " " in rest.lstrip() or state.capabilities is None:
+        return []  # after the mechanism comes the initial response: never guess it
+    mechs = [(m, "SASL mechanism advertised by the server", True)
+             for m in state.capabilities.auth_mechanisms]  # fmt: skip
+    return _words(rest, mechs, case=verb)
+
+
+def _headers(typed: str) -> list[Suggestion]:
+    out: list[Suggestion] = []
+    for name in HEADERS:
+        if name.lower().startswith(typed.lower()):
+            out.append(Suggestion(text=name + " ", start=-len(typed), display=name,
+                                  meta="message header"))  # fmt: skip
+    return out
+
+
+# ---- meta-commands -------------------------------------------------------------------
+_PLACEHOLDER_FILE = re.compile(r"FILE|PATH|DIR", re.IGNORECASE)
+_LITERAL = re.compile(r"-{0,2}[a-z0-9][a-z0-9_.-]*")
+
+
+def _meta(text: str, prefix: str, state: CompletionState, cwd: str | None) -> list[Suggestion]:
+    body = text[len(prefix) :]
+    name, space, args = body.partition(" ")
+    if not space:
+        return _meta_names(name, prefix, state)
+    spec = _find_meta(name, state)
+    if spec is None:
+        return []
+    return _meta_args(spec, args.lstrip(), state, cwd)
+
+
+def _find_meta(name: str, state: CompletionState) -> MetaSpec | None:
+    low = name.lower()
+    for spec in state.meta_commands:
+        if spec.name.lower() == low or low in (a.lower() for a in spec.aliases):
+            return spec
+    return None
+
+
+def _meta_names(typed: str, prefix: str, state: CompletionState) -> list[Suggestion]:
+    out: list[Suggestion] = []
+    low = typed.lower()
+    start = -(len(prefix) + len(typed))
+    for spec in state.meta_commands:
+        names = [spec.name] if spec.name.lower().startswith(low) else []
+        if not names and low:
+            names = [a for a in spec.aliases if a.lower().startswith(low)]
+        for n in names:
+            if n.lower() == low:
+                continue
+            meta = spec.help if n == spec.name else f"= {prefix}{spec.name}: {spec.help}"
+            out.append(Suggestion(text=prefix + n, start=start, display=prefix + n, meta=meta))
+    return out
+
+
+def _alternatives(word: str) -> list[str]:
+    """ "[chain]" -> ["chain"], "[FILE|off]" -> ["FILE", "off"]; "<file>" -> ["FILE"]."""
+    found = [a for a in re.split(r"[|,]", word.strip("[]{}<>()")) if a]
+    return [a.upper() for a in found] if "<" in word else found
+
+
+def _parse_usage(usage: str) -> tuple[list[list[str]], dict[str, bool]]:
+    """Positional slots (alternatives each) and flags (flag -> takes a value) of a usage.
+
+    ``/send FILE [--bdat] [--chunk N]`` -> ``[["FILE"]]``, ``{"--bdat": False,
+    "--chunk": True}``: a flag takes a value when a placeholder follows it in its group.
+    """
+    slots: list[list[str]] = []
+    flags: dict[str, bool] = {}
+    tokens = usage.split()[1:]
+    i = 0
+    while i < len(tokens):
+        word = tokens[i]
+        alternatives = _alternatives(word)
+        if alternatives and all(a.startswith("-") for a in alternatives):
+            nxt = _alternatives(tokens[i + 1]) if i + 1 < len(tokens) else []
+            takes_value = not word.endswith("]") and len(nxt) == 1 and nxt[0].isupper()
+            flags.update(dict.fromkeys(alternatives, takes_value))
+            i += 2 if takes_value else 1
+            continue
+        slots.append(alternatives)
+        i += 1
+    return slots, flags
+
+
+def _meta_args(
+    spec: MetaSpec, args: str, state: CompletionState, cwd: str | None
+) -> list[Suggestion]:
+    words = args.split()
+    partial = "" if not args or args[-1].isspace() else words.pop()
+    slots, flags = _parse_usage(spec.usage)
+    position = 0
+    wants_value = False
+    for word in words:
+        if wants_value:
+            wants_value = False
+        elif word in flags:
+            wants_value = flags[word]
+        else:
+            position += 1
+    if wants_value:
+        return []  # the user types the flag's value
+    slot = slots[position] if position < len(slots) else []
+    options: dict[str, str] = {}
+    if position == 0:
+        options.update((a, "") for a in spec.arguments)
+    options.update((a, "") for a in slot if _LITERAL.fullmatch(a))
+    if "COMMAND" in slot or (spec.name == "help" and position == 0):
+        options.update((m.name, m.help) for m in state.meta_commands)
+    if partial.startswith("-") or position >= len(slots):
+        options.update((f, "") for f in flags if f not in words)
+    found = _words(partial, [(w, meta, True) for w, meta in options.items()], case=None)
+    file_slot = any(_PLACEHOLDER_FILE.search(a) for a in slot)
+    no_file_in_usage = not any(_PLACEHOLDER_FILE.search(a) for s in slots for a in s)
+    if file_slot or (spec.takes_file and position == 0 and no_file_in_usage):
+        found += _files(partial, cwd)
+    return found
+
+
+def _files(partial: str, cwd: str | None) -> list[Suggestion]:
+    """Names in the directory ``partial`` points into; directories end with "/"."""
+    head, _, stem = partial.rpartition("/")
+    folder = head + "/" if head or partial.startswith("/") else ""
+    scan = os.path.expanduser(folder) if folder else "."
+    if not os.path.isabs(scan) and cwd is not None:
+        scan = os.path.join(cwd, scan)
+    try:
+        entries = sorted(os.scandir(scan), key=lambda e: e.name)
+    except OSError:
+        return []
+    out: list[Suggestion] = []
+    for entry in entries:
+        if not entry.name.startswith(stem) or (entry.name.startswith(".") and not stem):
+            continue
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        name = entry.name + ("/" if is_dir else "")
+        if name == stem:
+            continue
+        out.append(Suggestion(text=name, start=-len(stem), display=name,
+                              meta="directory" if is_dir else "file"))  # fmt: skip
+    return out

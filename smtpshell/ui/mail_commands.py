@@ -1,0 +1,345 @@
+"""Meta-commands that compose mail: /send, /bdat, /msg and /raw.
+
+Importing this module registers them.  They talk to the server only through the
+``Session``; the byte work (line endings, dot-stuffing, sizes, escapes) is in
+``smtpshell.compose``.
+
+Two things the client core does not track yet, worked around here: a message file
+streamed with ``send_raw`` ends with an ordinary ``"."`` line (so the core leaves DATA
+and waits for the reply), and after ``BDAT … LAST`` is accepted this module resets the
+core's transaction stage itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+
+from ..compose import (
+    DEFAULT_CHUNK_SIZE,
+    DataStats,
+    bdat_chunks,
+    check_message_file,
+    describe_bytes,
+    format_escapes,
+    iter_data_chunks,
+    notable_sequences,
+    parse_escapes,
+    quick_message,
+    scan_message,
+    size_parameter,
+)
+from ..protocol.connection import verb_of
+from ..protocol.events import Reply
+from ..protocol.state import Stage
+from .commands import command
+from .core import ShellCore
+
+SEND_USAGE = "/send FILE [--bdat] [--force] [--chunk N]"
+
+
+@dataclass(frozen=True)
+class SendArgs:
+    path: str
+    bdat: bool = False
+    force: bool = False
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+
+def parse_send_args(args: str, *, bdat: bool = False) -> SendArgs | str:
+    """The arguments of /send (or /bdat), or a one-line problem."""
+    try:
+        words = shlex.split(args)
+    except ValueError as exc:
+        return f"/send: {exc} (usage: {SEND_USAGE})"
+    paths: list[str] = []
+    force = False
+    chunk_size = DEFAULT_CHUNK_SIZE
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--bdat":
+            bdat = True
+        elif word == "--force":
+            force = True
+        elif word == "--chunk" or word.startswith("--chunk="):
+            if word == "--chunk":
+                if i >= len(words):
+                    return "/send: --chunk needs a number of bytes"
+                value = words[i]
+                i += 1
+            else:
+                value = word.partition("=")[2]
+            if not value.isdigit() or int(value) < 1:
+                return f"/send: --chunk needs a positive number of bytes, not {value!r}"
+            chunk_size = int(value)
+        elif word.startswith("--") and word != "--":
+            return f"/send: unknown option {word} (usage: {SEND_USAGE})"
+        else:
+            paths.append(word)
+    if len(paths) != 1:
+        return f"/send: give exactly one message file (usage: {SEND_USAGE})"
+    return SendArgs(os.path.expanduser(paths[0]), bdat, force, chunk_size)
+
+
+def _show_sent(core: ShellCore, text: str) -> None:
+    """Show a line sent with ``send_raw`` (the renderer shows only the shell's own lines)."""
+    r = core.renderer
+    if not r.echo:
+        r.write(r.paint(("~> " if core.session.is_tls else "> ") + text, "sent"))
+
+
+def _positive(replies: list[Reply]) -> bool:
+    return bool(replies) and replies[-1].code // 100 == 2
+
+
+def _ready_for_message(core: ShellCore, *, bdat: bool) -> bool:
+    """Is there a transaction with a recipient to send the message in?  Says why not."""
+    s = core.session
+    r = core.renderer
+    if not s.connected:
+        r.error("not connected (use /reconnect)")
+        return False
+    if s.in_data:
+        if bdat:
+            r.error("BDAT cannot follow DATA: end this message with '.' first")
+            return False
+        return True
+    if bdat and (s.capabilities is None or "CHUNKING" not in s.capabilities):
+        r.error("the server does not advertise CHUNKING (RFC 3030), so BDAT is not available"
+                + (" (send EHLO first)" if s.capabilities is None else ""))
+        return False
+    if s.stage is Stage.NONE:
+        r.error("no mail transaction: send MAIL FROM and RCPT TO first (or use /msg)")
+        return False
+    if s.stage is Stage.MAIL:
+        r.error("no recipient accepted yet: send RCPT TO first")
+        return False
+    return True
+
+
+def _size_report(core: ShellCore, name: str, stats: DataStats, force: bool) -> bool:
+    """Say how big the message is against the server's SIZE; False to refuse."""
+    r = core.renderer
+    caps = core.session.capabilities
+    limit = caps.size_limit if caps is not None else None
+    size = stats.message_bytes
+    if limit is None or limit == 0:  # SIZE 0: no fixed limit (RFC 1870 §4)
+        r.info(f"{name}: {size} bytes, {stats.lines} lines (the server announced no SIZE limit)")
+    elif size > limit:
+        if not force:
+            r.error(f"{name} is {size} bytes; the server's SIZE limit is {limit} (RFC 1870): "
+                    "not sent (--force sends it anyway)")
+            return False
+        r.warn(f"{name} is {size} bytes, over the server's SIZE limit of {limit}: sending anyway")
+    else:
+        r.info(f"{name}: {size} bytes, {stats.lines} lines (the server accepts up to {limit})")
+    if stats.long_lines:
+        r.warn(f"{stats.long_lines} line(s) longer than 1000 octets: RFC 5321 §4.5.3.1.6 "
+               "allows 1000, and the server may refuse the message")
+    if stats.bare_line_endings:
+        r.info(f"{stats.bare_line_endings} bare LF/CR line ending(s) will go out as CRLF "
+               "(RFC 5321 §2.3.8)")
+    return True
+
+
+async def send_file(core: ShellCore, args: str, *, bdat: bool = False) -> None:
+    """/send and /bdat: stream a message file into DATA (or BDAT chunks)."""
+    r = core.renderer
+    parsed = parse_send_args(args, bdat=bdat)
+    if isinstance(parsed, str):
+        r.error(parsed)
+        return
+    problem = check_message_file(parsed.path)
+    if problem:
+        r.error(problem)
+        return
+    if not _ready_for_message(core, bdat=parsed.bdat):
+        return
+    name = os.path.basename(parsed.path) or parsed.path
+    try:
+        scanned = scan_message(parsed.path, parsed.chunk_size)
+    except OSError as exc:
+        r.error(f"{parsed.path}: cannot read it ({exc.strerror or exc})")
+        return
+    if not _size_report(core, name, scanned, parsed.force):
+        return
+    try:
+        if parsed.bdat:
+            await _send_bdat(core, parsed, name)
+        else:
+            await _send_data(core, parsed, name)
+    except OSError as exc:
+        r.error(f"{parsed.path}: reading failed part way ({exc.strerror or exc}); the message "
+                "is incomplete: close the connection (/close) rather than end it")
+
+
+async def _send_data(core: ShellCore, parsed: SendArgs, name: str) -> None:
+    s = core.session
+    r = core.renderer
+    if not s.in_data:
+        core.last_replies = await s.send("DATA", origin="shell")
+        if not s.in_data:
+            r.error("the server did not answer DATA with 354: message not sent")
+            return
+    stats = DataStats()
+    with open(parsed.path, "rb") as fileobj:
+        for chunk in iter_data_chunks(fileobj, parsed.chunk_size, terminator=False, stats=stats):
+            await s.send_raw(chunk, shown=f"[{len(chunk)} bytes of {name}]")
+            if not s.connected:
+                r.error(f"the connection closed after {stats.wire_bytes} bytes of {name}")
+                return
+    r.info(f"sent {name}: {stats.summary()}")
+    core.last_replies = await s.send(".", origin="shell")
+
+
+async def _send_bdat(core: ShellCore, parsed: SendArgs, name: str) -> None:
+    s = core.session
+    r = core.renderer
+    stats = DataStats()
+    with open(parsed.path, "rb") as fileobj:
+        for data, last in bdat_chunks(fileobj, parsed.chunk_size, stats=stats):
+            head = f"BDAT {len(data)}" + (" LAST" if last else "")
+            shown = f"{head}  [{len(data)} octets of {name}]"
+            _show_sent(core, shown)
+            replies = await s.send_raw(
+                head.encode("ascii") + b"\r\n" + data, shown=shown, expect_reply=True, verb="BDAT"
+            )
+            core.last_replies = replies
+            if not _positive(replies):
+                r.error(f"{head} was not accepted: the message is not delivered "
+                        "(send RSET to start over)")
+                return
+    r.info(f"sent {name} with BDAT: {stats.summary()}")
+    # The core does not know that BDAT LAST ended the transaction (module docstring).
+    s.conn.stage = Stage.NONE
+    s.conn.accepted_recipients = 0
+
+
+@command("send", SEND_USAGE,
+         "send a message file: DATA, the file (CRLF, dot-stuffed), '.'; --bdat uses CHUNKING",
+         takes_file=True)
+async def _send(core: ShellCore, args: str) -> None:
+    await send_file(core, args)
+
+
+@command("bdat", "/bdat FILE [--force] [--chunk N]",
+         "send a message file with BDAT chunks (RFC 3030), like /send FILE --bdat",
+         takes_file=True)
+async def _bdat(core: ShellCore, args: str) -> None:
+    await send_file(core, args, bdat=True)
+
+
+# ---- /msg ----------------------------------------------------------------------------
+
+
+def _address(text: str) -> str | None:
+    """A bare address from ``a@b`` or ``<a@b>``, or None when it is not one."""
+    addr = text[1:-1] if text.startswith("<") and text.endswith(">") else text
+    if not addr or not addr.isascii() or any(c in addr for c in " <>\t\"") or "@" not in addr:
+        return None
+    return addr
+
+
+@command("msg", "/msg FROM TO[,TO...] [SUBJECT...]",
+         "send a quick test message: MAIL FROM, RCPT TO, DATA, a small message, '.'")
+async def _msg(core: ShellCore, args: str) -> None:
+    r = core.renderer
+    s = core.session
+    words = args.split()
+    if len(words) < 2:
+        r.error("usage: /msg FROM TO[,TO...] [SUBJECT...]")
+        return
+    sender = _address(words[0])
+    recipients = [_address(a) for a in words[1].split(",") if a]
+    if sender is None:
+        r.error(f"/msg: {words[0]!r} is not an address like user@example.org")
+        return
+    bad = [a for a, got in zip(words[1].split(","), recipients, strict=False) if got is None]
+    if bad or not recipients:
+        r.error(f"/msg: {(bad or [words[1]])[0]!r} is not an address like user@example.org")
+        return
+    rcpts = [a for a in recipients if a is not None]
+    subject = " ".join(words[2:]) or "smtpshell test message"
+    if not s.connected:
+        r.error("not connected (use /reconnect)")
+        return
+    if s.in_data:
+        r.error("in DATA: end this message with '.' first")
+        return
+    if s.stage is not Stage.NONE:
+        r.error("a mail transaction is already open: send RSET first")
+        return
+    if s.capabilities is None:
+        ehlo = await s.ehlo()
+        if ehlo is None or ehlo.code // 100 != 2:
+            r.error("EHLO was not accepted: message not sent")
+            return
+    message = quick_message(sender, rcpts, subject=subject)
+    mail = f"MAIL FROM:<{sender}>"
+    caps = s.capabilities
+    if caps is not None and "SIZE" in caps:
+        mail += " " + size_parameter(len(message))
+    if not await core.allowed(mail):
+        return
+    core.last_replies = await s.send(mail, origin="shell")
+    if not _positive(core.last_replies):
+        r.error("MAIL FROM was not accepted: message not sent")
+        return
+    accepted = 0
+    for rcpt in rcpts:
+        core.last_replies = await s.send(f"RCPT TO:<{rcpt}>", origin="shell")
+        accepted += _positive(core.last_replies)
+    if not accepted:
+        r.error("no recipient was accepted: message not sent (sending RSET)")
+        await s.send("RSET", origin="shell")
+        return
+    core.last_replies = await s.send("DATA", origin="shell")
+    if not s.in_data:
+        r.error("DATA was not accepted: message not sent (sending RSET)")
+        await s.send("RSET", origin="shell")
+        return
+    lines = message.decode("ascii").split("\r\n")[:-1]
+    core.last_replies = await s.send_lines([*lines, "."], origin="shell")
+
+
+# ---- /raw ----------------------------------------------------------------------------
+
+
+@command("raw", r"/raw TEXT", r"send exact bytes; escapes \r \n \t \0 \\ \xNN, no CRLF added")
+async def _raw(core: ShellCore, args: str) -> None:
+    r = core.renderer
+    s = core.session
+    if not args:
+        r.error(r"usage: /raw TEXT (escapes \r \n \t \0 \\ \xNN; write \r\n to end a line)")
+        return
+    try:
+        data = parse_escapes(args)
+    except ValueError as exc:
+        r.error(f"/raw: {exc}")
+        return
+    if not s.connected:
+        r.error("not connected (use /reconnect)")
+        return
+    in_data = s.in_data
+    first = data.split(b"\n", 1)[0].removesuffix(b"\r").decode("utf-8", "surrogateescape")
+    if not in_data and not await core.allowed(first):
+        return
+    (r.warn if notable_sequences(data) else r.info)(f"raw: {describe_bytes(data)}")
+    if in_data:
+        if data == b".\r\n" or data.endswith(b"\r\n.\r\n"):
+            # The core learns that DATA ended only from a "." line: send it as one.
+            body = data[:-3]
+            if body:
+                await s.send_raw(body, shown=format_escapes(body))
+            if s.connected:
+                core.last_replies = await s.send(".")
+            return
+        await s.send_raw(data, shown=args)
+        return
+    expect = data.endswith(b"\r\n")
+    core.last_replies = await s.send_raw(
+        data, shown=args, expect_reply=expect, verb=verb_of(first) or "RAW"
+    )

@@ -1,0 +1,98 @@
+"""The bottom toolbar: where we are connected, how, as whom, and how far the mail got.
+
+``toolbar_fragments`` is a pure function of the session, the settings and the
+recording state; it returns prompt_toolkit style fragments (``(style, text)`` pairs)
+without importing prompt_toolkit.  The styles it uses are in ``TOOLBAR_STYLE``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..session import Session
+    from .core import Settings
+
+__all__ = ["TOOLBAR_STYLE", "Fragments", "human_size", "toolbar_fragments"]
+
+Fragments = list[tuple[str, str]]
+
+TOOLBAR_STYLE: dict[str, str] = {
+    "toolbar.target": "bold",
+    "toolbar.ok": "fg:ansigreen",
+    "toolbar.closed": "fg:ansired bold",
+    "toolbar.tls": "fg:ansigreen",
+    "toolbar.plain": "fg:ansiyellow",
+    "toolbar.warn": "fg:ansired",
+    "toolbar.auth": "fg:ansicyan",
+    "toolbar.stage": "",
+    "toolbar.size": "",
+    "toolbar.dim": "fg:ansibrightblack",
+    "toolbar.sep": "fg:ansibrightblack",
+    "toolbar.rec": "fg:ansired bold",
+}
+"""Class name -> style, for the application's ``Style.from_dict``."""
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB")
+
+
+def human_size(octets: int) -> str:
+    """``33554432`` -> ``"32 MiB"``, ``10240000`` -> ``"9.8 MiB"``, ``512`` -> ``"512 B"``."""
+    if octets < 1024:
+        return f"{octets} B"
+    value = float(octets) / 1024
+    unit = _UNITS[0]
+    for bigger in _UNITS[1:]:
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    shown = f"{value:.1f}".removesuffix(".0") if value < 100 else f"{value:.0f}"
+    return f"{shown} {unit}"
+
+
+def toolbar_fragments(
+    session: Session, settings: Settings | None = None, *, recording: str | None = None
+) -> Fragments:
+    """The toolbar for ``session``; ``recording`` names the transcript being written."""
+    out: Fragments = [("class:toolbar.target", f" {session.options.target} ")]
+    if not session.connected:
+        out.append(("class:toolbar.closed", "closed"))
+    else:
+        out.append(("class:toolbar.ok", "connected"))
+        _sep(out)
+        report = session.tls_report
+        if session.is_tls and report is not None:
+            out.append(("class:toolbar.tls", f"{report.version} {report.cipher}"))
+            if not report.verified:
+                out.append(("class:toolbar.warn", " unverified"))
+        elif session.is_tls:
+            out.append(("class:toolbar.tls", "TLS"))
+        else:
+            out.append(("class:toolbar.plain", "plain"))
+        _sep(out)
+        if session.authenticated:
+            out.append(("class:toolbar.auth", f"user {session.auth_user or '(authenticated)'}"))
+        else:
+            out.append(("class:toolbar.dim", "no auth"))
+        _sep(out)
+        stage = "AUTH exchange" if session.in_auth else f"stage {session.stage.value}"
+        out.append(("class:toolbar.stage", stage))
+        caps = session.capabilities
+        limit = caps.size_limit if caps is not None else None
+        if limit is not None:
+            _sep(out)
+            text = f"SIZE {human_size(limit)}" if limit else "SIZE no limit"
+            out.append(("class:toolbar.size", text))
+    if settings is not None and settings.require_tls:
+        _sep(out)
+        out.append(("class:toolbar.warn" if not session.is_tls else "class:toolbar.tls",
+                    "require-TLS"))  # fmt: skip
+    if recording:
+        _sep(out)
+        out.append(("class:toolbar.rec", f"● REC {recording}"))
+    out.append(("", " "))
+    return out
+
+
+def _sep(out: Fragments) -> None:
+    out.append(("class:toolbar.sep", " │ "))
