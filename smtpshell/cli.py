@@ -291,14 +291,17 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
     try:
         if env.interactive:
             from .ui.app import PromptSecrets, StdoutWriter, run_repl
+            from .ui.render import pygments_highlighter
 
             renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
-                                hints=settings.hints)
+                                hints=settings.hints,
+                                highlight=pygments_highlighter(env.background) if colour else None)
             renderer.show_chain = args.show_certs
             core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings,
                              interactive=True)
             history = None if args.no_history else env.history_file
-            return asyncio.run(run_repl(core, history_file=history))
+            return asyncio.run(run_repl(core, history_file=history, colour=colour,
+                                        background=env.background))
         from .ui.batch import run_batch
 
         renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True,
@@ -358,14 +361,17 @@ def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # 
             )
             if env.interactive:
                 from .ui.app import PromptSecrets, StdoutWriter, run_repl
+                from .ui.render import pygments_highlighter
 
-                renderer = Renderer(StdoutWriter(), colour=colour)  # type: ignore[arg-type]
+                renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
+                                    highlight=pygments_highlighter(env.background))
                 renderer.info(intro)
                 renderer.info("try: EHLO me, STARTTLS, EHLO me, MAIL FROM:<a@example.org>, "
                               "RCPT TO:<b@example.org>, DATA, QUIT")
                 core = ShellCore(options, renderer, prompter=PromptSecrets(), interactive=True,
                                  settings=Settings(user=sb.user, environ=env.environ))
-                return await run_repl(core, history_file=env.history_file)
+                return await run_repl(core, history_file=env.history_file, colour=colour,
+                                      background=env.background)
             from .ui.batch import run_batch
 
             renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)

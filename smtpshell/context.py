@@ -50,6 +50,15 @@ class Environment:
         return bool(self.stdout_isatty) and self.environ.get("TERM") != "dumb"
 
     @property
+    def background(self) -> str:
+        """"dark" or "light": SMTPSHELL_BACKGROUND, else COLORFGBG's background, else dark."""
+        chosen = self.environ.get("SMTPSHELL_BACKGROUND", "").lower()
+        if chosen in ("dark", "light"):
+            return chosen
+        bg = self.environ.get("COLORFGBG", "").rpartition(";")[2]
+        return "light" if bg in ("7", "15") else "dark"
+
+    @property
     def history_file(self) -> Path:
         assert self.data_dir is not None
         return self.data_dir / "history"

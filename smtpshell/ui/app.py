@@ -131,11 +131,33 @@ async def run_repl(
     history_file: Path | None,
     input: Input | None = None,
     output: Output | None = None,
-    completer: object | None = None,
+    colour: bool = True,
+    background: str = "dark",
 ) -> ExitStatus:
+    from prompt_toolkit.lexers import PygmentsLexer
+    from prompt_toolkit.output import ColorDepth
+    from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_dict
+
+    from .completer import shell_completer
+    from .lexer import SmtpLexer, style_for
+    from .toolbar import TOOLBAR_STYLE, toolbar_fragments
+
     history = PrivateFileHistory(history_file, core.redact_for_history) if history_file else None
+    style = merge_styles(
+        [style_from_pygments_dict(style_for(background)), Style.from_dict(TOOLBAR_STYLE)]
+    )
     session: PromptSession[str] = PromptSession(
-        history=history, input=input, output=output, enable_history_search=True
+        history=history,
+        input=input,
+        output=output,
+        completer=shell_completer(core),
+        complete_while_typing=True,
+        lexer=PygmentsLexer(SmtpLexer) if colour else None,
+        style=style,
+        color_depth=None if colour else ColorDepth.MONOCHROME,
+        bottom_toolbar=lambda: toolbar_fragments(
+            core.session, core.settings, recording=core.recording_name
+        ),
     )
     with patch_stdout(raw=True):
         status = await core.connect()

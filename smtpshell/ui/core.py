@@ -79,6 +79,8 @@ class ShellCore:
         self.interactive = interactive
         self.redactor = sasl.Redactor()
         self._typed_mech: str | None = None
+        self.recording_name: str | None = None
+        """The transcript file being written, for the toolbar (None when not recording)."""
         self._typed_answers = 0
 
     # ---- connecting ------------------------------------------------------------------

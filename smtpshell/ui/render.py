@@ -7,6 +7,7 @@ pygments (batch mode must start fast).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TextIO
 
 from .. import tls
@@ -27,6 +28,22 @@ COLOURS = {
 }
 
 
+def pygments_highlighter(background: str = "dark") -> Callable[[str], str]:
+    """Colour one line with the SMTP lexer (imports pygments: the REPL only)."""
+    from pygments import highlight
+    from pygments.formatters import Terminal256Formatter
+
+    from .lexer import SmtpLexer, pygments_style_for
+
+    formatter = Terminal256Formatter(style=pygments_style_for(background))
+    lexer = SmtpLexer()
+
+    def colour(line: str) -> str:
+        return str(highlight(line, lexer, formatter)).rstrip("\n")
+
+    return colour
+
+
 class Renderer:
     """An observer that prints events.
 
@@ -42,12 +59,14 @@ class Renderer:
         echo: bool = False,
         arrows: bool = False,
         hints: bool = True,
+        highlight: Callable[[str], str] | None = None,
     ) -> None:
         self.out = out
         self.colour = colour
         self.echo = echo
         self.arrows = arrows
         self.hints = hints
+        self.highlight = highlight
         self.show_chain = False
         self._tls = False
 
@@ -109,7 +128,10 @@ class Renderer:
         key = str(reply.code)[0]
         prefix = ("<~ " if self._tls else "< ") if self.arrows else ""
         for line in reply.lines:
-            self.write(self.paint(prefix + line, key))
+            if self.colour and self.highlight is not None:
+                self.write(prefix + self.highlight(line))
+            else:
+                self.write(self.paint(prefix + line, key))
         if reply.kind is ReplyKind.UNSOLICITED:
             self.write(self.paint("  (unsolicited: no command was waiting for this reply)", "dim"))
         for anomaly in reply.anomalies:

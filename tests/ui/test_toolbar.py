@@ -1,0 +1,152 @@
+"""The bottom toolbar: facts of plain and TLS sessions against the real sandbox."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import pytest
+
+from smtpshell.sandbox import DEFAULT_PASSWORD, DEFAULT_USER, Sandbox
+from smtpshell.session import ConnectOptions, Session
+from smtpshell.tls import TlsOptions
+from smtpshell.ui.core import Settings
+from smtpshell.ui.toolbar import TOOLBAR_STYLE, Fragments, human_size, toolbar_fragments
+
+
+def text(fragments: Fragments) -> str:
+    return "".join(t for _, t in fragments)
+
+
+def styled(fragments: Fragments, style: str) -> list[str]:
+    return [t for s, t in fragments if s == f"class:{style}"]
+
+
+def options(sb: Sandbox, **kw: object) -> ConnectOptions:
+    base: dict[str, object] = {
+        "host": "127.0.0.1",
+        "port": sb.port,
+        "tls": TlsOptions(cafile=str(sb.ca_file)),
+        "ehlo_name": "test.client",
+        "reply_timeout": 10.0,
+    }
+    base.update(kw)
+    return ConnectOptions(**base)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("octets", "shown"),
+    [
+        (0, "0 B"),
+        (512, "512 B"),
+        (1024, "1 KiB"),
+        (1536, "1.5 KiB"),
+        (10240000, "9.8 MiB"),
+        (33554432, "32 MiB"),
+        (150 * 2**20, "150 MiB"),
+        (5 * 2**40, "5 TiB"),
+    ],
+)
+def test_human_size(octets: int, shown: str) -> None:
+    assert human_size(octets) == shown
+
+
+def test_a_session_that_never_connected() -> None:
+    session = Session(ConnectOptions(host="127.0.0.1", port=1))
+    frags = toolbar_fragments(session)
+    assert styled(frags, "toolbar.target") == [" 127.0.0.1:1 "]
+    assert styled(frags, "toolbar.closed") == ["closed"]
+    assert "plain" not in text(frags) and "stage" not in text(frags)
+    assert "REC" in text(toolbar_fragments(session, recording="s.txt"))
+
+
+def test_every_style_class_is_defined() -> None:
+    session = Session(ConnectOptions(host="127.0.0.1", port=1))
+    frags = toolbar_fragments(session, Settings(require_tls=True), recording="x")
+    for style, _ in frags:
+        if style:
+            assert style.removeprefix("class:") in TOOLBAR_STYLE
+
+
+def test_plain_then_tls_session(sandbox: Sandbox) -> None:
+    bars: dict[str, Fragments] = {}
+    plain_auth = base64.b64encode(f"\0{DEFAULT_USER}\0{DEFAULT_PASSWORD}".encode()).decode()
+
+    async def run() -> None:
+        session = Session(options(sandbox))
+        await session.connect()
+        bars["greeted"] = toolbar_fragments(session)
+        await session.ehlo()
+        bars["plain"] = toolbar_fragments(session, Settings(require_tls=True))
+        await session.send("MAIL FROM:<a@example.org>")
+        bars["mail"] = toolbar_fragments(session, recording="session.smtp")
+        await session.send("RSET")
+        await session.send("STARTTLS")
+        bars["tls"] = toolbar_fragments(session, Settings(require_tls=True))
+        assert session.tls_report is not None
+        bars["expected"] = [("", f"{session.tls_report.version} {session.tls_report.cipher}")]
+        await session.ehlo()
+        [reply] = await session.send(f"AUTH PLAIN {plain_auth}", shown="AUTH PLAIN ***")
+        assert reply.code == 235
+        bars["authenticated"] = toolbar_fragments(session)
+        session.auth_user = DEFAULT_USER  # what the shell's AUTH helper records
+        await session.send("MAIL FROM:<a@example.org>")
+        await session.send("RCPT TO:<b@example.org>")
+        bars["rcpt"] = toolbar_fragments(session)
+        await session.send("DATA")
+        bars["data"] = toolbar_fragments(session)
+        await session.send(".")
+        await session.send("QUIT")
+        await session.close()
+        bars["closed"] = toolbar_fragments(session)
+
+    asyncio.run(run())
+    target = f" 127.0.0.1:{sandbox.port} "
+
+    greeted = bars["greeted"]
+    assert styled(greeted, "toolbar.target") == [target]
+    assert styled(greeted, "toolbar.ok") == ["connected"]
+    assert styled(greeted, "toolbar.plain") == ["plain"]
+    assert styled(greeted, "toolbar.dim") == ["no auth"]
+    assert styled(greeted, "toolbar.stage") == ["stage idle"]
+    assert "SIZE" not in text(greeted)  # no EHLO yet
+
+    plain = bars["plain"]
+    assert styled(plain, "toolbar.size") == ["SIZE 32 MiB"]
+    assert styled(plain, "toolbar.warn") == ["require-TLS"]  # required, and not there yet
+    assert styled(bars["mail"], "toolbar.stage") == ["stage mail"]
+    assert styled(bars["mail"], "toolbar.rec") == ["● REC session.smtp"]
+
+    tls = bars["tls"]
+    [(_, expected)] = bars["expected"]
+    assert expected.startswith("TLSv1.")
+    assert styled(tls, "toolbar.tls")[0] == expected
+    assert "unverified" not in text(tls)
+    assert "plain" not in text(tls)
+    assert "SIZE" not in text(tls)  # capabilities are forgotten after STARTTLS
+    assert styled(tls, "toolbar.tls")[-1] == "require-TLS"
+
+    assert styled(bars["authenticated"], "toolbar.auth") == ["user (authenticated)"]
+    assert styled(bars["rcpt"], "toolbar.auth") == [f"user {DEFAULT_USER}"]
+    assert styled(bars["rcpt"], "toolbar.stage") == ["stage rcpt"]
+    assert styled(bars["rcpt"], "toolbar.size") == ["SIZE 32 MiB"]
+    assert styled(bars["data"], "toolbar.stage") == ["stage data"]
+
+    closed = bars["closed"]
+    assert styled(closed, "toolbar.closed") == ["closed"]
+    assert "TLS" not in text(closed)
+
+
+def test_unverified_tls_is_flagged(sandbox: Sandbox) -> None:
+    async def run() -> Fragments:
+        session = Session(options(sandbox, tls=TlsOptions(insecure=True)))
+        await session.connect()
+        await session.send("STARTTLS")
+        frags = toolbar_fragments(session)
+        await session.send("QUIT")
+        await session.close()
+        return frags
+
+    frags = asyncio.run(run())
+    assert styled(frags, "toolbar.warn") == [" unverified"]
+    assert styled(frags, "toolbar.tls")[0].startswith("TLSv1.")
