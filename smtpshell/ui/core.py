@@ -285,4 +285,4 @@ async def _status(core: ShellCore, args: str) -> None:
 
 
 # Register the meta-commands that live in their own modules.
-from . import auth, mail_commands  # noqa: E402,F401
+from . import auth, info_commands, mail_commands  # noqa: E402,F401
