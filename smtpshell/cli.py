@@ -22,8 +22,9 @@ from .status import ExitStatus
 
 if TYPE_CHECKING:
     from .session import ConnectOptions
+    from .ui.core import ShellCore
 
-SUBCOMMANDS = ("sandbox", "demo")
+SUBCOMMANDS = ("sandbox", "demo", "replay", "mock", "show")
 
 DESCRIPTION = (
     "smtpshell: an interactive SMTP client for testing and teaching. Type raw SMTP; "
@@ -34,6 +35,9 @@ EPILOG = """\
 other commands:
   smtpshell sandbox   run the built-in local SMTP server (STARTTLS, AUTH, trustme CA)
   smtpshell demo      start the sandbox and connect to it: the one-command tour
+  smtpshell replay    replay transcripts against a server as regression tests
+  smtpshell mock      serve a transcript's server side to test an SMTP client
+  smtpshell show      print a transcript highlighted (--html for a web page)
 
 exit status: 0 ok, 1 last reply failed, 2 usage, 3 connect, 4 TLS, 5 AUTH,
              6 MAIL, 7 RCPT, 8 DATA, 9 protocol error, 130 interrupted
@@ -258,6 +262,18 @@ def default_ehlo_name() -> str:
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
     env = env or Environment()
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "replay":
+        from .transcript.replay import replay_main
+
+        return ExitStatus(replay_main(argv[1:], env.stdout, env.stderr, env.environ))
+    if argv and argv[0] == "mock":
+        from .transcript.mock import mock_main
+
+        return ExitStatus(mock_main(argv[1:], env.stdout, env.stderr))
+    if argv and argv[0] == "show":
+        from .ui.show import show_main
+
+        return ExitStatus(show_main(argv[1:], env))
     if argv and argv[0] in SUBCOMMANDS:
         return _subcommand(argv[0], argv[1:], env)
     parser = build_parser()
@@ -299,6 +315,8 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
             renderer.show_chain = args.show_certs
             core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings,
                              interactive=True)
+            if args.record and not _start_record(core, args):
+                return ExitStatus.USAGE
             history = None if args.no_history else env.history_file
             return asyncio.run(run_repl(core, history_file=history, colour=colour,
                                         background=env.background))
@@ -308,10 +326,18 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
                             hints=settings.hints)
         renderer.show_chain = args.show_certs
         core = ShellCore(options, renderer, settings=settings)
+        if args.record and not _start_record(core, args):
+            return ExitStatus.USAGE
         return asyncio.run(run_batch(core, env.stdin))
     except KeyboardInterrupt:
         env.stderr.write("smtpshell: interrupted\n")
         return ExitStatus.INTERRUPTED
+
+
+def _start_record(core: ShellCore, args: argparse.Namespace) -> bool:
+    from .ui.record_commands import start_recording
+
+    return start_recording(core, args.record, elide_above=args.elide_data)
 
 
 def _subcommand(name: str, argv: list[str], env: Environment) -> ExitStatus:

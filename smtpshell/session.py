@@ -75,6 +75,10 @@ class Sent:
     """The teaching view of the line (secret masked, base64 decoded), when there is one."""
     credential: str | None = None
     """What the secret in the line is built from (``sasl.ClientStep.credential``)."""
+    user: str | None = None
+    """The user name the credential belongs to (so a recorder can write a replayable ref)."""
+    raw: bool = False
+    """Bytes from ``send_raw`` (raw mode, a streamed message chunk), not one line."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -295,7 +299,8 @@ class Session:
             self.conn.connection_lost(f"TLS failed: {failure}")
             return
         self.publish(TlsFailed(message=message))
-        self.conn.connection_lost(f"TLS handshake failed: {message}")
+        # The TlsFailed line already says why; the close reason need not repeat it.
+        self.conn.connection_lost("the TLS handshake failed, so the connection is closed")
 
     def _fail_waiters(self) -> None:
         while self._waiters:
@@ -313,6 +318,7 @@ class Session:
         redacted: str | None = None,
         shown: str | None = None,
         credential: str | None = None,
+        user: str | None = None,
         secret: bool = False,
         origin: Literal["user", "shell"] = "user",
         dot_stuff: bool = True,
@@ -326,7 +332,7 @@ class Session:
         """
         return await self._send(
             [(line, redacted, shown, credential)],
-            secret=secret, origin=origin, dot_stuff=dot_stuff, wait=wait,
+            secret=secret, origin=origin, dot_stuff=dot_stuff, wait=wait, user=user,
         )
 
     async def send_lines(
@@ -351,6 +357,7 @@ class Session:
         origin: Literal["user", "shell"],
         dot_stuff: bool,
         wait: bool,
+        user: str | None = None,
     ) -> list[Reply]:
         if not self.connected or self._stream is None:
             self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
@@ -380,6 +387,7 @@ class Session:
                     in_data=in_data,
                     shown=shown,
                     credential=credential,
+                    user=user,
                 )
             )
             self._flush_notices()
@@ -403,7 +411,7 @@ class Session:
             fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             futures.append(fut)
-        self.publish(Sent(text=shown, data=data, tls=self.is_tls))
+        self.publish(Sent(text=shown, data=data, tls=self.is_tls, raw=True, in_data=self.in_data))
         if not await self._write(data):
             return []
         return await self._wait(futures)
@@ -463,7 +471,9 @@ class Session:
         if self._stream is not None and self.conn.state is not ClientState.CLOSED:
             self.conn.connection_lost("closed by the client")
             self.closed_reason = "closed by the client"
-            self.conn.next_event()  # the Closed event we caused is not news
+            while (event := self.conn.next_event()) is not None:
+                if not isinstance(event, Closed):  # the close we caused is not news,
+                    self.publish(event)  # but part of a reply that came is
         await self._close_stream()
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()

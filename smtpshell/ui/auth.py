@@ -117,14 +117,15 @@ async def _exchange(core: ShellCore, mech: sasl.Mechanism) -> bool:
     if step.note:
         r.info(step.note)
     replies = await session.send(step.line, redacted=step.redacted, shown=step.shown,
-                                 credential=step.credential, secret=step.secret, origin="shell")
+                                 credential=step.credential, secret=step.secret, origin="shell",
+                                 user=mech.user)
     while replies and replies[-1].code == 334:
         step = mech.step(replies[-1].texts[0].strip())
         if step.note:
             r.info(step.note)
         replies = await session.send(step.line, redacted=step.redacted, shown=step.shown,
                                      credential=step.credential, secret=step.secret,
-                                     origin="shell")
+                                     origin="shell", user=mech.user)
     core.last_replies = replies
     if not replies:
         core.status = ExitStatus.AUTH

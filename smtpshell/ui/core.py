@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..protocol import sasl
 from ..protocol.events import Reply
@@ -18,6 +18,9 @@ from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import commands
 from .commands import command, split_meta, unique_commands
 from .render import Renderer
+
+if TYPE_CHECKING:
+    from ..transcript.recorder import Recorder
 
 
 class Prompter(Protocol):
@@ -81,6 +84,7 @@ class ShellCore:
         self._typed_mech: str | None = None
         self.recording_name: str | None = None
         """The transcript file being written, for the toolbar (None when not recording)."""
+        self.recorder: Recorder | None = None
         self._typed_answers = 0
 
     # ---- connecting ------------------------------------------------------------------
@@ -213,6 +217,10 @@ class ShellCore:
 
     async def close(self) -> None:
         await self.session.close()
+        if self.recorder is not None:
+            from .record_commands import stop_recording
+
+            stop_recording(self)
 
 
 # ---- built-in meta-commands ---------------------------------------------------------
@@ -285,4 +293,4 @@ async def _status(core: ShellCore, args: str) -> None:
 
 
 # Register the meta-commands that live in their own modules.
-from . import auth, info_commands, mail_commands  # noqa: E402,F401
+from . import auth, info_commands, mail_commands, record_commands  # noqa: E402,F401

@@ -1,0 +1,290 @@
+"""Matching recorded transcript lines against live ones: the rules of the format spec.
+
+Pure functions: replay matches server replies with :func:`match_reply`, the mock server
+matches client lines with :func:`match_client_line` / :func:`match_send`. Each returns None
+on success or a :class:`Mismatch` whose :meth:`~Mismatch.render` is a small diff.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+
+from smtpshell.transcript.model import (
+    VOLATILE_KINDS,
+    ClientLine,
+    Elided,
+    SecretRef,
+    Send,
+    ServerLine,
+    Volatile,
+    escape_text,
+    format_entry,
+    reply_parts,
+)
+
+# The command verb, and the FROM:/TO: keyword of MAIL and RCPT, compare case-insensitively.
+_VERB_RE = re.compile(r"[A-Za-z]+(?: (?:FROM|TO):)?", re.IGNORECASE | re.ASCII)
+_SECRET_PATTERN = r"\S+"
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Why live lines did not match the transcript, with both sides for a diff."""
+
+    reason: str
+    lineno: int | None
+    expected: tuple[ServerLine | ClientLine | Elided, ...]
+    got: tuple[str, ...]
+    got_tls: bool | None = None  # TLS state of the got lines; None: as expected
+    source: str | None = None
+
+    def render(self) -> str:
+        """``file:14: reason`` then ``-`` expected transcript lines, ``+`` got lines."""
+        if self.lineno is None:
+            where = self.source or "transcript"
+        else:
+            where = f"{self.source}:{self.lineno}" if self.source else f"line {self.lineno}"
+        out = [f"{where}: {self.reason}"]
+        for entry in self.expected:
+            number = "" if entry.lineno is None else str(entry.lineno)
+            out.append(f"- {number:>4} {format_entry(entry)}")
+        marker = self._got_marker()
+        for text in self.got:
+            out.append(f"+      {marker} {escape_text(text)}".rstrip())
+        if not self.got:
+            out.append("+      (nothing)")
+        return "\n".join(out)
+
+    def _got_marker(self) -> str:
+        first = self.expected[0] if self.expected else None
+        tls = self.got_tls
+        if tls is None:
+            tls = bool(first is not None and first.tls)
+        if isinstance(first, ServerLine):
+            return "<~" if tls else "<-"
+        return "~>" if tls else "->"
+
+
+# --------------------------------------------------------------------------- single lines
+
+
+@functools.lru_cache(maxsize=1024)
+def template_regex(
+    parts: tuple[str | Volatile | SecretRef, ...], command: bool = False
+) -> re.Pattern[str]:
+    """A regex for a line's parts: text literally, placeholders by their kind's pattern.
+
+    With ``command``, the leading verb (and MAIL/RCPT's FROM:/TO:) is case-insensitive.
+    """
+    pieces: list[str] = []
+    for index, part in enumerate(parts):
+        if isinstance(part, str):
+            verb = _VERB_RE.match(part) if command and index == 0 else None
+            if verb:
+                pieces.append("(?ai:" + re.escape(verb[0]) + ")")
+                part = part[verb.end() :]
+            pieces.append(re.escape(part))
+        elif isinstance(part, Volatile):
+            pieces.append("(?:" + VOLATILE_KINDS[part.kind] + ")")
+        else:
+            pieces.append(_SECRET_PATTERN)
+    return re.compile("".join(pieces), re.DOTALL)
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def _rule_reason(line: ServerLine | ClientLine, got: str, *, command: bool) -> str | None:
+    """Reason for an explicit rule (or a text comparison) failing; None if it matches."""
+    rule = line.rule
+    if rule.kind == "any":
+        return None
+    if rule.kind == "glob":
+        assert rule.pattern is not None
+        return None if fnmatchcase(got, rule.pattern) else f"no match for ~glob {rule.pattern}"
+    if rule.kind == "re":
+        assert rule.pattern is not None
+        return None if _regex(rule.pattern).fullmatch(got) else f"no match for ~re {rule.pattern}"
+    if template_regex(line.parts, command and rule.kind == "default").fullmatch(got):
+        return None
+    return "text differs" if rule.kind == "default" else "text differs (~exact)"
+
+
+def _server_reason(expected: ServerLine, got: str) -> str | None:
+    if expected.rule.kind != "default":
+        return _rule_reason(expected, got, command=False)
+    code, final, enhanced = reply_parts(expected.text)
+    if code is None:  # not a reply line when recorded: nothing but the text to go by
+        return _rule_reason(expected, got, command=False)
+    got_code, got_final, got_enhanced = reply_parts(got)
+    if got_code != code:
+        return f"expected reply code {code}, got {got_code or 'a line without one'}"
+    if got_final != final:
+        return (f"expected the last line of the reply ('{code} ')" if final
+                else f"expected a continuation line ('{code}-')")
+    if enhanced is not None and got_enhanced != enhanced:
+        return f"expected enhanced status {enhanced}, got {got_enhanced or 'none'}"
+    return None
+
+
+def _tls_reason(recorded: bool, live: bool | None) -> str | None:
+    """Why the TLS state differs (``live`` None: not checked)."""
+    if live is None or live == recorded:
+        return None
+    return ("recorded inside TLS, but this went in the clear" if recorded
+            else "recorded in the clear, but this went inside TLS")
+
+
+def match_server_line(
+    expected: ServerLine, got: str, *, tls: bool | None = None
+) -> Mismatch | None:
+    """One reply line. Default rule: same code, same kind of line (``250-``/``250 ``), and the
+    same enhanced status code if the recorded line has one; the text may differ.
+    With ``tls`` (the live TLS state), a line recorded in the other state is a mismatch."""
+    reason = _tls_reason(expected.tls, tls) or _server_reason(expected, got)
+    if reason is None:
+        return None
+    return Mismatch(reason, expected.lineno, (expected,), (got,), tls)
+
+
+def match_client_line(
+    expected: ClientLine, got: str, *, body: bool = False, tls: bool | None = None
+) -> Mismatch | None:
+    """One client line. Default rule: exact text except the case of the command verb (and
+    of FROM:/TO:); inside a DATA body (``body=True``) exact. A secret matches any token."""
+    reason = _tls_reason(expected.tls, tls) or _rule_reason(expected, got, command=not body)
+    if reason is None:
+        return None
+    return Mismatch(reason, expected.lineno, (expected,), (got,), tls)
+
+
+def match_send(send: Send, got: Sequence[str], *, tls: bool | None = None) -> Mismatch | None:
+    """The client lines of one :class:`Send` step (an elision matches by count and sha256)."""
+    expected = send.lines
+    lineno = expected[0].lineno if expected else None
+    if expected and (reason := _tls_reason(expected[0].tls, tls)):
+        return Mismatch(reason, lineno, expected, tuple(got), tls)
+    index = 0
+    for entry in expected:
+        if isinstance(entry, Elided):
+            chunk = list(got[index : index + entry.lines])
+            if not entry.matches(chunk):
+                return Mismatch("the body differs from the elided lines (count, bytes or sha256)",
+                                entry.lineno, expected, tuple(got), tls)
+            index += entry.lines
+            continue
+        if index >= len(got):
+            return Mismatch("the client sent fewer lines", entry.lineno, expected, tuple(got), tls)
+        mismatch = match_client_line(entry, got[index], body=send.body)
+        if mismatch is not None:
+            return Mismatch(mismatch.reason, entry.lineno, expected, tuple(got), tls)
+        index += 1
+    if index < len(got):
+        return Mismatch("the client sent more lines", lineno, expected, tuple(got), tls)
+    return None
+
+
+# --------------------------------------------------------------------------- replies
+
+
+@dataclass(frozen=True)
+class _Item:
+    line: ServerLine | None  # None: loose filler for continuation lines with these codes
+    min: int
+    many: bool
+    codes: frozenset[int] = frozenset()
+
+    def accepts(self, got: str) -> bool:
+        if self.line is not None:
+            return _server_reason(self.line, got) is None
+        code, final, _ = reply_parts(got)
+        return not final and code in self.codes
+
+
+def _is_loose(line: ServerLine) -> bool:
+    return (not line.final and line.rule.kind == "default" and not line.optional
+            and not line.repeat)
+
+
+def _items(expected: Sequence[ServerLine]) -> list[_Item]:
+    loose = frozenset(line.code for line in expected if _is_loose(line) and line.code)
+    items: list[_Item] = []
+    for line in expected:
+        if _is_loose(line):
+            continue
+        if loose:
+            items.append(_Item(None, 0, True, loose))
+        items.append(_Item(line, 0 if line.optional else 1, line.repeat))
+    return items
+
+
+def match_reply(
+    expected: Sequence[ServerLine], got_lines: Sequence[str], *, tls: bool | None = None
+) -> Mismatch | None:
+    """A whole reply, by the rules of the spec's "Matching a reply":
+
+    lines with an explicit rule or a flag are anchors, matched in order (``~optional`` may be
+    absent, ``~repeat`` may match several); continuation lines without either are loose: if
+    the reply has any, other continuation lines with their code may appear anywhere before
+    the final line (a server that adds or drops an EHLO capability still matches).
+    With ``tls`` (the live TLS state), a reply recorded in the other state is a mismatch.
+    """
+    items = _items(expected)
+    n = len(items)
+    lineno = expected[0].lineno if expected else None
+
+    def fail(reason: str, line: ServerLine | None = None) -> Mismatch:
+        where = line.lineno if line is not None and line.lineno is not None else lineno
+        return Mismatch(reason, where, tuple(expected), tuple(got_lines), tls)
+
+    def closure(states: set[tuple[int, bool]]) -> set[tuple[int, bool]]:
+        todo = list(states)
+        while todo:
+            i, used = todo.pop()
+            if i < n and (used or items[i].min == 0) and (i + 1, False) not in states:
+                states.add((i + 1, False))
+                todo.append((i + 1, False))
+        return states
+
+    if not got_lines:
+        return fail("no reply")
+    tls_reason = _tls_reason(expected[0].tls, tls) if expected else None
+    if tls_reason:
+        return fail(tls_reason)
+    states = closure({(0, False)})
+    for got in got_lines:
+        live = sorted((i, used) for i, used in states if i < n and (not used or items[i].many))
+        nxt = {(i, True) for i, used in live if items[i].accepts(got)}
+        if not nxt:
+            return fail(*_explain(items, live, got))
+        states = closure(nxt)
+    if (n, False) in states:
+        return None
+    waiting = sorted(i for i, used in states if i < n and items[i].min and not used)
+    line = next((items[i].line for i in waiting if items[i].line is not None), None)
+    if line is not None and line.final and line.code is not None:
+        return fail(f"the reply ended early: no last line ('{line.code} ')", line)
+    return fail("the reply ended early", line)
+
+
+def _explain(
+    items: list[_Item], live: list[tuple[int, bool]], got: str
+) -> tuple[str, ServerLine | None]:
+    """The reason to show when ``got`` fits none of the items that could take it."""
+    candidates = [items[i] for i, _ in live]
+    for item in candidates:
+        if item.line is not None and item.min:
+            return (_server_reason(item.line, got) or "line out of order"), item.line
+    for item in candidates:
+        if item.line is not None:
+            return (_server_reason(item.line, got) or "line out of order"), item.line
+    if candidates:
+        codes = ", ".join(str(c) for c in sorted(candidates[0].codes))
+        return f"unexpected line (a continuation line with code {codes} was allowed)", None
+    return "the reply has more lines than the transcript", None

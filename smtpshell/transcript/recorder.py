@@ -1,0 +1,179 @@
+"""The recorder: a session observer that writes the transcript, line by line.
+
+Secrets never reach it in clear: lines that carried one arrive redacted, with the
+kind of credential and the user, and are written as ``{{secret:…}}`` references
+that replay rebuilds from an environment variable (docs/transcript-format.md).
+DATA bodies are recorded as sent on the wire (dot-stuffed); with ``elide_above``
+a body larger than that many bytes is replaced by one ``== elided`` line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..protocol.events import Closed, Notice, ProtocolError, Reply
+from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
+from .model import Header, SecretRef, TlsMode, TranscriptWriter
+
+DEFAULT_PASSWORD_ENV = "SMTPSHELL_PASSWORD"
+DEFAULT_TOKEN_ENV = "SMTPSHELL_TOKEN"
+
+
+def secret_ref(credential: str, user: str | None, password_env: str) -> SecretRef | None:
+    """The replayable reference for a line built from ``credential`` (sasl.ClientStep)."""
+    who = user or "user"
+    if credential == "plain":
+        return SecretRef.plain(who, password_env)
+    if credential == "login:user":
+        return SecretRef.login_user(who)
+    if credential == "login:password":
+        return SecretRef.login_password(password_env)
+    if credential == "cram-md5":
+        return SecretRef.cram_md5(who, password_env)
+    if credential == "xoauth2":
+        return SecretRef.xoauth2(who, password_env)
+    return None
+
+
+class Recorder:
+    """Observer: ``session.subscribe(recorder)``; ``close()`` when done."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        header: Header,
+        *,
+        password_env: str | None = None,
+        token_env: str | None = None,
+        elide_above: int | None = None,
+        overwrite: bool = True,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.on_error = on_error
+        self.writer = TranscriptWriter(path, header, overwrite=overwrite)
+        self.password_env = password_env or DEFAULT_PASSWORD_ENV
+        self.token_env = token_env or password_env or DEFAULT_TOKEN_ENV
+        self.elide_above = elide_above
+        self._tls = header.tls_mode == "implicit"
+        self._body: list[str] | None = None
+        self._body_size = 0
+        self._raw_tail = b""
+
+    @staticmethod
+    def header(target: str, tls_mode: TlsMode, description: str | None = None) -> Header:
+        return Header.now(target, tls_mode, description)
+
+    @property
+    def closed(self) -> bool:
+        return self.writer.closed
+
+    def close(self) -> None:
+        self._flush_body()
+        self.writer.close()
+
+    def __call__(self, event: SessionEvent) -> None:
+        if self.writer.closed:
+            return
+        try:
+            self._record(event)
+        except OSError as exc:  # disk full, file removed: stop recording, never crash
+            self.writer.close()
+            if self.on_error is not None:
+                self.on_error(f"recording to {self.path} stopped: {exc.strerror}")
+
+    def _record(self, event: SessionEvent) -> None:
+        w = self.writer
+        if isinstance(event, Connected):
+            self._tls = event.tls_mode == "implicit"
+            w.event("connect", address=event.target, tls=event.tls_mode)
+        elif isinstance(event, Reply):
+            self._flush_body()
+            for raw in event.raw:
+                w.server(raw.decode("utf-8", "surrogateescape"), self._tls)
+        elif isinstance(event, Sent):
+            self._sent(event)
+        elif isinstance(event, TlsEstablished):
+            self._tls = True
+            report = event.report
+            w.event(
+                "tls",
+                via="implicit" if event.implicit else "starttls",
+                protocol=report.version,
+                cipher=report.cipher,
+                cert_sha256=report.peer.sha256 if report.peer else None,
+                verified="yes" if report.verified else "no",
+                error=None if report.verified else report.verification,
+            )
+        elif isinstance(event, TlsFailed):
+            w.event("warning", message=f"TLS failed: {event.message}")
+        elif isinstance(event, Closed):
+            self._flush_body()
+            by = "server" if "server" in event.reason else "client"
+            w.event("closed", by=by, reason=event.reason)
+            self._tls = False
+        elif isinstance(event, Notice) and event.warning:
+            w.event("warning", message=event.message)
+        elif isinstance(event, ProtocolError):
+            w.event("warning", message=f"protocol error: {event.message}")
+
+    def _sent(self, event: Sent) -> None:
+        if event.raw:
+            self._raw(event)
+            return
+        text = event.data.decode("utf-8", "surrogateescape").removesuffix("\r\n")
+        if event.secret or event.credential or not event.data:
+            ref = secret_ref(event.credential or "", event.user,
+                             self.token_env if event.credential == "xoauth2" else self.password_env)
+            if ref is not None:
+                prefix = event.text.rsplit(" ", 1)[0] + " " if " " in event.text else ""
+                self.writer.client(prefix, event.tls, ref)
+            else:
+                self.writer.client(event.text, event.tls)
+            return
+        if event.in_data:
+            self._body_line(text, event.tls)
+        else:
+            self._flush_body()
+            self.writer.client(text, event.tls)
+
+    def _raw(self, event: Sent) -> None:
+        data = self._raw_tail + event.data
+        lines = data.split(b"\r\n")
+        self._raw_tail = lines.pop()
+        for line in lines:
+            text = line.decode("utf-8", "surrogateescape")
+            if event.in_data:
+                self._body_line(text, event.tls)
+            else:
+                self.writer.client(text, event.tls)
+
+    def _body_line(self, text: str, tls: bool) -> None:
+        if text == ".":
+            self._flush_body()
+            self.writer.client(".", tls)
+            return
+        if self.elide_above is None:
+            self.writer.client(text, tls)
+            return
+        if self._body is None:
+            self._body, self._body_size = [], 0
+        self._body.append(text)
+        self._body_size += len(text) + 2
+
+    def _flush_body(self) -> None:
+        body, self._body = self._body, None
+        if not body:
+            return
+        if self.elide_above is not None and self._body_size > self.elide_above:
+            # keep the message header lines, elide the rest
+            split = body.index("") + 1 if "" in body else 0
+            for line in body[:split]:
+                self.writer.client(line, self._tls)
+            if body[split:]:
+                self.writer.elided(body[split:], self._tls)
+        else:
+            for line in body:
+                self.writer.client(line, self._tls)

@@ -1,0 +1,411 @@
+"""Replay a transcript against a server as a regression test.
+
+The client lines are sent, each reply is matched by the rules of
+docs/transcript-format.md, STARTTLS and implicit TLS happen where the transcript
+says, and the first mismatch ends the run with a diff.  ``replay_main`` is the
+``smtpshell replay`` command: exit 0 when every file passed, 1 on a mismatch, 2 on
+an error (unreadable transcript, no server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal, TextIO
+
+from ..protocol.events import Closed, Reply
+from ..session import (
+    ConnectOptions,
+    Session,
+    SessionError,
+    SessionEvent,
+    TlsEstablished,
+    TlsFailed,
+)
+from ..tls import TlsOptions
+from .matching import Mismatch, match_reply
+from .model import (
+    ClientLine,
+    Elided,
+    Event,
+    Expect,
+    Send,
+    ServerLine,
+    Transcript,
+    TranscriptError,
+    load,
+)
+
+SUFFIX = ".smtp"
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    server: tuple[str, int] | None = None
+    """Connect here instead of the transcript's ``target``."""
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    timeout: float = 10.0
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    source: str
+    status: Literal["pass", "mismatch", "error"]
+    message: str = ""
+    mismatch: Mismatch | None = None
+    steps: int = 0
+    seconds: float = 0.0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def render(self) -> str:
+        if self.status == "pass":
+            return f"PASS {self.source} ({self.steps} steps, {self.seconds:.2f}s)"
+        if self.mismatch is not None:
+            return f"FAIL {self.source}\n{self.mismatch.render()}"
+        if self.status == "mismatch":
+            return f"FAIL {self.source}: {self.message}"
+        return f"ERROR {self.source}: {self.message}"
+
+
+class _Failed(Exception):
+    def __init__(self, result: Mismatch | str, *, error: bool = False) -> None:
+        super().__init__(str(result))
+        self.result = result
+        self.error = error
+
+
+def split_target(target: str) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port`` (the transcript header's ``target``)."""
+    host, sep, port = target.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ValueError(f"not HOST:PORT: {target!r}")
+    return host.strip("[]"), int(port)
+
+
+class _Player:
+    def __init__(self, transcript: Transcript, options: ReplayOptions) -> None:
+        self.t = transcript
+        self.options = options
+        self.session: Session | None = None
+        self.queue: asyncio.Queue[tuple[Reply, bool] | Closed] = asyncio.Queue()
+        self.tls_error: str | None = None
+        self.challenge: str | None = None
+        self.notes: list[str] = []
+        self.steps = 0
+        self.tls_settled = asyncio.Event()
+
+    def observe(self, event: SessionEvent) -> None:
+        if isinstance(event, Reply):
+            assert self.session is not None
+            self.queue.put_nowait((event, self.session.is_tls))
+        elif isinstance(event, Closed):
+            self.queue.put_nowait(event)
+            self.tls_settled.set()
+        elif isinstance(event, TlsFailed):
+            self.tls_error = event.message
+            self.tls_settled.set()
+        elif isinstance(event, TlsEstablished):
+            self.tls_settled.set()
+
+    async def run(self) -> None:
+        try:
+            for step in self.t.steps():
+                self.steps += 1
+                if isinstance(step, Event):
+                    await self.event(step)
+                elif isinstance(step, Send):
+                    await self.send(step)
+                else:
+                    await self.expect(step)
+        finally:
+            if self.session is not None:
+                await self.session.close()
+
+    def _mismatch(self, reason: str, expected: Sequence[ServerLine | ClientLine | Elided],
+                  got: Sequence[str], got_tls: bool | None = None) -> _Failed:
+        lines = tuple(expected)
+        lineno = next((e.lineno for e in lines if e.lineno is not None), None)
+        return _Failed(Mismatch(reason, lineno, lines, tuple(got), got_tls))
+
+    async def event(self, event: Event) -> None:
+        if event.kind == "connect":
+            await self.connect()
+        elif event.kind == "tls":
+            if self.session is not None and not self.session.is_tls:
+                # the handshake runs in the session's reader right after the 220
+                try:
+                    await asyncio.wait_for(self.tls_settled.wait(), self.options.timeout)
+                except TimeoutError:
+                    pass
+                self.tls_settled.clear()
+            if self.session is None or not self.session.is_tls:
+                why = f": {self.tls_error}" if self.tls_error else ""
+                raise _Failed(f"line {event.lineno}: expected TLS here, the connection is "
+                              f"not encrypted{why}")
+        elif event.kind == "closed":
+            if event.get("by") == "client":
+                if self.session is not None:
+                    await self.session.close()
+                return
+            await self.wait_closed(event)
+
+    async def connect(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+        header = self.t.header
+        if self.options.server is not None:
+            host, port = self.options.server
+        elif header.target:
+            try:
+                host, port = split_target(header.target)
+            except ValueError as exc:
+                raise _Failed(f"the transcript's target is {exc}; give --server",
+                              error=True) from None
+        else:
+            raise _Failed("the transcript names no target: give --server HOST:PORT", error=True)
+        options = ConnectOptions(
+            host=host,
+            port=port,
+            tls_mode="implicit" if header.tls_mode == "implicit" else "plain",
+            tls=self.options.tls,
+            connect_timeout=self.options.timeout,
+            reply_timeout=self.options.timeout,
+            send_timeout=self.options.timeout,
+            ehlo_name="replay.smtpshell",
+        )
+        self.session = Session(options, [self.observe])
+        try:
+            await self.session.connect()
+        except SessionError as exc:
+            raise _Failed(f"cannot connect: {exc.message}", error=True) from None
+
+    async def send(self, step: Send) -> None:
+        session = self.session
+        if session is None:
+            raise _Failed("the transcript sends before any connect event")
+        for entry in step.lines:
+            if isinstance(entry, Elided):
+                lines = self.elided_lines(entry)
+                for text in lines:
+                    await session.send(text, wait=False, dot_stuff=False)
+                continue
+            if entry.tls != session.is_tls:
+                raise self._mismatch(
+                    "this line was sent inside TLS" if entry.tls else
+                    "this line was sent in the clear, but the connection is now TLS",
+                    [entry], [entry.text], session.is_tls)
+            try:
+                text = entry.resolve(self.options.env, challenge=self.challenge)
+            except TranscriptError as exc:
+                raise _Failed(str(exc), error=True) from None
+            secret = entry.secret is not None
+            await session.send(text, wait=False, dot_stuff=False, secret=secret,
+                               redacted=entry.text if secret else None)
+            if not session.connected:
+                raise self._mismatch("the connection closed before this line could be sent",
+                                     [entry], [])
+
+    def elided_lines(self, entry: Elided) -> list[str]:
+        if entry.file is None:
+            if not any("filler" in n for n in self.notes):
+                self.notes.append(f"line {entry.lineno}: elided body replayed as filler")
+            return entry.filler()
+        base = Path(self.t.source).parent if self.t.source != "<string>" else Path.cwd()
+        try:
+            data = (base / entry.file).read_bytes()
+        except OSError as exc:
+            raise _Failed(
+                f"line {entry.lineno}: cannot read {entry.file}: {exc.strerror}"
+            ) from None
+        lines = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        lines = ["." + x if x.startswith(".") else x for x in lines]
+        if not entry.matches(lines):
+            raise _Failed(f"line {entry.lineno}: {entry.file} does not match the elided lines")
+        return lines
+
+    async def next_reply(self, expected: Expect) -> tuple[Reply, bool]:
+        try:
+            item = await asyncio.wait_for(self.queue.get(), self.options.timeout)
+        except TimeoutError:
+            raise self._mismatch(f"no reply within {self.options.timeout:g}s",
+                                 expected.lines, []) from None
+        if isinstance(item, Closed):
+            raise self._mismatch(f"the server closed the connection ({item.reason})",
+                                 expected.lines, [])
+        return item
+
+    async def expect(self, step: Expect) -> None:
+        reply, tls = await self.next_reply(step)
+        mismatch = match_reply(step.lines, list(reply.lines))
+        expected_tls = step.lines[0].tls if step.lines else tls
+        if mismatch is None and expected_tls != tls:
+            mismatch = Mismatch(
+                "this reply was received inside TLS" if expected_tls
+                else "this reply was received in the clear, now it came over TLS",
+                step.lineno, step.lines, reply.lines, tls)
+        if mismatch is not None:
+            raise _Failed(replace(mismatch, got_tls=tls))
+        if reply.code == 334:
+            self.challenge = reply.texts[0].strip()
+
+    async def wait_closed(self, event: Event) -> None:
+        session = self.session
+        if session is None or not session.connected:
+            return
+        try:
+            item = await asyncio.wait_for(self.queue.get(), self.options.timeout)
+        except TimeoutError:
+            raise _Failed(f"line {event.lineno}: expected the server to close the connection; "
+                          "it stayed open") from None
+        if not isinstance(item, Closed):
+            raise _Failed(f"line {event.lineno}: expected the server to close the connection; "
+                          f"it sent: {item[0].lines[0]}")
+
+
+async def replay(transcript: Transcript, options: ReplayOptions) -> ReplayResult:
+    """Replay one parsed transcript; never raises for anything the server does."""
+    started = time.monotonic()
+    player = _Player(transcript, options)
+    source = transcript.source
+    try:
+        await player.run()
+    except _Failed as failed:
+        result = failed.result
+        elapsed = time.monotonic() - started
+        if isinstance(result, Mismatch):
+            return ReplayResult(source, "mismatch", result.reason,
+                                replace(result, source=source), player.steps, elapsed,
+                                tuple(player.notes))
+        status: Literal["mismatch", "error"] = (
+            "error" if failed.error or player.session is None else "mismatch"
+        )
+        return ReplayResult(source, status, result, None, player.steps, elapsed,
+                            tuple(player.notes))
+    return ReplayResult(source, "pass", "", None, player.steps, time.monotonic() - started,
+                        tuple(player.notes))
+
+
+async def replay_file(path: str | os.PathLike[str], options: ReplayOptions) -> ReplayResult:
+    try:
+        transcript = load(path)
+    except TranscriptError as exc:
+        return ReplayResult(str(path), "error", str(exc))
+    return await replay(transcript, options)
+
+
+def collect(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
+    """Transcript files named or found (``*.smtp``, recursively) in directories."""
+    files: list[Path] = []
+    problems: list[str] = []
+    for name in paths:
+        p = Path(name)
+        if p.is_dir():
+            found = sorted(p.rglob(f"*{SUFFIX}"))
+            if not found:
+                problems.append(f"{name}: no *{SUFFIX} transcripts in this directory")
+            files.extend(found)
+        elif p.exists():
+            files.append(p)
+        else:
+            problems.append(f"{name}: no such file or directory")
+    return files, problems
+
+
+async def replay_many(files: Sequence[Path], options: ReplayOptions, jobs: int,
+                      out: TextIO | None = None) -> list[ReplayResult]:
+    """Replay files concurrently (at most ``jobs`` at a time), printing as each ends."""
+    semaphore = asyncio.Semaphore(max(1, jobs))
+
+    async def one(path: Path) -> ReplayResult:
+        async with semaphore:
+            result = await replay_file(path, options)
+        if out is not None:
+            out.write(result.render() + "\n")
+            for note in result.notes:
+                out.write(f"  note: {note}\n")
+            out.flush()
+        return result
+
+    return list(await asyncio.gather(*(one(p) for p in files)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smtpshell replay",
+        description="Replay transcripts against a server: exit 0 pass, 1 mismatch, 2 error.",
+    )
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help=f"transcripts (*{SUFFIX})")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="connect here instead of each transcript's target")
+    p.add_argument("--cafile", metavar="PEM")
+    p.add_argument("--capath", metavar="DIR")
+    p.add_argument("-k", "--insecure", action="store_true")
+    p.add_argument("--sni", metavar="NAME")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
+    p.add_argument("-j", "--jobs", type=int, default=8, metavar="N",
+                   help="transcripts replayed at the same time (default 8)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
+    return p
+
+
+def replay_main(argv: Sequence[str], out: TextIO, err: TextIO,
+                environ: Mapping[str, str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exc:
+        return 0 if exc.code == 0 else 2
+    server = None
+    if args.server:
+        try:
+            server = split_target(args.server)
+        except ValueError as exc:
+            err.write(f"smtpshell replay: --server: {exc}\n")
+            return 2
+    options = ReplayOptions(
+        server=server,
+        tls=TlsOptions(cafile=args.cafile, capath=args.capath, insecure=args.insecure,
+                       server_name=args.sni),
+        timeout=args.timeout,
+        env=dict(os.environ if environ is None else environ),
+    )
+    files, problems = collect(args.paths)
+    for problem in problems:
+        err.write(f"smtpshell replay: {problem}\n")
+    quiet_out = _FailuresOnly(out) if args.quiet else out
+    results = asyncio.run(replay_many(files, options, args.jobs, quiet_out))  # type: ignore[arg-type]
+    passed = sum(r.status == "pass" for r in results)
+    failed = sum(r.status == "mismatch" for r in results)
+    errors = sum(r.status == "error" for r in results) + len(problems)
+    out.write(f"{passed} passed, {failed} failed, {errors} errors\n")
+    if errors:
+        return 2
+    return 1 if failed else 0
+
+
+class _FailuresOnly:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self._skip = False
+
+    def write(self, text: str) -> int:
+        if text.startswith("PASS ") or (text.startswith("  note:") and self._skip):
+            self._skip = True
+            return len(text)
+        self._skip = False
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()

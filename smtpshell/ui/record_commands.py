@@ -1,0 +1,71 @@
+"""/record: start or stop writing a transcript in the middle of a session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .commands import command
+from .core import ShellCore
+
+
+def start_recording(core: ShellCore, path: str, *, elide_above: int | None = None) -> bool:
+    """Open a transcript at ``path`` and attach it to the session; False on error."""
+    from ..transcript.recorder import Recorder
+
+    stop_recording(core)
+    mode = core.options.tls_mode
+    if core.session.connected and core.session.is_tls and mode == "plain":
+        mode = "starttls"
+    try:
+        recorder = Recorder(
+            path,
+            Recorder.header(core.options.target, mode),
+            password_env=core.settings.password_env,
+            elide_above=elide_above,
+            on_error=core.renderer.error,
+        )
+    except OSError as exc:
+        core.renderer.error(f"cannot record to {path}: {exc.strerror}")
+        return False
+    if core.session.connected:
+        recorder.writer.comment("recording started in the middle of a session: "
+                                f"{'TLS' if core.session.is_tls else 'plain'}, "
+                                f"stage {core.session.stage.value}")
+    core.observers.append(recorder)
+    core.session.subscribe(recorder)
+    core.recorder = recorder
+    core.recording_name = Path(path).name
+    return True
+
+
+def stop_recording(core: ShellCore) -> None:
+    recorder = core.recorder
+    if recorder is None:
+        return
+    core.session.unsubscribe(recorder)
+    if recorder in core.observers:
+        core.observers.remove(recorder)
+    recorder.close()
+    core.recorder = None
+    core.recording_name = None
+    core.renderer.info(f"transcript written to {recorder.path}")
+
+
+@command("record", "/record [FILE|off]",
+         "record this session to a transcript file (mode 0600), or stop recording",
+         takes_file=True)
+async def _record(core: ShellCore, args: str) -> None:
+    arg = args.strip()
+    if not arg:
+        if core.recorder is None:
+            core.renderer.info("not recording (/record FILE starts)")
+        else:
+            core.renderer.info(f"recording to {core.recorder.path}")
+        return
+    if arg == "off":
+        if core.recorder is None:
+            core.renderer.info("not recording")
+        stop_recording(core)
+        return
+    if start_recording(core, arg):
+        core.renderer.info(f"recording to {arg}")
