@@ -303,6 +303,7 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
         password_file=args.password_file,
         auth=args.auth,
         environ=env.environ,
+        elide_data=args.elide_data,
     )
     try:
         if env.interactive:
@@ -337,7 +338,7 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
 def _start_record(core: ShellCore, args: argparse.Namespace) -> bool:
     from .ui.record_commands import start_recording
 
-    return start_recording(core, args.record, elide_above=args.elide_data)
+    return start_recording(core, args.record)
 
 
 def _subcommand(name: str, argv: list[str], env: Environment) -> ExitStatus:

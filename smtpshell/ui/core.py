@@ -57,6 +57,8 @@ class Settings:
     auth: str | None = None
     """--auth: the mechanism (or "auto") to authenticate with right after connecting."""
     environ: Mapping[str, str] = field(default_factory=dict)
+    elide_data: int | None = None
+    """Transcripts: elide DATA bodies larger than this many bytes (--elide-data)."""
 
 
 class ShellCore:

@@ -8,7 +8,7 @@ from .commands import command
 from .core import ShellCore
 
 
-def start_recording(core: ShellCore, path: str, *, elide_above: int | None = None) -> bool:
+def start_recording(core: ShellCore, path: str) -> bool:
     """Open a transcript at ``path`` and attach it to the session; False on error."""
     from ..transcript.recorder import Recorder
 
@@ -21,7 +21,7 @@ def start_recording(core: ShellCore, path: str, *, elide_above: int | None = Non
             path,
             Recorder.header(core.options.target, mode),
             password_env=core.settings.password_env,
-            elide_above=elide_above,
+            elide_above=core.settings.elide_data,
             on_error=core.renderer.error,
         )
     except OSError as exc:
