@@ -14,7 +14,6 @@ import pytest
 from smtpshell.cli import main
 from smtpshell.context import Environment
 from smtpshell.sandbox import Sandbox, SandboxConfig, SandboxThread
-from smtpshell.status import ExitStatus
 from smtpshell.transcript.model import load
 
 PASSWORD = "demo-password"
