@@ -172,7 +172,7 @@ async def run_repl(
             except EOFError:
                 await core.run_meta("quit", "")
                 break
-            task = asyncio.ensure_future(core.handle_line(line))
+            task = asyncio.ensure_future(core.handle_text(line))
             with _sigint_cancels(task):
                 try:
                     await task

@@ -23,6 +23,11 @@ if TYPE_CHECKING:
     from ..transcript.recorder import Recorder
 
 
+GROUP_ENDERS = frozenset({"EHLO", "HELO", "LHLO", "DATA", "QUIT", "NOOP", "STARTTLS", "AUTH",
+                          "VRFY", "EXPN", "BDAT"})
+"""Commands after which a pipelining client waits (RFC 2920 §3.1)."""
+
+
 class Prompter(Protocol):
     """How the core asks the human something; batch mode never asks."""
 
@@ -132,6 +137,54 @@ class ShellCore:
         return ExitStatus.OK
 
     # ---- lines -----------------------------------------------------------------------
+    async def handle_text(self, text: str) -> None:
+        """What the prompt returned: one line, or several when the user pasted them."""
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        if len(lines) == 1:
+            await self.handle_line(lines[0])
+            return
+        if lines and lines[-1] == "":
+            lines.pop()
+        await self.handle_paste(lines)
+
+    async def handle_paste(self, lines: list[str]) -> None:
+        """Pasted lines go out in order; with PIPELINING, commands go as groups (RFC 2920).
+
+        A group ends with a command after which the client must wait (EHLO, DATA, QUIT,
+        NOOP, VRFY, EXPN, STARTTLS, AUTH, BDAT) or before a meta-command; each reply is then shown
+        beside the command it answers.
+        """
+        i = 0
+        while i < len(lines) and not self.quit_requested:
+            caps = self.session.capabilities
+            pipelining = caps is not None and "PIPELINING" in caps
+            if not pipelining or self.session.in_data or self.session.in_auth:
+                await self.handle_line(lines[i])
+                i += 1
+                continue
+            group: list[str] = []
+            while i < len(lines):
+                line = lines[i]
+                if split_meta(line, in_data=False) is not None or not line:
+                    break
+                if not await self.allowed(line) or self.analyze(line).secret:
+                    break
+                group.append(line)
+                i += 1
+                if line.split(" ", 1)[0].upper() in GROUP_ENDERS:
+                    break
+            if len(group) <= 1:
+                if group:
+                    await self.handle_line(group[0])
+                else:
+                    await self.handle_line(lines[i])
+                    i += 1
+                continue
+            replies = await self.session.send_lines(group)
+            self.last_replies = replies
+            for command_line, reply in zip(group, replies, strict=False):
+                self.renderer.write(f"  {command_line}  →  {reply.lines[-1]}")
+
     async def handle_line(self, line: str) -> None:
         """One line of input: a meta-command, or a line for the server."""
         meta = split_meta(line, in_data=self.session.in_data)
