@@ -236,7 +236,6 @@ class Session:
             der = sslobj.getpeercert(binary_form=True)
             problem = tls.check_pins(der or b"", self.options.tls.pins)
             if problem:
-                self.publish(TlsFailed(message=problem))
                 return problem
         self.tls_report = report
         self.publish(TlsEstablished(report=report, implicit=implicit))
@@ -296,6 +295,7 @@ class Session:
             if failure is None:
                 self.conn.tls_started()
                 return
+            self.publish(TlsFailed(message=failure))
             self.conn.connection_lost(f"TLS failed: {failure}")
             return
         self.publish(TlsFailed(message=message))
