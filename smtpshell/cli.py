@@ -305,6 +305,8 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
         environ=env.environ,
         elide_data=args.elide_data,
     )
+    if env.interactive:
+        options = _ask_key_passphrase(options)
     try:
         if env.interactive:
             from .ui.app import PromptSecrets, StdoutWriter, run_repl
@@ -333,6 +335,30 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
     except KeyboardInterrupt:
         env.stderr.write("smtpshell: interrupted\n")
         return ExitStatus.INTERRUPTED
+
+
+def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:
+    """Interactive only: prompt (no echo) for an encrypted client key's passphrase."""
+    from dataclasses import replace
+
+    from .tls import TlsConfigError, make_client_context
+
+    if not options.tls.certfile or options.tls.key_password is not None:
+        return options
+    try:
+        make_client_context(options.tls)
+    except TlsConfigError as exc:
+        if "encrypted" not in str(exc):
+            return options  # the connect attempt reports it
+        import getpass
+
+        key = options.tls.keyfile or options.tls.certfile
+        try:
+            passphrase = getpass.getpass(f"Passphrase for {key}: ")
+        except (EOFError, KeyboardInterrupt):
+            return options
+        return replace(options, tls=replace(options.tls, key_password=passphrase))
+    return options
 
 
 def _start_record(core: ShellCore, args: argparse.Namespace) -> bool:
