@@ -79,6 +79,10 @@ class _StreamProtocol(asyncio.Protocol):
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
 
+    @property
+    def paused_writing(self) -> bool:
+        return self._paused_writing
+
     def pause_writing(self) -> None:
         self._paused_writing = True
 
@@ -147,7 +151,11 @@ class AsyncioStream:
 
     async def close(self) -> None:
         if not self._transport.is_closing():
-            self._transport.close()
+            if self._protocol.paused_writing:
+                # The peer stopped reading: a graceful close would wait to flush for ever.
+                self._transport.abort()
+            else:
+                self._transport.close()
         try:
             await asyncio.wait_for(self._protocol.lost.wait(), 2.0)
         except TimeoutError:
@@ -158,15 +166,26 @@ class AsyncioStream:
     ) -> AsyncioStream:
         loop = asyncio.get_running_loop()
         protocol = _StreamProtocol()
-        new = await loop.start_tls(
-            self._transport,
-            protocol,
-            context,
-            server_hostname=server_hostname,
-            ssl_handshake_timeout=timeout,
-        )
-        if new is None:  # pragma: no cover - only when the transport closed meanwhile
-            raise TransportError("the connection closed during the TLS handshake")
+        try:
+            # Our own deadline, so a silent peer is a TimeoutError (asyncio's own handshake
+            # timeout, kept as a backstop, reports a ConnectionAbortedError instead).
+            new = await asyncio.wait_for(
+                loop.start_tls(
+                    self._transport,
+                    protocol,
+                    context,
+                    server_hostname=server_hostname,
+                    ssl_handshake_timeout=None if timeout is None else timeout + 5,
+                ),
+                timeout,
+            )
+            if new is None:  # the peer closed the connection cleanly during the handshake
+                raise ConnectionResetError("the connection closed during the TLS handshake")
+        except BaseException:
+            # The transport belonged to the failed TLS layer, which closed it; this
+            # stream's protocol is never told, so mark it lost (close() need not wait).
+            self._protocol.connection_lost(None)
+            raise
         assert isinstance(new, asyncio.Transport)
         protocol.transport = new
         return AsyncioStream(new, protocol, self._peer)

@@ -17,10 +17,12 @@ from dataclasses import dataclass, replace
 
 from .events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from .replies import Capabilities, ReplyParser
+from .replies import decode_line as _decode_line
 from .state import ClientState, Stage, next_state
 
 MAX_COMMAND_LINE = 512
 MAX_TEXT_LINE = 1000
+_INCOMPLETE_SHOWN = 300
 
 
 @dataclass
@@ -124,6 +126,8 @@ class ClientConnection:
 
     def send_raw(self, data: bytes, *, expect_reply: bool = False, verb: str = "RAW") -> bytes:
         """Bytes sent exactly as given (raw mode, BDAT chunks).  No CRLF is added."""
+        if self.state is ClientState.CLOSED:
+            raise LineError("the connection is closed")
         if expect_reply:
             self._pending.append(_Pending(verb))
         return data
@@ -137,6 +141,7 @@ class ClientConnection:
             self._injected += data
             return
         if not data:
+            self._report_incomplete()
             pending = self.pending
             self.state = ClientState.CLOSED
             self._events.append(
@@ -158,8 +163,8 @@ class ClientConnection:
             else:
                 self._events.append(event)
                 if event.fatal:
-                    self.state = ClientState.CLOSED
-                    self._pending.clear()
+                    # The driver must drop the connection: say so with a Closed event.
+                    self.connection_lost("the shell closed the connection after that error")
                     return
 
     def _on_reply(self, reply: Reply) -> bool:
@@ -255,10 +260,28 @@ class ClientConnection:
         """The driver lost the connection (reset, TLS failure, timeout)."""
         if self.state is ClientState.CLOSED:
             return
+        self._report_incomplete()
         pending = self.pending
         self.state = ClientState.CLOSED
         self._pending.clear()
         self._events.append(Closed(reason=reason, unexpected=True, pending=pending))
+
+    def _report_incomplete(self) -> None:
+        """The connection ends inside a reply: show what came, flagged, rather than lose it."""
+        if self.state is ClientState.TLS_HANDSHAKE:
+            return  # plaintext after the 220 is discarded, never shown (see StartTlsReady)
+        lines = self._parser.take_incomplete()
+        if not lines:
+            return
+        shown = " | ".join(_decode_line(line) for line in lines)
+        if len(shown) > _INCOMPLETE_SHOWN:
+            shown = shown[:_INCOMPLETE_SHOWN] + "..."
+        self._events.append(
+            ProtocolError(
+                message=f"the connection ended in the middle of a reply; received: {shown}",
+                raw=b"\r\n".join(lines),
+            )
+        )
 
     def next_event(self) -> Event | None:
         """The next event, or None when more data is needed."""

@@ -30,8 +30,18 @@ def enhanced_code(code: int, text: str) -> str | None:
     return None
 
 
-def _decode(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="backslashreplace").replace("\x00", "\\x00")
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+_CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def decode_line(raw: bytes) -> str:
+    """A reply line for display: UTF-8 where valid, ``\\xNN`` for any other byte.
+
+    NUL and control characters (ESC, C1) are shown escaped too, so a server cannot
+    drive the user's terminal with escape sequences.
+    """
+    text = raw.decode("utf-8", errors="backslashreplace")
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 @dataclass
@@ -67,6 +77,22 @@ class ReplyParser:
         self._buf.clear()
         self._partial = None
         return data
+
+    def take_incomplete(self) -> list[bytes]:
+        """Remove and return what an unfinished reply consists of so far.
+
+        The raw lines of a multi-line reply whose last line never came, then any bytes
+        without a line end.  Used when the connection ends, so nothing received is lost.
+        """
+        if self.failed:  # what followed a fatal error is not a reply
+            self._buf.clear()
+            return []
+        lines = list(self._partial.raw) if self._partial is not None else []
+        if self._buf:
+            lines.append(bytes(self._buf))
+        self._buf.clear()
+        self._partial = None
+        return lines
 
     def feed(self, data: bytes) -> Iterator[Reply | ProtocolError]:
         """Add bytes; yield every event they complete."""
@@ -105,6 +131,8 @@ class ReplyParser:
             anomalies.append("NUL byte in reply")
         if b"\r" in line:
             anomalies.append("stray CR inside reply line")
+        if _CONTROL_BYTES.search(line):
+            anomalies.append("control characters in reply (shown as \\xNN)")
         try:
             line.decode("ascii")
         except UnicodeDecodeError:
@@ -113,7 +141,7 @@ class ReplyParser:
         if m is None:
             yield ProtocolError(
                 message="malformed reply line (no three-digit code 2xx-5xx): "
-                + _decode(line[:80]),
+                + decode_line(line[:80]),
                 raw=line,
             )
             return
@@ -124,7 +152,7 @@ class ReplyParser:
             p = self._partial = _Partial(code)
         elif code != p.code:
             anomalies.append(f"mixed codes in one reply: {p.code} then {code}")
-        p.lines.append(_decode(line))
+        p.lines.append(decode_line(line))
         p.raw.append(line)
         p.anomalies.extend(a for a in anomalies if a not in p.anomalies)
         if len(p.lines) > self.max_lines:

@@ -1,8 +1,8 @@
 """More helpers for the hostile suite: a polite server, resets, certificates, shell drivers.
 
-``servers.serve`` runs one handler per connection; ``per_connection`` lets the first
-connection misbehave and the next ones (after ``/reconnect``) behave, so each test can
-show that the shell is still usable afterwards.
+``servers.serve`` runs one handler per connection; ``hostile(bad, polite)`` lets the
+first connection misbehave and the next ones (after ``/reconnect``) behave, so each test
+can show that the shell is still usable afterwards.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import ssl
 import struct
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trustme
 from cryptography import x509
@@ -56,6 +56,12 @@ async def polite(reader: Reader, writer: Writer) -> None:
             return
         if verb == b"EHLO":
             writer.write(b"250-polite\r\n250 PIPELINING\r\n")
+        elif verb == b"DATA":
+            writer.write(b"354 go ahead\r\n")
+            await writer.drain()
+            while await reader.readline() not in (b".\r\n", b""):
+                pass
+            writer.write(b"250 2.0.0 message accepted\r\n")
         else:
             writer.write(b"250 2.0.0 ok\r\n")
         await writer.drain()
@@ -233,27 +239,31 @@ async def shell(port: int, *, cafile: str | None = None, **kw: object) -> AsyncI
         await core.close()
 
 
-async def drive(port: int, lines: list[str], **kw: object) -> Shell:
+async def drive(port: int, lines: list[str], *, cafile: str | None = None,
+                **kw: object) -> Shell:
     """Connect, type ``lines``, close; the finished Shell."""
-    async with shell(port, **kw) as sh:
+    async with shell(port, cafile=cafile, **kw) as sh:
         await sh.type(*lines)
     return sh
-
-
-def messages(output: str) -> list[str]:
-    """The shell's own lines: errors (x), warnings (!) and information (*)."""
-    return [line for line in output.splitlines() if line[:2] in ("x ", "! ", "* ")]
 
 
 def errors(output: str) -> list[str]:
     return [line for line in output.splitlines() if line.startswith("x ")]
 
 
-async def wait_for_text(out: io.StringIO, text: str, timeout: float = 10.0) -> str:
-    """Wait (with a deadline) until ``text`` appears in what the shell printed."""
+async def wait_for_text(
+    out: io.StringIO, text: str, timeout: float = 10.0, *, task: asyncio.Task[Any] | None = None
+) -> str:
+    """Wait (with a deadline) until ``text`` appears in what the shell printed.
+
+    With ``task`` (the REPL), its exception is raised at once if it ends first.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while text not in out.getvalue():
+        if task is not None and task.done():
+            task.result()
+            raise AssertionError(f"ended before {text!r} appeared; got:\n{out.getvalue()}")
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {text!r}; got:\n{out.getvalue()}")
         await asyncio.sleep(0.01)
@@ -291,11 +301,3 @@ class TtyShell(PtyShell):
         )
         os.close(slave)
         self.buffer = b""
-
-
-def wait_thread_event(event: Callable[[float], bool], what: str, timeout: float = 10.0) -> None:
-    """Wait for a ``threading.Event``-style ``wait(timeout)``; fail with ``what``."""
-    start = time.monotonic()
-    if not event(timeout):
-        raise AssertionError(f"{what} did not happen within {time.monotonic() - start:.0f}s")
-
