@@ -325,6 +325,7 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
                                         background=env.background))
         from .ui.batch import run_batch
 
+        _bytes_as_typed(env)
         renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True,
                             hints=settings.hints)
         renderer.show_chain = args.show_certs
@@ -335,6 +336,17 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
     except KeyboardInterrupt:
         env.stderr.write("smtpshell: interrupted\n")
         return ExitStatus.INTERRUPTED
+
+
+def _bytes_as_typed(env: Environment) -> None:
+    """Batch mode: bytes that are not UTF-8 go to the server (and the screen) as they are."""
+    for stream in (env.stdin, env.stdout):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            try:
+                reconfigure(errors="surrogateescape")
+            except (ValueError, OSError):
+                pass
 
 
 def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:

@@ -18,6 +18,7 @@ import email.utils
 import os
 import quopri
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.header import Header
@@ -264,6 +265,8 @@ def check_message_file(
         return f"{name}: {exc.strerror or exc}"
     if p.is_dir():
         return f"{name}: is a directory, not a message file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{name}: not a regular file (a pipe or device); save the message to a file"
     try:
         with open(p, "rb") as fileobj:
             head = fileobj.read(BINARY_PROBE)

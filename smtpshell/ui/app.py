@@ -50,7 +50,10 @@ class PrivateFileHistory(FileHistory):
         path = Path(filename)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600)
-        os.close(fd)
+        try:
+            os.fchmod(fd, 0o600)  # an older, world-readable file is tightened too
+        finally:
+            os.close(fd)
         self.redact = redact
         super().__init__(str(path))
 
@@ -142,7 +145,13 @@ async def run_repl(
     from .lexer import SmtpLexer, style_for
     from .toolbar import TOOLBAR_STYLE, toolbar_fragments
 
-    history = PrivateFileHistory(history_file, core.redact_for_history) if history_file else None
+    history = None
+    if history_file is not None:
+        try:
+            history = PrivateFileHistory(history_file, core.redact_for_history)
+        except OSError as exc:
+            core.renderer.warn(f"history disabled: cannot use {history_file} "
+                               f"({exc.strerror or exc})")
     style = merge_styles(
         [style_from_pygments_dict(style_for(background)), Style.from_dict(TOOLBAR_STYLE)]
     )

@@ -34,6 +34,11 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
         if line.strip().upper() == "QUIT":
             quit_sent = True
     status = core.exit_status()
+    session = core.session
+    if status is ExitStatus.OK and not quit_sent and not session.connected and (
+        session.closed_reason and session.closed_reason != "closed by the client"
+    ):
+        status = ExitStatus.PROTOCOL
     if core.session.connected and not quit_sent and not core.session.in_data:
         await core.session.send("QUIT", origin="shell")
     await core.close()

@@ -13,8 +13,6 @@ import socket
 import threading
 from pathlib import Path
 
-import pytest
-
 from smtpshell.cli import main
 from smtpshell.context import Environment
 from smtpshell.status import ExitStatus
@@ -277,12 +275,6 @@ def test_batch_send_timeout_with_a_small_timeout_option(tmp_path: Path) -> None:
     assert err == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="batch mode exits 0 when the connection died while sending its last line (no "
-    "reply, so ShellCore.exit_status() sees nothing failed).  Fix in smtpshell/ui/batch.py "
-    "(or core.exit_status): an unexpected close is ExitStatus.PROTOCOL.",
-)
 def test_batch_send_timeout_exit_status(tmp_path: Path) -> None:
     status, _, _ = batch_into_a_deaf_server(tmp_path)
     assert status is ExitStatus.PROTOCOL
