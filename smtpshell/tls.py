@@ -750,8 +750,8 @@ def _explain_ssl(exc: ssl.SSLError, host: str, opts: TlsOptions) -> str:
     reason = _reason(exc)
     if reason in _NOT_TLS:
         return (
-            f"{host} did not answer in TLS ({_words(reason)}): a plaintext port?"
-            " (use STARTTLS there instead of implicit TLS)"
+            f"{host} did not answer in TLS ({_words(reason)}): a plaintext port, or a"
+            " server that said 220 to STARTTLS and then did not start TLS"
         )
     if reason in _NO_VERSION:
         low, high = opts.min_version or "1.2", opts.max_version or "1.3"  # ssl's defaults

@@ -94,8 +94,8 @@ def test_injection_arriving_after_the_handshake_started_is_never_a_reply() -> No
     output, _ = starttls_session(injector)
     assert "injected" not in output
     assert errors(output)[:2] == [
-        "x TLS failed: 127.0.0.1 did not answer in TLS (wrong version number): a plaintext port? "
-        "(use STARTTLS there instead of implicit TLS)",
+        "x TLS failed: 127.0.0.1 did not answer in TLS (wrong version number): a plaintext "
+        "port, or a server that said 220 to STARTTLS and then did not start TLS",
         "x the TLS handshake failed, so the connection is closed",
     ]
 
