@@ -1,0 +1,727 @@
+"""The mock server: play the server side of a transcript to a client and check what it sends.
+
+For each connection the mock walks :meth:`Transcript.steps`: it sends the recorded server
+lines literally, reads the client's lines and matches them by the rules of
+``docs/transcript-format.md`` ("Mock server: matching client lines"), performs the server side
+of the TLS handshake where the transcript has ``== tls`` (or from the first byte when the
+header says ``tls: implicit``) and closes where it has ``== closed by=server``. At the first
+deviation it answers ``421`` and closes; the connection's :class:`MockResult` says why.
+
+Programmatic use::
+
+    async with MockServer(transcript, "127.0.0.1", 0, ssl_context=ctx) as srv:
+        ...  # point a client at srv.port
+        results = await srv.wait(1)
+
+``smtpshell mock FILE`` is :func:`mock_main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import signal
+import ssl
+import tempfile
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TextIO
+
+from smtpshell.transcript.matching import Mismatch, match_client_line
+from smtpshell.transcript.model import (
+    ClientLine,
+    Elided,
+    Event,
+    Expect,
+    Send,
+    ServerLine,
+    Step,
+    Transcript,
+    TranscriptError,
+    load,
+    wire_bytes,
+)
+
+__all__ = [
+    "DEFAULT_PORT",
+    "DEFAULT_TIMEOUT",
+    "DEVIATED_REPLY",
+    "MockResult",
+    "MockServer",
+    "build_parser",
+    "make_server_context",
+    "mock_main",
+    "needs_tls",
+]
+
+DEFAULT_PORT = 2525
+DEFAULT_TIMEOUT = 60.0
+DEVIATED_REPLY = "421 4.3.0 smtpshell mock: client deviated from the transcript"
+TIMEOUT_REPLY = "421 4.4.2 smtpshell mock: timed out waiting for the client"
+MAX_LINE = 65536  # bytes without CRLF before the mock gives up on a line
+_HIGH_WATER = 1 << 20  # buffered bytes at which reading pauses
+_CLOSE_GRACE = 5.0  # seconds a closing connection may take before it is aborted
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class MockResult:
+    """One connection: ok, a :class:`Mismatch` (the client deviated), or an error."""
+
+    number: int
+    peer: str
+    mismatch: Mismatch | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.mismatch is None and self.error is None
+
+    def render(self) -> str:
+        """The report block: one head line, then the mismatch diff indented."""
+        head = f"connection {self.number} from {self.peer}"
+        if self.mismatch is not None:
+            return f"{head}: MISMATCH\n" + textwrap.indent(self.mismatch.render(), "  ")
+        if self.error is not None:
+            return f"{head}: ERROR {self.error}"
+        return f"{head}: ok, the client followed the transcript"
+
+
+class _Failure(Exception):
+    """Ends a session early: a mismatch or an error, and what to tell the client first."""
+
+    def __init__(self, mismatch: Mismatch | None = None, error: str | None = None,
+                 reply: str | None = DEVIATED_REPLY) -> None:
+        super().__init__(error or (mismatch.reason if mismatch else ""))
+        self.mismatch = mismatch
+        self.error = error
+        self.reply = reply
+
+
+class _LineTooLong(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------- connection
+
+
+class _Connection(asyncio.Protocol):
+    """One accepted connection: a CRLF line buffer over a transport that may turn TLS."""
+
+    def __init__(self, on_made: Callable[[_Connection], None]) -> None:
+        self._on_made = on_made
+        self._loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.tls = False
+        self.lost: asyncio.Future[None] = self._loop.create_future()
+        self._waiter: asyncio.Future[None] | None = None
+        self._paused = False
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self._on_made(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
+            self._paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        self._wake()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self._wake()
+        if not self.lost.done():
+            self.lost.set_result(None)
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # used by the session
+    @property
+    def peer(self) -> str:
+        peer: Any = self.transport.get_extra_info("peername") if self.transport else None
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            return _address(str(peer[0]), int(peer[1]))
+        return str(peer)
+
+    async def readline(self) -> bytes | None:
+        """The next line without its CRLF; None at end of input (a partial line stays)."""
+        while True:
+            end = self.buffer.find(b"\r\n")
+            if end >= 0:
+                line = bytes(self.buffer[:end])
+                del self.buffer[: end + 2]
+                if self._paused and len(self.buffer) < _HIGH_WATER // 2 and self.transport:
+                    self._paused = False
+                    self.transport.resume_reading()
+                return line
+            if self.eof:
+                return None
+            if len(self.buffer) > MAX_LINE:
+                raise _LineTooLong
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
+
+    async def start_tls(self, context: ssl.SSLContext, timeout: float | None) -> None:
+        """The server side of the handshake; raises OSError (ssl.SSLError…) on failure."""
+        assert self.transport is not None
+        try:
+            new = await self._loop.start_tls(
+                self.transport, self, context, server_side=True, ssl_handshake_timeout=timeout
+            )
+        except BaseException:
+            # start_tls closed the transport; its connection_lost may not reach us.
+            self.eof = True
+            if not self.lost.done():
+                self.lost.set_result(None)
+            raise
+        if new is None:
+            raise ConnectionResetError("the connection closed during the TLS handshake")
+        self.transport = new
+        self.tls = True
+
+    async def close(self) -> None:
+        """Close (flushing what was written); abort if the peer takes too long."""
+        transport = self.transport
+        if transport is None:
+            return
+        if not transport.is_closing():
+            transport.close()
+        try:
+            async with asyncio.timeout(_CLOSE_GRACE):
+                await asyncio.shield(self.lost)
+        except TimeoutError:
+            transport.abort()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+
+# --------------------------------------------------------------------------- session
+
+
+def needs_tls(transcript: Transcript) -> bool:
+    """True if serving ``transcript`` needs a server certificate."""
+    return transcript.header.tls_mode == "implicit" or any(
+        isinstance(e, Event) and e.kind == "tls" for e in transcript.entries
+    )
+
+
+def _implicit(transcript: Transcript) -> bool:
+    return transcript.header.tls_mode == "implicit" or any(
+        isinstance(e, Event) and e.kind == "tls" and e.get("via") == "implicit"
+        for e in transcript.entries
+    )
+
+
+def plan(steps: Sequence[Step]) -> list[Step]:
+    """The steps the mock walks: a pipelined group whose replies follow it directly is split
+    into command/reply pairs, so a client that waits for each reply works too (a pipelining
+    client just gets its replies sooner)."""
+    out: list[Step] = []
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        if isinstance(step, Send) and not step.body and len(step.lines) > 1:
+            k = len(step.lines)
+            replies = steps[i + 1 : i + 1 + k]
+            if (all(isinstance(line, ClientLine) for line in step.lines) and len(replies) == k
+                    and all(isinstance(r, Expect) for r in replies)):
+                for line, reply in zip(step.lines, replies, strict=True):
+                    out += [Send((line,)), reply]
+                i += 1 + k
+                continue
+        out.append(step)
+        i += 1
+    return out
+
+
+class _Session:
+    """Walks the plan for one connection; raises :class:`_Failure` at the first deviation."""
+
+    def __init__(self, server: MockServer, conn: _Connection) -> None:
+        self.conn = conn
+        self.steps = server._plan
+        self.implicit = server._implicit
+        self.context = server.ssl_context
+        self.timeout = server.timeout
+        self.source = server._source
+        self.last_lineno = server._last_lineno
+
+    async def run(self) -> tuple[Mismatch | None, str | None]:
+        try:
+            try:
+                if self.implicit:
+                    await self._handshake(None)
+                await self._walk()
+            except _Failure as failure:
+                if failure.reply is not None:
+                    self.conn.write(failure.reply.encode() + b"\r\n")
+                return failure.mismatch, failure.error
+            return None, None
+        finally:
+            await self.conn.close()
+
+    async def _walk(self) -> None:
+        for step in self.steps:
+            if isinstance(step, Expect):
+                self._reply(step.lines)
+            elif isinstance(step, Send):
+                await self._receive(step)
+            elif step.kind == "tls":
+                if step.get("via") != "implicit" and not self.conn.tls:
+                    await self._handshake(step)
+            elif step.kind == "closed":
+                if step.get("by") == "client":
+                    await self._client_closes(step)
+                return
+        await self._client_closes(None)
+
+    def _reply(self, lines: Sequence[ServerLine]) -> None:
+        self.conn.write(b"".join(wire_bytes(line.text) + b"\r\n" for line in lines))
+
+    # -- reading and matching
+
+    def _mismatch(self, reason: str, lineno: int | None,
+                  expected: tuple[ClientLine | Elided, ...], got: tuple[str, ...]) -> Mismatch:
+        return Mismatch(reason, lineno, expected, got, self.conn.tls, self.source)
+
+    def _partial(self) -> tuple[str, ...]:
+        return (_text(bytes(self.conn.buffer)),) if self.conn.buffer else ()
+
+    async def _read(self, entry: ClientLine | Elided | None, what: str) -> str | None:
+        """The next client line, or None if the client closed (only when ``entry`` is None)."""
+        expected = () if entry is None else (entry,)
+        lineno = self.last_lineno if entry is None else entry.lineno
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self.conn.readline()
+        except TimeoutError:
+            hint = " (lines must end in CRLF)" if b"\n" in self.conn.buffer else ""
+            raise _Failure(self._mismatch(
+                f"no line from the client for {self.timeout:g} s; {what}{hint}",
+                lineno, expected, self._partial()), reply=TIMEOUT_REPLY) from None
+        except _LineTooLong:
+            raise _Failure(self._mismatch(
+                f"the client sent more than {MAX_LINE} bytes without a CRLF", lineno, expected,
+                (_text(bytes(self.conn.buffer[:80])) + "…",))) from None
+        if raw is None and entry is not None:
+            middle = " in the middle of a line" if self.conn.buffer else ""
+            raise _Failure(self._mismatch(
+                f"the client closed the connection{middle}; {what}", lineno, expected,
+                self._partial()), reply=None)
+        return None if raw is None else _text(raw)
+
+    async def _receive(self, step: Send) -> None:
+        for entry in step.lines:
+            if isinstance(entry, Elided):
+                await self._receive_elided(entry, step.body)
+                continue
+            got = await self._read(entry, "the transcript expects this line next")
+            assert got is not None
+            mismatch = match_client_line(entry, got, body=step.body)
+            if mismatch is not None:
+                raise _Failure(replace(mismatch, got_tls=self.conn.tls, source=self.source))
+
+    async def _receive_elided(self, entry: Elided, body: bool) -> None:
+        chunk: list[str] = []
+        while len(chunk) < entry.lines:
+            got = await self._read(entry, "the transcript expects the elided lines")
+            assert got is not None
+            if body and got == ".":
+                raise _Failure(self._mismatch(
+                    f"the body ended after {len(chunk)} of the {entry.lines} elided lines",
+                    entry.lineno, (entry,), (_summary(chunk),)))
+            chunk.append(got)
+        if not entry.matches(chunk):
+            raise _Failure(self._mismatch(
+                "the body differs from the elided lines (count, bytes or sha256)",
+                entry.lineno, (entry,), (_summary(chunk),)))
+
+    async def _client_closes(self, event: Event | None) -> None:
+        """Wait for the client to close: ``closed by=client``, or the end of the transcript."""
+        what = ("the transcript expects the client to close the connection" if event
+                else f"the transcript ends at line {self.last_lineno}")
+        got = await self._read(None, what)
+        if got is not None:
+            lineno = event.lineno if event else self.last_lineno
+            reason = ("expected the client to close the connection" if event
+                      else "the client sent more than the transcript has")
+            raise _Failure(self._mismatch(reason, lineno, (), (got,)))
+
+    async def _handshake(self, event: Event | None) -> None:
+        lineno = event.lineno if event is not None else None
+        where = f"line {lineno}: " if lineno is not None else ""
+        if self.conn.buffer:
+            lines = tuple(_text(bytes(self.conn.buffer)).split("\r\n"))
+            raise _Failure(self._mismatch(
+                "the client sent more after STARTTLS instead of waiting for the 220 reply and "
+                "starting TLS (those bytes must be discarded, RFC 3207)",
+                lineno, (), tuple(line for line in lines if line)))
+        if self.conn.eof:
+            raise _Failure(self._mismatch("the client closed the connection instead of "
+                                          "starting TLS", lineno, (), ()), reply=None)
+        assert self.context is not None
+        try:
+            await self.conn.start_tls(self.context, self.timeout)
+        except (OSError, ssl.SSLError) as exc:
+            raise _Failure(error=f"{where}TLS handshake failed: {_tls_words(exc)}",
+                           reply=None) from None
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _summary(lines: Sequence[str]) -> str:
+    digest = hashlib.sha256(b"".join(wire_bytes(line) + b"\r\n" for line in lines))
+    size = sum(len(wire_bytes(line)) + 2 for line in lines)
+    return f"({len(lines)} lines, {size} bytes, sha256={digest.hexdigest()})"
+
+
+def _tls_words(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        words = reason.replace("_", " ").lower()
+        if "unknown ca" in words or "bad certificate" in words or "certificate unknown" in words:
+            words += " (does the client trust the mock's CA certificate?)"
+        return words
+    if isinstance(exc, ConnectionError) and not str(exc):
+        return "the client closed the connection"
+    return str(exc) or type(exc).__name__
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+# --------------------------------------------------------------------------- server
+
+
+class MockServer:
+    """Serves ``transcript``'s server side on ``host``:``port`` (0: any; see ``.port``).
+
+    ``ssl_context`` (server side) is required when the transcript uses TLS. ``timeout`` bounds
+    each wait for the client (None: no bound). After ``max_connections`` accepted connections
+    the listener closes. ``results`` collects one :class:`MockResult` per finished connection;
+    ``on_result`` is called with each as it is added.
+    """
+
+    def __init__(
+        self,
+        transcript: Transcript,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        max_connections: int | None = None,
+        on_result: Callable[[MockResult], None] | None = None,
+    ) -> None:
+        if ssl_context is None and needs_tls(transcript):
+            raise ValueError("this transcript uses TLS: the mock needs an ssl_context")
+        self.transcript = transcript
+        self.host = host
+        self.port = port
+        self.ssl_context = ssl_context
+        self.timeout = timeout
+        self.max_connections = max_connections
+        self.results: list[MockResult] = []
+        self._on_result = on_result
+        self._plan = plan(transcript.steps())
+        self._implicit = _implicit(transcript)
+        self._source = None if transcript.source == "<string>" else transcript.source
+        numbers = [e.lineno for e in transcript.entries if e.lineno is not None]
+        self._last_lineno = max(numbers, default=None)
+        self._server: asyncio.Server | None = None
+        self._accepted = 0
+        self._tasks: dict[asyncio.Task[None], _Connection] = {}
+        self._changed: asyncio.Condition | None = None
+
+    async def start(self) -> None:
+        """Start listening; raises OSError if the address cannot be bound."""
+        loop = asyncio.get_running_loop()
+        self._changed = asyncio.Condition()
+        self._server = await loop.create_server(
+            lambda: _Connection(self._spawn), self.host, self.port
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        """Stop listening; connections still in progress end with an error result."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for task, conn in list(self._tasks.items()):
+            conn.abort()
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if server is not None:
+            await server.wait_closed()
+
+    async def wait(self, count: int = 1) -> list[MockResult]:
+        """Wait until ``count`` connections have finished; returns all results so far."""
+        assert self._changed is not None, "start the server first"
+        async with self._changed:
+            await self._changed.wait_for(lambda: len(self.results) >= count)
+        return list(self.results)
+
+    async def __aenter__(self) -> MockServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def _spawn(self, conn: _Connection) -> None:
+        self._accepted += 1
+        limit = self.max_connections
+        if self._server is None or (limit is not None and self._accepted > limit):
+            conn.abort()
+            return
+        if limit is not None and self._accepted >= limit:
+            self._server.close()
+        task = asyncio.get_running_loop().create_task(self._serve(conn, self._accepted))
+        self._tasks[task] = conn
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
+
+    async def _serve(self, conn: _Connection, number: int) -> None:
+        peer = conn.peer
+        try:
+            mismatch, error = await _Session(self, conn).run()
+        except asyncio.CancelledError:
+            self._record(MockResult(number, peer, None, "the mock was stopped during the session"))
+            raise
+        self._record(MockResult(number, peer, mismatch, error))
+        assert self._changed is not None
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _record(self, result: MockResult) -> None:
+        self.results.append(result)
+        if self._on_result is not None:
+            self._on_result(result)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+def make_server_context(names: Sequence[str], ca_out: str | Path) -> ssl.SSLContext:
+    """A server context with a fresh trustme certificate for ``names``; the CA goes to
+    ``ca_out`` (PEM) for the client to trust."""
+    import trustme  # only when a certificate is made
+
+    ca = trustme.CA(organization_name="smtpshell mock")
+    cert = ca.issue_cert(*names)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca.cert_pem.write_to_path(str(ca_out))
+    return context
+
+
+def _cert_names(host: str, extra: Sequence[str]) -> list[str]:
+    names = ["localhost", "127.0.0.1", "::1"]
+    for name in (host, *extra):
+        if name and name not in names and name not in ("0.0.0.0", "::"):
+            names.append(name)
+    return names
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="smtpshell mock",
+        description="Serve the server side of a transcript to an SMTP client and report where "
+        "the client deviates from it: exit 0 ok, 1 mismatch, 2 error.",
+    )
+    p.add_argument("file", metavar="FILE", help="the transcript to serve")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help=f"port to listen on ({DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--cert", metavar="PEM", help="server certificate chain (with the key, or "
+                   "see --key); default: a fresh one from a throw-away CA")
+    p.add_argument("--key", metavar="PEM", help="private key for --cert")
+    p.add_argument("--ca-out", metavar="PATH", help="write the throw-away CA certificate here "
+                   "(default: a temporary file, removed at exit)")
+    p.add_argument("--cert-name", metavar="NAME", action="append",
+                   help="another name for the throw-away certificate (repeatable)")
+    p.add_argument("--once", action="store_true",
+                   help="serve one connection, then exit 0 if it matched, 1 if not")
+    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g})")
+    return p
+
+
+def mock_main(argv: list[str], out: TextIO, err: TextIO) -> int:
+    """``smtpshell mock FILE``: 0 every connection matched, 1 one did not, 2 error."""
+    parser = build_parser()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return 0 if exc.code in (0, None) else 2
+    if args.key and not args.cert:
+        err.write("smtpshell mock: --key needs --cert\n")
+        return 2
+    try:
+        transcript = load(args.file)
+    except TranscriptError as exc:
+        err.write(f"smtpshell mock: {exc}\n")
+        return 2
+    if not any(isinstance(s, Expect | Send) for s in transcript.steps()):
+        err.write(f"smtpshell mock: {args.file}: nothing to serve (no client or server lines)\n")
+        return 2
+    results: list[MockResult] = []
+    with tempfile.TemporaryDirectory(prefix="smtpshell-mock-") as tmp:
+        made = _server_context(args, transcript, Path(tmp))
+        if isinstance(made, str):
+            err.write(f"smtpshell mock: {made}\n")
+            return 2
+        context, ca_path = made
+        try:
+            return asyncio.run(_serve(args, transcript, context, ca_path, results, out, err))
+        except KeyboardInterrupt:
+            out.write(_stopped(results) + "\n")
+            out.flush()
+            if args.once and not results:
+                return 130
+            return 0 if all(r.ok for r in results) else 1
+
+
+def _server_context(
+    args: argparse.Namespace, transcript: Transcript, tmp: Path
+) -> tuple[ssl.SSLContext | None, Path | None] | str:
+    """(context, CA file written), (None, None) if no TLS is needed, or an error message."""
+    if args.cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(args.cert, args.key)
+        except (OSError, ssl.SSLError) as exc:
+            what = args.cert + (f" / {args.key}" if args.key else "")
+            detail = getattr(exc, "strerror", None) or _tls_words(exc)
+            return f"cannot load the certificate {what}: {detail}"
+        return context, None
+    if not needs_tls(transcript):
+        return None, None
+    ca_path = Path(args.ca_out) if args.ca_out else tmp / "ca.pem"
+    try:
+        context = make_server_context(_cert_names(args.host, args.cert_name or ()), ca_path)
+    except OSError as exc:
+        return f"cannot write the CA certificate {ca_path}: {exc.strerror or exc}"
+    return context, ca_path
+
+
+async def _serve(
+    args: argparse.Namespace,
+    transcript: Transcript,
+    context: ssl.SSLContext | None,
+    ca_path: Path | None,
+    results: list[MockResult],
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    def report(result: MockResult) -> None:
+        results.append(result)
+        out.write(result.render() + "\n")
+        out.flush()
+
+    server = MockServer(transcript, args.host, args.port, ssl_context=context,
+                        timeout=args.timeout, max_connections=1 if args.once else None,
+                        on_result=report)
+    try:
+        await server.start()
+    except OSError as exc:
+        where = _address(args.host, args.port)
+        err.write(f"smtpshell mock: cannot listen on {where}: {exc.strerror or exc}\n")
+        return 2
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    term_handled = False
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; not main thread
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        term_handled = True
+    try:
+        _banner(args, transcript, server, ca_path, out)
+        if args.once:
+            await server.wait(1)
+        else:
+            await stop.wait()
+            out.write(_stopped(results) + "\n")
+    finally:
+        if term_handled:
+            loop.remove_signal_handler(signal.SIGTERM)
+        await server.stop()
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _stopped(results: Sequence[MockResult]) -> str:
+    good = sum(r.ok for r in results)
+    return (f"mock stopped: {len(results)} connection(s), {good} ok, "
+            f"{len(results) - good} did not follow the transcript.")
+
+
+def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer,
+            ca_path: Path | None, out: TextIO) -> None:
+    mode = ("implicit TLS" if server._implicit
+            else "STARTTLS" if needs_tls(transcript) else "no TLS")
+    lines = [f"smtpshell mock: serving {args.file} on {_address(server.host, server.port)} "
+             f"({mode})"]
+    if ca_path is not None:
+        lines.append(f"  CA certificate  {ca_path}  (the client must trust it)")
+    elif args.cert:
+        lines.append(f"  certificate     {args.cert}")
+    lines.append("  waiting for one client (--once)" if args.once
+                 else "  Ready. Press Ctrl-C to stop.")
+    out.write("\n".join(lines) + "\n")
+    out.flush()

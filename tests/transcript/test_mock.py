@@ -1,0 +1,702 @@
+"""The mock server: real sockets on 127.0.0.1, real TLS (trustme), smtplib as the client."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+import smtplib
+import socket
+import ssl
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import trustme
+
+from smtpshell.transcript.mock import DEVIATED_REPLY, MockResult, MockServer, mock_main, plan
+from smtpshell.transcript.model import Elided, Expect, Send, Transcript, format_entry, parse
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "transcript-format.md"
+T = TypeVar("T")
+
+# STARTTLS, AUTH PLAIN and one message, written to match what smtplib sends: EHLO with
+# local_hostname="client.test", lowercase verbs (the default rule ignores their case), no SIZE
+# advertised (smtplib would add SIZE= to MAIL FROM), AUTH PLAIN LOGIN so login() picks PLAIN.
+STARTTLS_SESSION = """\
+# smtpshell transcript v1
+target: 127.0.0.1:2525
+tls: starttls
+
+== connect address=127.0.0.1:2525 tls=starttls
+<- 220 mock.smtpshell.test ESMTP
+-> EHLO client.test
+<- 250-mock.smtpshell.test
+<- 250-8BITMIME
+<- 250-STARTTLS
+<- 250 HELP
+-> STARTTLS
+<- 220 2.0.0 Ready to start TLS
+== tls via=starttls protocol=TLSv1.3 verified=yes
+~> EHLO client.test
+<~ 250-mock.smtpshell.test
+<~ 250-AUTH PLAIN LOGIN
+<~ 250 HELP
+~> AUTH PLAIN {{secret:plain user=demo password=$SMTPSHELL_PASSWORD}}
+<~ 235 2.7.0 Authentication successful
+~> MAIL FROM:<demo@smtpshell.test>
+<~ 250 2.1.0 OK
+~> RCPT TO:<alice@smtpshell.test>
+<~ 250 2.1.5 OK
+~> DATA
+<~ 354 End data with <CR><LF>.<CR><LF>
+~> From: demo@smtpshell.test
+~> To: alice@smtpshell.test
+~> Subject: hello from smtplib
+~>
+~> Hi Alice,
+~> ..a line that starts with a dot.
+~> .
+<~ 250 2.0.0 OK: queued as {{queueid:1736937727.M512043P48211Q1.laptop}}
+~> QUIT
+<~ 221 2.0.0 Bye
+== closed by=server
+"""
+RCPT_LINE = 23  # "~> RCPT TO:<alice@smtpshell.test>" above
+MESSAGE = (
+    "From: demo@smtpshell.test\nTo: alice@smtpshell.test\nSubject: hello from smtplib\n\n"
+    "Hi Alice,\n.a line that starts with a dot.\n"
+)
+
+
+def lineno_of(text: str, line: str) -> int:
+    return text.splitlines().index(line) + 1
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="module")
+def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(ctx)
+    return ctx
+
+
+@pytest.fixture(scope="module")
+def client_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+def serve(
+    text: str | Transcript,
+    client: Callable[[int], T],
+    *,
+    ssl_context: ssl.SSLContext | None = None,
+    connections: int = 1,
+    **options: Any,
+) -> tuple[T, list[MockResult]]:
+    """Serve ``text`` in an event loop; run the blocking ``client(port)`` in a thread; return
+    what the client returned and the results of ``connections`` finished connections."""
+    transcript = parse(text, source="mock.smtp") if isinstance(text, str) else text
+
+    async def main() -> tuple[T, list[MockResult]]:
+        async with MockServer(transcript, ssl_context=ssl_context, **options) as srv:
+            outcome = await asyncio.to_thread(client, srv.port)
+            return outcome, await srv.wait(connections)
+
+    return asyncio.run(main())
+
+
+def only(results: list[MockResult]) -> MockResult:
+    assert len(results) == 1
+    return results[0]
+
+
+# --------------------------------------------------------------------------- smtplib clients
+
+
+def test_smtplib_starttls_login_sendmail_follows_the_transcript(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    def client(port: int) -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            s.starttls(context=client_ctx)
+            code, _ = s.login("anyone", "any password: the mock cannot check it")
+            assert code == 235
+            refused = s.sendmail("demo@smtpshell.test", ["alice@smtpshell.test"], MESSAGE)
+            assert s.sock is not None and isinstance(s.sock, ssl.SSLSocket)
+            return refused
+
+    refused, results = serve(STARTTLS_SESSION, client, ssl_context=server_ctx)
+    assert refused == {}
+    result = only(results)
+    assert result.ok, result.render()
+    assert result.render().endswith(": ok, the client followed the transcript")
+    assert result.peer.startswith("127.0.0.1:")
+
+
+def test_the_documented_example_serves_smtplib(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """The spec's recorded session (STARTTLS, AUTH PLAIN, DATA), driven step by step: its EHLO
+    advertises CRAM-MD5 and SIZE, so login()/sendmail() would choose otherwise."""
+    block = re.search(r"```transcript\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert block is not None
+    transcript = parse(block[1], source="doc-example.smtp")
+    body = (b"From: demo@smtpshell.test\r\nTo: alice@smtpshell.test\r\n"
+            b"Subject: hello from smtpshell\r\n\r\nHi Alice,\r\n"
+            b".a line that starts with a dot is sent dot-stuffed, and recorded as sent.\r\n")
+
+    def client(port: int) -> list[int]:
+        codes = []
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.smtpshell.test",
+                          timeout=30) as s:
+            s.ehlo()
+            codes.append(s.starttls(context=client_ctx)[0])
+            s.ehlo()
+            s.user, s.password = "demo", "whatever"
+            codes.append(s.auth("PLAIN", s.auth_plain)[0])
+            codes.append(s.mail("demo@smtpshell.test")[0])
+            codes.append(s.rcpt("alice@smtpshell.test")[0])
+            codes.append(s.data(body)[0])
+        return codes
+
+    codes, results = serve(transcript, client, ssl_context=server_ctx)
+    assert codes == [220, 235, 250, 250, 250]
+    assert only(results).ok, only(results).render()
+
+
+def test_a_client_that_deviates_gets_421_and_the_report_names_the_line(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    def client(port: int) -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            s.starttls(context=client_ctx)
+            s.login("demo", "secret")
+            s.mail("demo@smtpshell.test")
+            return s.rcpt("bob@smtpshell.test")
+
+    reply, results = serve(STARTTLS_SESSION, client, ssl_context=server_ctx)
+    assert reply == (421, DEVIATED_REPLY[4:].encode())
+    result = only(results)
+    assert not result.ok and result.mismatch is not None
+    assert result.mismatch.lineno == RCPT_LINE == lineno_of(
+        STARTTLS_SESSION, "~> RCPT TO:<alice@smtpshell.test>")
+    report = result.render()
+    assert f"MISMATCH\n  mock.smtp:{RCPT_LINE}: text differs\n" in report
+    assert f"  -   {RCPT_LINE} ~> RCPT TO:<alice@smtpshell.test>" in report
+    assert "  +      ~> rcpt TO:<bob@smtpshell.test>" in report
+
+
+def test_implicit_tls_with_smtp_ssl(server_ctx: ssl.SSLContext,
+                                    client_ctx: ssl.SSLContext) -> None:
+    text = """\
+# smtpshell transcript v1
+target: 127.0.0.1:465
+tls: implicit
+
+== connect address=127.0.0.1:465 tls=implicit
+== tls via=implicit protocol=TLSv1.3 verified=yes
+<~ 220 {{host:mock.smtpshell.test}} ESMTP
+~> EHLO {{host:client.test}}
+<~ 250-mock.smtpshell.test
+<~ 250 AUTH PLAIN
+~> AUTH PLAIN {{secret:plain user=demo password=$SMTPSHELL_PASSWORD}}
+<~ 235 2.7.0 Authentication successful
+~> MAIL FROM:<demo@smtpshell.test>
+<~ 250 OK
+~> RCPT TO:<alice@smtpshell.test>
+<~ 250 OK
+~> DATA
+<~ 354 go ahead
+~> Subject: implicit
+~>
+~> body  ~glob b*y
+~> .
+<~ 250 queued
+~> QUIT
+<~ 221 Bye
+== closed by=server
+"""
+
+    def client(port: int) -> tuple[str, dict[str, tuple[int, bytes]]]:
+        with smtplib.SMTP_SSL("127.0.0.1", port, local_hostname="any.name.test",
+                              context=client_ctx, timeout=30) as s:
+            s.login("demo", "pw")
+            refused = s.sendmail("demo@smtpshell.test", "alice@smtpshell.test",
+                                 "Subject: implicit\n\nbody\n")
+            assert isinstance(s.sock, ssl.SSLSocket)
+            return str(s.sock.version()), refused
+
+    (version, refused), results = serve(text, client, ssl_context=server_ctx)
+    assert version.startswith("TLS") and refused == {}
+    assert only(results).ok, only(results).render()
+
+
+def test_cram_md5_challenge_is_sent_back_and_any_answer_accepted(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    text = """\
+# smtpshell transcript v1
+tls: plain
+
+<- 220 mock ESMTP
+-> EHLO client.test
+<- 250-mock
+<- 250 AUTH CRAM-MD5
+-> AUTH CRAM-MD5
+<- 334 {{b64:PDc0OTMzNjcwNDcuMTc5NTQyNjgxN0BzYW5kYm94LnNtdHBzaGVsbC50ZXN0Pg==}}
+-> {{secret:cram-md5 user=demo password=$SMTPSHELL_PASSWORD}}
+<- 235 2.7.0 Authentication successful
+-> QUIT
+<- 221 Bye
+"""
+
+    def client(port: int) -> int:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            return s.login("demo", "pass")[0]
+
+    code, results = serve(text, client)
+    assert code == 235
+    assert only(results).ok, only(results).render()
+
+
+def test_a_pipelined_group_is_answered_command_by_command() -> None:
+    """Recorded pipelined; smtplib waits for each reply and still follows the transcript."""
+    text = """\
+# smtpshell transcript v1
+
+<- 220 mock ESMTP
+-> EHLO client.test
+<- 250-mock
+<- 250 PIPELINING
+-> MAIL FROM:<a@example.org>
+-> RCPT TO:<b@example.org>
+-> DATA
+<- 250 2.1.0 OK
+<- 250 2.1.5 OK
+<- 354 go ahead
+-> hello
+-> .
+<- 250 2.0.0 queued
+-> QUIT
+<- 221 Bye
+== closed by=server
+"""
+    steps = plan(parse(text).steps())
+    kinds = [type(s).__name__ for s in steps[:9]]
+    assert kinds == ["Expect", "Send", "Expect", "Send", "Expect", "Send", "Expect", "Send",
+                     "Expect"]
+
+    def client(port: int) -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            return s.sendmail("a@example.org", ["b@example.org"], "hello\n")
+
+    refused, results = serve(text, client)
+    assert refused == {}
+    assert only(results).ok, only(results).render()
+
+
+ELIDED_TEMPLATE = """\
+# smtpshell transcript v1
+
+<- 220 mock ESMTP
+-> HELO client.test
+<- 250 mock
+-> MAIL FROM:<a@example.org>
+<- 250 OK
+-> RCPT TO:<b@example.org>
+<- 250 OK
+-> DATA
+<- 354 go ahead
+-> Subject: big
+->
+{elided}
+-> .
+<- 250 queued
+-> QUIT
+<- 221 Bye
+"""
+
+
+def test_an_elided_body_matches_by_count_size_and_sha256() -> None:
+    body = [f"line {i} of a long body" for i in range(500)]
+    elided = Elided.of(body, file=None)
+    text = ELIDED_TEMPLATE.format(elided=format_entry(elided))
+    message = "Subject: big\n\n" + "\n".join(body) + "\n"
+
+    def client(changed: bool) -> Callable[[int], tuple[int, bytes]]:
+        def run(port: int) -> tuple[int, bytes]:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test",
+                              timeout=30) as s:
+                s.helo()
+                s.mail("a@example.org")
+                s.rcpt("b@example.org")
+                return s.data(message.replace("line 7 ", "line 8 ") if changed else message)
+        return run
+
+    (code, _), results = serve(text, client(False))
+    assert code == 250 and only(results).ok, only(results).render()
+
+    (code, _), results = serve(text, client(True))
+    assert code == 421
+    mismatch = only(results).mismatch
+    assert mismatch is not None
+    assert mismatch.lineno == lineno_of(text, format_entry(elided))
+    assert mismatch.reason == "the body differs from the elided lines (count, bytes or sha256)"
+    assert "(500 lines, " in mismatch.render()
+
+
+# --------------------------------------------------------------------------- raw clients
+
+
+SIMPLE = """\
+# smtpshell transcript v1
+
+<- 220 mock ESMTP
+-> EHLO client.test
+<- 250-mock
+<- 250 STARTTLS
+-> STARTTLS
+<- 220 go ahead
+== tls via=starttls
+~> EHLO client.test
+<~ 250 mock
+~> QUIT
+<~ 221 Bye
+== closed by=client
+"""
+
+
+def test_a_client_that_leaves_early_is_told_which_line_was_next(
+    server_ctx: ssl.SSLContext,
+) -> None:
+    def client(port: int) -> int:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            code = s.ehlo()[0]
+            s.close()  # no STARTTLS, no QUIT
+            return code
+
+    code, results = serve(SIMPLE, client, ssl_context=server_ctx)
+    assert code == 250
+    mismatch = only(results).mismatch
+    assert mismatch is not None
+    assert mismatch.lineno == lineno_of(SIMPLE, "-> STARTTLS")
+    assert mismatch.reason.startswith("the client closed the connection")
+    assert "+      (nothing)" in mismatch.render()
+
+
+def test_a_tls_handshake_the_client_rejects_is_an_error(server_ctx: ssl.SSLContext) -> None:
+    untrusting = ssl.create_default_context()  # does not know the test CA
+
+    def client(port: int) -> str:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            with pytest.raises(ssl.SSLCertVerificationError):
+                s.starttls(context=untrusting)
+            s.close()
+            return "refused"
+
+    outcome, results = serve(SIMPLE, client, ssl_context=server_ctx)
+    assert outcome == "refused"
+    result = only(results)
+    assert result.mismatch is None and result.error is not None
+    assert result.error.startswith(f"line {lineno_of(SIMPLE, '== tls via=starttls')}: TLS "
+                                   "handshake failed")
+    assert "ERROR line " in result.render()
+
+
+async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection("127.0.0.1", port)
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    await writer.wait_closed()
+
+
+def run_raw(
+    text: str,
+    talk: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any],
+    **options: Any,
+) -> tuple[Any, MockResult]:
+    """An asyncio client in the mock's own loop: ``await talk(reader, writer)``."""
+
+    async def main() -> tuple[Any, MockResult]:
+        async with MockServer(parse(text, source="mock.smtp"), **options) as srv:
+            reader, writer = await _open(srv.port)
+            try:
+                outcome = await talk(reader, writer)
+            finally:
+                await _close(writer)
+            return outcome, only(await srv.wait(1))
+
+    return asyncio.run(main())
+
+
+def test_bytes_sent_after_starttls_before_the_handshake_are_reported(
+    server_ctx: ssl.SSLContext,
+) -> None:
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        await reader.readline()
+        writer.write(b"EHLO client.test\r\n")
+        while not (await reader.readline()).startswith(b"250 "):
+            pass
+        writer.write(b"STARTTLS\r\nNOOP\r\n")  # one segment: the CVE-2011-0411 probe shape
+        return await reader.read()
+
+    rest, result = run_raw(SIMPLE, talk, ssl_context=server_ctx)
+    assert rest.startswith(b"220 go ahead\r\n")
+    assert rest.endswith(DEVIATED_REPLY.encode() + b"\r\n")
+    assert result.mismatch is not None
+    assert result.mismatch.lineno == lineno_of(SIMPLE, "== tls via=starttls")
+    assert "instead of waiting for the 220 reply" in result.mismatch.reason
+    assert result.mismatch.got == ("NOOP",)
+
+
+def test_closed_by_client_waits_for_the_client_to_close(server_ctx: ssl.SSLContext) -> None:
+    async def polite(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        await reader.readline()
+        writer.write(b"QUIT\r\n")
+        return await reader.readline()
+
+    plain = "# smtpshell transcript v1\n\n<- 220 hi\n-> QUIT\n<- 221 Bye\n== closed by=client\n"
+    reply, result = run_raw(plain, polite)
+    assert reply == b"221 Bye\r\n" and result.ok, result.render()
+
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        await reader.readline()
+        writer.write(b"quit\r\nNOOP\r\n")
+        return await reader.read()
+
+    rest, result = run_raw(plain, chatty)
+    assert rest == b"221 Bye\r\n" + DEVIATED_REPLY.encode() + b"\r\n"
+    assert result.mismatch is not None
+    assert result.mismatch.reason == "expected the client to close the connection"
+    assert result.mismatch.lineno == 6 and result.mismatch.got == ("NOOP",)
+
+
+def test_more_than_the_transcript_has_is_a_mismatch() -> None:
+    cut = "# smtpshell transcript v1\n\n<- 220 hi\n-> EHLO x\n<- 250 ok\n"
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(b"EHLO x\r\nMAIL FROM:<a@b>\r\n")
+        return await reader.read()
+
+    rest, result = run_raw(cut, talk)
+    assert rest == b"220 hi\r\n250 ok\r\n" + DEVIATED_REPLY.encode() + b"\r\n"
+    assert result.mismatch is not None
+    assert result.mismatch.reason == "the client sent more than the transcript has"
+    assert result.mismatch.got == ("MAIL FROM:<a@b>",)
+
+
+def test_a_silent_client_times_out_with_421() -> None:
+    text = "# smtpshell transcript v1\n\n<- 220 hi\n-> EHLO x\n<- 250 ok\n"
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        writer.write(b"EHLO x\n")  # a bare LF: the mock waits for CRLF
+        return await reader.read()
+
+    rest, result = run_raw(text, talk, timeout=0.05)
+    assert rest == b"220 hi\r\n421 4.4.2 smtpshell mock: timed out waiting for the client\r\n"
+    assert result.mismatch is not None
+    assert result.mismatch.lineno == 4
+    assert "(lines must end in CRLF)" in result.mismatch.reason
+    assert result.mismatch.got == ("EHLO x\n",)
+    assert "+      -> EHLO x\\n" in result.render()
+
+
+def test_a_tls_transcript_needs_a_server_context() -> None:
+    with pytest.raises(ValueError, match="ssl_context"):
+        MockServer(parse(SIMPLE))
+
+
+def test_plan_keeps_steps_that_are_not_a_simple_pipelined_group() -> None:
+    steps = parse(SIMPLE).steps()
+    assert plan(steps) == steps
+    assert isinstance(steps[0], Expect) and isinstance(steps[1], Send)
+
+
+# --------------------------------------------------------------------------- mock_main
+
+
+class _Out(io.StringIO):
+    """stdout for mock_main in another thread; ``ready`` once the banner is written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = threading.Event()
+        self._lock = threading.Lock()
+
+    def write(self, s: str) -> int:
+        with self._lock:
+            n = super().write(s)
+            if "waiting for one client" in super().getvalue():
+                self.ready.set()
+            return n
+
+    def text(self) -> str:
+        with self._lock:
+            return super().getvalue()
+
+
+def run_main(argv: list[str], client: Callable[[int], object]) -> tuple[int, str, str]:
+    out, err = _Out(), io.StringIO()
+    box: dict[str, int] = {}
+    thread = threading.Thread(target=lambda: box.setdefault("status", mock_main(argv, out, err)))
+    thread.start()
+    port = None
+    try:
+        assert out.ready.wait(60), err.getvalue()
+        found = re.search(r" on 127\.0\.0\.1:(\d+) ", out.text())
+        assert found is not None, out.text()
+        port = int(found[1])
+        client(port)
+    except BaseException:
+        if port is not None and thread.is_alive():  # let a --once mock finish
+            socket.create_connection(("127.0.0.1", port)).close()
+        raise
+    finally:
+        thread.join(60)
+    return box["status"], out.text(), err.getvalue()
+
+
+@pytest.fixture
+def session_file(tmp_path: Path) -> Path:
+    path = tmp_path / "session.smtp"
+    path.write_text(STARTTLS_SESSION, encoding="utf-8")
+    return path
+
+
+def test_mock_main_once_exits_0_for_a_client_that_follows(session_file: Path,
+                                                        tmp_path: Path) -> None:
+    ca_file = tmp_path / "mock-ca.pem"
+
+    def client(port: int) -> None:
+        ctx = ssl.create_default_context(cafile=str(ca_file))
+        with smtplib.SMTP("localhost", port, local_hostname="client.test", timeout=30) as s:
+            s.starttls(context=ctx)
+            s.login("demo", "pw")
+            s.sendmail("demo@smtpshell.test", ["alice@smtpshell.test"], MESSAGE)
+
+    status, out, err = run_main(
+        [str(session_file), "--once", "--port", "0", "--ca-out", str(ca_file), "--timeout", "30"],
+        client)
+    assert (status, err) == (0, ""), out
+    assert f"smtpshell mock: serving {session_file} on 127.0.0.1:" in out
+    assert f"CA certificate  {ca_file}" in out
+    assert re.search(r"connection 1 from 127\.0\.0\.1:\d+: ok", out)
+
+
+def test_mock_main_once_exits_1_for_a_client_that_deviates(session_file: Path) -> None:
+    def client(port: int) -> None:
+        # default certificate; its temporary CA file is named in the banner
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="other.test", timeout=30) as s:
+            assert s.ehlo()[0] == 421
+
+    status, out, err = run_main([str(session_file), "--once", "--port", "0"], client)
+    assert (status, err) == (1, "")
+    assert "MISMATCH" in out
+    assert f"{session_file}:{lineno_of(STARTTLS_SESSION, '-> EHLO client.test')}: text differs" \
+        in out
+    assert "+      -> ehlo other.test" in out
+
+
+def test_mock_main_rejects_a_bad_transcript_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.smtp"
+    bad.write_text("# smtpshell transcript v1\n\n-> EHLO x\n<- 250 ok  ~bogus\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert mock_main([str(bad), "--port", "0", "--once"], out, err) == 2
+    assert out.getvalue() == ""
+    assert err.getvalue() == f"smtpshell mock: {bad}:4: unknown annotation ~bogus " \
+                             "(known: ~exact ~any ~glob ~re ~optional ~repeat)\n"
+
+    other = tmp_path / "notes.txt"
+    other.write_text("hello\n")
+    err = io.StringIO()
+    assert mock_main([str(other), "--port", "0"], io.StringIO(), err) == 2
+    assert err.getvalue().startswith(f"smtpshell mock: {other}:1: ")
+    assert err.getvalue().count("\n") == 1
+
+    err = io.StringIO()
+    assert mock_main([str(tmp_path / "missing.smtp")], io.StringIO(), err) == 2
+    assert err.getvalue().startswith("smtpshell mock: ") and "cannot read" in err.getvalue()
+
+
+def test_mock_main_reports_a_busy_port(session_file: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out, err = io.StringIO(), io.StringIO()
+        status = mock_main([str(session_file), "--port", str(port), "--once"], out, err)
+    assert status == 2
+    assert err.getvalue().startswith(f"smtpshell mock: cannot listen on 127.0.0.1:{port}: ")
+    assert err.getvalue().count("\n") == 1
+
+
+def test_mock_main_usage_errors(session_file: Path, tmp_path: Path) -> None:
+    for argv in ([], [str(session_file), "--port", "http"], [str(session_file), "--timeout", "0"]):
+        out, err = io.StringIO(), io.StringIO()
+        assert mock_main(argv, out, err) == 2
+        assert "usage: smtpshell mock" in err.getvalue()
+    err = io.StringIO()
+    assert mock_main([str(session_file), "--key", "k.pem"], io.StringIO(), err) == 2
+    assert err.getvalue() == "smtpshell mock: --key needs --cert\n"
+    err = io.StringIO()
+    missing = tmp_path / "none.pem"
+    assert mock_main([str(session_file), "--cert", str(missing)], io.StringIO(), err) == 2
+    assert err.getvalue().startswith(f"smtpshell mock: cannot load the certificate {missing}")
+    out = io.StringIO()
+    assert mock_main(["--help"], out, io.StringIO()) == 0
+    assert "--once" in out.getvalue()
+
+
+@pytest.fixture
+def cert_files(ca: trustme.CA, tmp_path: Path) -> Path:
+    pem = tmp_path / "server.pem"
+    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(pem))
+    return pem
+
+
+def test_mock_main_with_a_given_certificate(session_file: Path, cert_files: Path,
+                                            client_ctx: ssl.SSLContext) -> None:
+    def client(port: int) -> None:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            s.starttls(context=client_ctx)
+            s.login("demo", "pw")
+            s.sendmail("demo@smtpshell.test", ["alice@smtpshell.test"], MESSAGE)
+
+    status, out, _ = run_main(
+        [str(session_file), "--once", "--port", "0", "--cert", str(cert_files)], client)
+    assert status == 0, out
+    assert f"certificate     {cert_files}" in out
+
+
+def test_stopping_the_mock_ends_a_session_in_progress_with_an_error() -> None:
+    text = "# smtpshell transcript v1\n\n<- 220 hi\n-> EHLO x\n<- 250 ok\n"
+
+    async def main() -> tuple[bytes, list[MockResult]]:
+        srv = MockServer(parse(text))
+        await srv.start()
+        reader, writer = await _open(srv.port)
+        try:
+            greeting = await reader.readline()
+            await srv.stop()
+            assert await reader.read() == b""
+        finally:
+            await _close(writer)
+        return greeting, srv.results
+
+    greeting, results = asyncio.run(main())
+    assert greeting == b"220 hi\r\n"
+    assert only(results).error == "the mock was stopped during the session"
