@@ -202,12 +202,23 @@ def placeholder(kind: str) -> str:
     return f"<secret:{kind}>"
 
 
-def _plain_blob(user: str, password: str, authzid: str = "") -> bytes:
-    return f"{authzid}\0{user}\0{password}".encode()
+def plain_blob(user: str, password: str, authzid: str = "") -> bytes:
+    """RFC 4616: authzid NUL authcid NUL passwd (before base64)."""
+    return f"{authzid}\0{user}\0{password}".encode("utf-8", "surrogateescape")
 
 
-def _xoauth2_blob(user: str, token: str) -> bytes:
-    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
+def xoauth2_blob(user: str, token: str) -> bytes:
+    """Google's XOAUTH2 string (before base64)."""
+    return f"user={user}\x01auth=Bearer {token}\x01\x01".encode("utf-8", "surrogateescape")
+
+
+def cram_md5_answer(user: str, password: str, challenge: bytes) -> bytes:
+    """RFC 2195: user SP lowercase-hex HMAC-MD5(password, challenge) (before base64)."""
+    key = password.encode("utf-8", "surrogateescape")
+    digest = hmac.new(key, challenge, hashlib.md5).hexdigest()
+    return f"{user} {digest}".encode("utf-8", "surrogateescape")
+
+
 
 
 def expand_placeholders(
@@ -229,9 +240,9 @@ def expand_placeholders(
         if kind == "token-base64" and token is not None:
             return b64(token.encode())
         if kind == "PLAIN" and user is not None and password is not None:
-            return b64(_plain_blob(user, password, authzid))
+            return b64(plain_blob(user, password, authzid))
         if kind == "XOAUTH2" and user is not None and token is not None:
-            return b64(_xoauth2_blob(user, token))
+            return b64(xoauth2_blob(user, token))
         return None
 
     def fill(m: re.Match[str]) -> str:
@@ -389,8 +400,8 @@ class Plain(Mechanism):
         self.use_initial_response = initial_response
 
     def _creds(self) -> _Answer:
-        masked = _plain_blob(self.user, MASK.decode(), self.authzid)
-        data = _plain_blob(self.user, self._secret, self.authzid)
+        masked = plain_blob(self.user, MASK.decode(), self.authzid)
+        data = plain_blob(self.user, self._secret, self.authzid)
         return _Answer(data, masked, True, credential="plain")
 
     def _initial_response(self) -> _Answer:
@@ -452,8 +463,7 @@ class CramMd5(Mechanism):
             return "CRAM-MD5 has one answer, yet the server sent another challenge"
         if not challenge:
             return "CRAM-MD5 needs a challenge from the server, got an empty one"
-        digest = hmac.new(self._secret.encode(), challenge, hashlib.md5).hexdigest()
-        data = f"{self.user} {digest}".encode()
+        data = cram_md5_answer(self.user, self._secret, challenge)
         return _Answer(data, data, False, credential="cram-md5")
 
 
@@ -474,8 +484,8 @@ class XOAuth2(Mechanism):
         """The decoded JSON error the server sent, if any."""
 
     def _creds(self) -> _Answer:
-        data = _xoauth2_blob(self.user, self._secret)
-        return _Answer(data, _xoauth2_blob(self.user, MASK.decode()), True, credential="xoauth2")
+        data = xoauth2_blob(self.user, self._secret)
+        return _Answer(data, xoauth2_blob(self.user, MASK.decode()), True, credential="xoauth2")
 
     def _initial_response(self) -> _Answer:
         return self._creds()

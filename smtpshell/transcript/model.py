@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import os
 import re
 from collections import deque
@@ -22,6 +21,7 @@ from types import TracebackType
 from typing import Literal, TypeAlias, TypeVar, cast
 
 from smtpshell import __version__
+from smtpshell.protocol import sasl
 
 FORMAT_VERSION = 1
 MAGIC = "# smtpshell transcript v"
@@ -602,16 +602,16 @@ def _resolve_one(
             )
         return env[raw[1:]]
 
-    def b64(text: str) -> str:
-        return base64.b64encode(wire_bytes(text)).decode("ascii")
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode("ascii")
 
     if ref.mech == "plain":
         authzid = value("authzid") if ref.get("authzid") else ""
-        return b64(f"{authzid}\0{value('user')}\0{value('password')}")
+        return b64(sasl.plain_blob(value("user"), value("password"), authzid))
     if ref.mech == "login":
-        return b64(value("user") if ref.get("user") else value("password"))
+        return b64(wire_bytes(value("user") if ref.get("user") else value("password")))
     if ref.mech == "xoauth2":
-        return b64(f"user={value('user')}\x01auth=Bearer {value('token')}\x01\x01")
+        return b64(sasl.xoauth2_blob(value("user"), value("token")))
     if ref.mech == "cram-md5":
         if challenge is None:
             raise TranscriptError("CRAM-MD5 needs the server's 334 challenge", lineno)
@@ -619,8 +619,7 @@ def _resolve_one(
             data = base64.b64decode(challenge.strip(), validate=True)
         except (binascii.Error, ValueError):
             raise TranscriptError("the server's CRAM-MD5 challenge is not base64", lineno) from None
-        digest = hmac.new(wire_bytes(value("password")), data, "md5").hexdigest()
-        return b64(f"{value('user')} {digest}")
+        return b64(sasl.cram_md5_answer(value("user"), value("password"), data))
     return value("value")  # raw
 
 
