@@ -145,6 +145,11 @@ class SmtpLexer(RegexLexer):  # type: ignore[misc, unused-ignore]
         "root": [
             (r"^#[^\n]*", Comment.Single),
             (r"^\*[ \t][^\n]*", Comment.Preproc),
+            # transcript files (docs/transcript-format.md): events and header fields
+            (r"^(==)([ \t]+)([a-z][a-z0-9-]*)", _bygroups(Comment.Preproc, Whitespace,
+                                                         Keyword.Pseudo), "args"),
+            (r"^(target|recorded|tool|tls|description)(:)([^\n]*)",
+             _bygroups(Name.Label, Punctuation, Comment.Preproc)),
             (_ARROW, _bygroups(Comment.Special, Whitespace)),
             (r"(334)" + _CODE_SEP, _bygroups(ReplyIntermediate, _separator), "challenge"),
             (r"(354)( |(?=\n)|$)", _bygroups(ReplyIntermediate, _separator),

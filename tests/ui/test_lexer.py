@@ -523,3 +523,16 @@ def test_prompt_toolkit_lexer_on_a_document() -> None:
     first = get_line(0)
     assert first[0] == ("class:pygments.keyword", "MAIL")
     assert ("class:pygments.name.attribute", "Subject") in get_line(2)
+
+
+def test_transcript_header_and_event_lines() -> None:
+    from pygments.token import Comment, Keyword, Name
+
+    from smtpshell.ui.lexer import tokens
+
+    text = "target: 127.0.0.1:25\n== tls via=starttls protocol=TLSv1.3\n<~ 250 OK\n"
+    toks = [(t, v) for t, v in tokens(text) if v.strip()]
+    assert toks[0] == (Name.Label, "target")
+    assert (Comment.Preproc, "==") in toks
+    assert (Keyword.Pseudo, "tls") in toks
+    assert (Name.Attribute, "via") in toks
