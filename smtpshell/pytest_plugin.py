@@ -116,8 +116,9 @@ class TranscriptItem(pytest.Item):
     def runtest(self) -> None:
         from dataclasses import replace
 
-        from .transcript.model import TranscriptError, load
+        from .transcript.model import TranscriptError
         from .transcript.replay import replay
+        from .transcript.syntax import load
 
         options = _options(self.config)
         try:

@@ -21,10 +21,9 @@ from smtpshell.transcript.model import (
     Send,
     ServerLine,
     Volatile,
-    escape_text,
-    format_entry,
     reply_parts,
 )
+from smtpshell.transcript.syntax import escape_text, format_entry
 
 # The command verb, and the FROM:/TO: keyword of MAIL and RCPT, compare case-insensitively.
 _VERB_RE = re.compile(r"[A-Za-z]+(?: (?:FROM|TO):)?", re.IGNORECASE | re.ASCII)

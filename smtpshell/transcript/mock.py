@@ -43,9 +43,9 @@ from smtpshell.transcript.model import (
     Step,
     Transcript,
     TranscriptError,
-    load,
     wire_bytes,
 )
+from smtpshell.transcript.syntax import load
 
 __all__ = [
     "DEFAULT_PORT",

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..protocol.events import Closed, Notice, ProtocolError, Reply
 from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
-from .model import Header, SecretRef, TlsMode, TranscriptWriter
+from .model import Header, SecretRef, TlsMode
+from .writer import TranscriptWriter
 
 DEFAULT_PASSWORD_ENV = "SMTPSHELL_PASSWORD"
 DEFAULT_TOKEN_ENV = "SMTPSHELL_TOKEN"

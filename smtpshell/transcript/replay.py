@@ -38,8 +38,8 @@ from .model import (
     ServerLine,
     Transcript,
     TranscriptError,
-    load,
 )
+from .syntax import load
 
 SUFFIX = ".smtp"
 

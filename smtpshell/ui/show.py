@@ -52,7 +52,8 @@ def show_main(argv: Sequence[str], env: Environment) -> int:
     except UnicodeDecodeError:
         env.stderr.write(f"smtpshell show: {args.transcript} is not UTF-8 text\n")
         return 2
-    from ..transcript.model import TranscriptError, parse
+    from ..transcript.model import TranscriptError
+    from ..transcript.syntax import parse
 
     try:
         parse(text, source=args.transcript)

@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from smtpshell.sandbox import Sandbox
-from smtpshell.transcript.model import ClientLine, ServerLine, load
+from smtpshell.transcript.model import ClientLine, ServerLine
+from smtpshell.transcript.syntax import load
 
 
 def test_sigkill_leaves_a_readable_transcript(sandbox: Sandbox, tmp_path: Path) -> None:

@@ -23,8 +23,8 @@ from smtpshell.transcript.model import (
     Send,
     ServerLine,
     Volatile,
-    parse,
 )
+from smtpshell.transcript.syntax import parse
 from tests.transcript.test_model import TEXT, body, client_lines, server_lines
 
 

@@ -17,7 +17,8 @@ import pytest
 import trustme
 
 from smtpshell.transcript.mock import DEVIATED_REPLY, MockResult, MockServer, mock_main, plan
-from smtpshell.transcript.model import Elided, Expect, Send, Transcript, format_entry, parse
+from smtpshell.transcript.model import Elided, Expect, Send, Transcript
+from smtpshell.transcript.syntax import format_entry, parse
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "transcript-format.md"
 T = TypeVar("T")

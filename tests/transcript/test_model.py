@@ -33,15 +33,11 @@ from smtpshell.transcript.model import (
     ServerLine,
     Transcript,
     TranscriptError,
-    TranscriptWriter,
     Volatile,
-    dump,
-    escape_text,
-    format_entry,
-    load,
-    parse,
     resolve_secrets,
 )
+from smtpshell.transcript.syntax import dump, escape_text, format_entry, load, parse
+from smtpshell.transcript.writer import TranscriptWriter
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "transcript-format.md"
 V1 = "# smtpshell transcript v1\n"
@@ -665,7 +661,8 @@ def test_a_killed_recorder_leaves_a_parsable_transcript(tmp_path: Path) -> None:
     path = tmp_path / "killed.smtp"
     script = (
         "import os, signal, sys\n"
-        "from smtpshell.transcript.model import Header, TranscriptWriter\n"
+        "from smtpshell.transcript.model import Header\n"
+        "from smtpshell.transcript.writer import TranscriptWriter\n"
         "w = TranscriptWriter(sys.argv[1], Header(target='127.0.0.1:25'))\n"
         "w.client('EHLO x', False)\n"
         "w.server('250-first line of a reply', False)\n"

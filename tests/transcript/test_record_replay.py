@@ -14,7 +14,7 @@ import pytest
 from smtpshell.cli import main
 from smtpshell.context import Environment
 from smtpshell.sandbox import Sandbox, SandboxConfig, SandboxThread
-from smtpshell.transcript.model import load
+from smtpshell.transcript.syntax import load
 
 PASSWORD = "demo-password"
 MESSAGE = "DATA\nSubject: t\n\nbody\n.dot line\n.\n"

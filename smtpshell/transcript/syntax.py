@@ -1,0 +1,535 @@
+"""The smtpshell transcript format, v1: reading and writing its text.
+
+The format is specified in ``docs/transcript-format.md``; this module (with the data model in
+:mod:`smtpshell.transcript.model`) is its one reader and writer: :func:`parse`, :func:`load`,
+:func:`dump` and the escapes. Standard library only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import cast
+
+from smtpshell.transcript.model import (
+    _HEADER_KEYS,
+    _NAME_RE,
+    DEFAULT_RULE,
+    FORMAT_VERSION,
+    MAGIC,
+    TLS_MODES,
+    ClientLine,
+    Comment,
+    Elided,
+    Entry,
+    Event,
+    Header,
+    Rule,
+    RuleKind,
+    SecretRef,
+    ServerLine,
+    Transcript,
+    TranscriptError,
+    Volatile,
+    _elided_problem,
+    _is_control,
+    _pattern_problem,
+    _secret_problem,
+    _volatile_problem,
+    reply_parts,
+)
+
+_HEADER_RE = re.compile(r"([a-z][a-z0-9-]*):(?: (.*))?", re.ASCII)
+_HEADER_START_RE = re.compile(r"[a-z][a-z0-9-]*:", re.ASCII)
+_VERSION_RE = re.compile(r"# smtpshell transcript v([0-9]+)", re.ASCII)
+_UNICODE_ESCAPE_RE = re.compile(r"\{([0-9a-fA-F]{1,6})\}")
+_ANNOTATION_RE = re.compile(r"~([a-z]+)")
+_FIELD_NAME_RE = re.compile(r"([a-z][a-z0-9-]*)=", re.ASCII)
+_BARE_VALUE_RE = re.compile(r'[^\s"\\]*')
+
+
+# --------------------------------------------------------------------------- escapes
+
+_SIMPLE_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\r": "\\r", "\n": "\\n"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "r": "\r", "n": "\n", "{": "{", "}": "}", '"': '"'}
+
+
+def escape_char(c: str) -> str:
+    """One character as written in the file (see "Escapes" in the format spec)."""
+    if c in _SIMPLE_ESCAPES:
+        return _SIMPLE_ESCAPES[c]
+    o = ord(c)
+    if o < 0x20 or o == 0x7F:
+        return f"\\x{o:02x}"
+    if 0xDC80 <= o <= 0xDCFF:  # a raw byte that isn't UTF-8 (surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
+    if not c.isprintable():
+        return f"\\u{{{o:x}}}"
+    return c
+
+
+def escape_text(text: str) -> str:
+    """Plain text (a header value, a got line in a diff) in the file's escaped form."""
+    out = [escape_char(c) for c in text]
+    if out and out[-1] == " ":
+        out[-1] = "\\x20"
+    return "".join(out)
+
+
+def _render_parts(parts: Sequence[str | Volatile | SecretRef]) -> str:
+    out: list[str] = []
+    for idx, part in enumerate(parts):
+        if isinstance(part, SecretRef):
+            out.append(part.placeholder())
+        elif isinstance(part, Volatile):
+            lit = part.literal
+            inner = [
+                "\\}" if c == "}" and (j + 1 == len(lit) or lit[j + 1] == "}") else escape_char(c)
+                for j, c in enumerate(lit)
+            ]
+            out.append("{{" + part.kind + ":" + "".join(inner) + "}}")
+        else:
+            before_placeholder = idx + 1 < len(parts)
+            for j, c in enumerate(part):
+                nxt = part[j + 1] if j + 1 < len(part) else ("{" if before_placeholder else "")
+                if c == "{" and nxt == "{":
+                    out.append("\\{")
+                elif c == "~" and out[-2:] == [" ", " "]:
+                    out[-1] = "\\x20"  # keep "  ~" free for annotations
+                    out.append("~")
+                else:
+                    out.append(escape_char(c))
+    if out and out[-1] == " ":
+        out[-1] = "\\x20"
+    return "".join(out)
+
+
+# --------------------------------------------------------------------------- dump
+
+
+def _render_value(value: str) -> str:
+    if value and all(c.isprintable() and not c.isspace() and c not in '"\\' for c in value):
+        return value
+    return '"' + "".join('\\"' if c == '"' else escape_char(c) for c in value) + '"'
+
+
+def _format_time(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _annotation(rule: Rule, optional: bool = False, repeat: bool = False) -> str:
+    words = [w for w, on in (("~optional", optional), ("~repeat", repeat)) if on]
+    if rule.kind in ("exact", "any"):
+        words.append("~" + rule.kind)
+    elif rule.kind in ("glob", "re"):
+        words.append(f"~{rule.kind} {rule.pattern}")
+    return " ".join(words)
+
+
+def format_entry(entry: Entry) -> str:
+    """One entry as its line in the file (no newline)."""
+    if isinstance(entry, Comment):
+        return f"# {entry.text}" if entry.text else "#"
+    if isinstance(entry, Event):
+        return " ".join(["==", entry.kind, *(f"{k}={_render_value(v)}" for k, v in entry.fields)])
+    if isinstance(entry, Elided):
+        fields = [("lines", str(entry.lines)), ("bytes", str(entry.nbytes)),
+                  ("sha256", entry.sha256), ("tls", "yes" if entry.tls else "no")]
+        if entry.file is not None:
+            fields.append(("file", entry.file))
+        return " ".join(["== elided", *(f"{k}={_render_value(v)}" for k, v in fields)])
+    if isinstance(entry, ClientLine):
+        marker, ann = ("~>" if entry.tls else "->"), _annotation(entry.rule)
+    else:
+        marker = "<~" if entry.tls else "<-"
+        ann = _annotation(entry.rule, entry.optional, entry.repeat)
+    body = _render_parts(entry.parts)
+    if ann:
+        return f"{marker} {body}  {ann}"
+    return f"{marker} {body}" if body else marker
+
+
+def format_header(header: Header) -> list[str]:
+    """The header block's lines: the version line, fields, then a blank line."""
+    lines = [f"{MAGIC}{header.version}"]
+    fields: list[tuple[str, str | None]] = [
+        ("target", header.target),
+        ("recorded", _format_time(header.recorded) if header.recorded else None),
+        ("tool", header.tool),
+        ("tls", header.tls_mode),
+        ("description", header.description),
+        *header.extra,
+    ]
+    for key, value in fields:
+        if value is not None:
+            text = escape_text(value)
+            lines.append(f"{key}: {text}" if text else f"{key}:")
+    lines.append("")
+    return lines
+
+
+def dump(transcript: Transcript) -> str:
+    """The transcript as file text; ``parse(dump(t)) == t``."""
+    lines = format_header(transcript.header)
+    lines.extend(format_entry(e) for e in transcript.entries)
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- parse
+
+
+class _Parser:
+    """Parses one line at a time; every problem becomes a TranscriptError with a line number."""
+
+    def __init__(self, lineno: int):
+        self.lineno = lineno
+
+    def fail(self, message: str) -> TranscriptError:
+        return TranscriptError(message, self.lineno)
+
+    def check_raw(self, c: str) -> None:
+        if _is_control(c):
+            raise self.fail(
+                f"raw control character U+{ord(c):04X}: write it as an escape (\\t, \\xHH)"
+            )
+
+    def unescape_at(self, s: str, i: int, extra: str = "") -> tuple[str, int]:
+        """Decode the escape starting at s[i] == '\\'; return (char, next index)."""
+        if i + 1 >= len(s):
+            raise self.fail("backslash at the end of the line (write \\\\ for a backslash)")
+        c = s[i + 1]
+        if c in _UNESCAPES:
+            return _UNESCAPES[c], i + 2
+        if c == "x":
+            hexits = s[i + 2 : i + 4]
+            if len(hexits) == 2 and all(h in "0123456789abcdefABCDEF" for h in hexits):
+                byte = int(hexits, 16)
+                return (chr(byte) if byte < 0x80 else chr(0xDC00 + byte)), i + 4
+            raise self.fail("bad escape: \\x needs two hex digits")
+        if c == "u":
+            m = _UNICODE_ESCAPE_RE.match(s, i + 2)
+            if m and int(m[1], 16) <= 0x10FFFF:
+                return chr(int(m[1], 16)), m.end()
+            raise self.fail("bad escape: \\u needs {hex}, at most 10FFFF")
+        raise self.fail(f"bad escape \\{c} (known: \\\\ \\t \\r \\n \\xHH \\u{{H}} \\{{ \\}})")
+
+    def unescape(self, s: str) -> str:
+        out: list[str] = []
+        i = 0
+        while i < len(s):
+            if s[i] == "\\":
+                c, i = self.unescape_at(s, i)
+                out.append(c)
+            else:
+                self.check_raw(s[i])
+                out.append(s[i])
+                i += 1
+        return "".join(out)
+
+    def body(self, body: str, *, client: bool) -> tuple[list[str | Volatile | SecretRef], str]:
+        """Split a line body into parts and the raw annotation (empty if none)."""
+        parts: list[str | Volatile | SecretRef] = []
+        buf: list[str] = []
+        i, annotation = 0, ""
+        while i < len(body):
+            c = body[i]
+            if c == "\\":
+                ch, i = self.unescape_at(body, i)
+                buf.append(ch)
+            elif body.startswith("{{", i):
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                part, i = self.placeholder(body, i, client=client)
+                parts.append(part)
+            elif body.startswith("  ~", i):
+                annotation = body[i + 2 :]
+                break
+            else:
+                self.check_raw(c)
+                buf.append(c)
+                i += 1
+        if buf:
+            parts.append("".join(buf))
+        return parts, annotation
+
+    def placeholder(self, s: str, i: int, *, client: bool) -> tuple[Volatile | SecretRef, int]:
+        m = _NAME_RE.match(s, i + 2)
+        if not m or not s.startswith(":", m.end()):
+            raise self.fail("'{{' starts a placeholder like {{host:…}}; write \\{{ for braces")
+        kind, j = m[0], m.end() + 1
+        if kind == "secret":
+            end = s.find("}}", j)
+            if end < 0:
+                raise self.fail("placeholder {{secret:… is not closed with }}")
+            if not client:
+                raise self.fail("secret placeholders belong in client lines (-> / ~>)")
+            return self.secret(s[j:end]), end + 2
+        buf: list[str] = []
+        while True:
+            if j >= len(s):
+                raise self.fail(f"placeholder {{{{{kind}:… is not closed with }}}}")
+            if s[j] == "\\":
+                ch, j = self.unescape_at(s, j)
+                buf.append(ch)
+            elif s.startswith("}}", j):
+                break
+            else:
+                self.check_raw(s[j])
+                buf.append(s[j])
+                j += 1
+        literal = "".join(buf)
+        problem = _volatile_problem(kind, literal)
+        if problem:
+            raise self.fail(problem)
+        return Volatile(kind, literal), j + 2
+
+    def secret(self, content: str) -> SecretRef:
+        mech, *args = content.split(" ")
+        params: list[tuple[str, str]] = []
+        for arg in args:
+            name, eq, value = arg.partition("=")
+            if not eq or not _NAME_RE.fullmatch(name):
+                raise self.fail(f"secret {mech}: expected name=value, got {arg!r}")
+            params.append((name, value))
+        problem = _secret_problem(mech, params)
+        if problem:
+            raise self.fail(problem)
+        return SecretRef(mech, tuple(params))
+
+    def annotation(self, text: str, *, client: bool) -> tuple[Rule, bool, bool]:
+        rule, optional, repeat = DEFAULT_RULE, False, False
+        rest = text
+        while rest:
+            m = _ANNOTATION_RE.match(rest)
+            if not m:
+                raise self.fail(f"expected an annotation like ~exact, got {rest[:20]!r}")
+            word, rest = m[1], rest[m.end() :]
+            if word in ("optional", "repeat"):
+                if client:
+                    raise self.fail(f"~{word} is for server lines only")
+                if (optional if word == "optional" else repeat):
+                    raise self.fail(f"~{word} given twice")
+                optional, repeat = optional or word == "optional", repeat or word == "repeat"
+            elif word in ("exact", "any", "glob", "re"):
+                if rule.kind != "default":
+                    raise self.fail("one line, one rule: ~exact, ~any, ~glob or ~re")
+                if word in ("glob", "re"):
+                    pattern, rest = rest[1:] if rest.startswith(" ") else "", ""
+                    problem = _pattern_problem(word, pattern)
+                    if problem:
+                        raise self.fail(problem)
+                    rule = Rule(cast(RuleKind, word), pattern)
+                else:
+                    rule = Rule(cast(RuleKind, word))
+            else:
+                raise self.fail(
+                    f"unknown annotation ~{word} (known: ~exact ~any ~glob ~re ~optional ~repeat)"
+                )
+            if rest and not rest.startswith(" "):
+                raise self.fail(f"annotations are separated by spaces: {rest[:20]!r}")
+            rest = rest.lstrip(" ")
+        return rule, optional, repeat
+
+    def fields(self, s: str) -> list[tuple[str, str]]:
+        out: list[tuple[str, str]] = []
+        i = 0
+        while i < len(s):
+            m = _FIELD_NAME_RE.match(s, i)
+            if not m:
+                raise self.fail(f"expected name=value, got {s[i:i + 20]!r}")
+            i = m.end()
+            if s.startswith('"', i):
+                buf: list[str] = []
+                i += 1
+                while True:
+                    if i >= len(s):
+                        raise self.fail("quoted value is not closed")
+                    if s[i] == "\\":
+                        ch, i = self.unescape_at(s, i)
+                        buf.append(ch)
+                    elif s[i] == '"':
+                        i += 1
+                        break
+                    else:
+                        self.check_raw(s[i])
+                        buf.append(s[i])
+                        i += 1
+                value = "".join(buf)
+            else:
+                vm = _BARE_VALUE_RE.match(s, i)
+                assert vm is not None  # matches the empty string at worst
+                value, i = vm[0], vm.end()
+                for c in value:
+                    self.check_raw(c)
+            if any(k == m[1] for k, _ in out):
+                raise self.fail(f"field {m[1]}= given twice")
+            out.append((m[1], value))
+            if i < len(s) and not s[i].isspace():
+                raise self.fail(f"fields are separated by spaces: {s[i:i + 20]!r}")
+            while i < len(s) and s[i] == " ":
+                i += 1
+        return out
+
+    def event(self, text: str) -> Event | Elided:
+        m = _NAME_RE.match(text)
+        if not m or (m.end() < len(text) and text[m.end()] != " "):
+            raise self.fail("'==' is followed by an event name like connect, tls, closed")
+        kind, fields = m[0], self.fields(text[m.end() :].lstrip(" "))
+        if kind != "elided":
+            return Event(kind, tuple(fields), self.lineno)
+        got = dict(fields)
+        unknown = set(got) - {"lines", "bytes", "sha256", "tls", "file"}
+        if unknown:
+            raise self.fail(f"elided: unknown field {sorted(unknown)[0]}=")
+        try:
+            lines, nbytes = int(got.get("lines", "")), int(got.get("bytes", ""))
+        except ValueError:
+            raise self.fail("elided: needs lines=N and bytes=N") from None
+        if got.get("tls") not in ("yes", "no"):
+            raise self.fail("elided: needs tls=yes or tls=no")
+        problem = _elided_problem(lines, nbytes, got.get("sha256", ""), got.get("file"))
+        if problem:
+            raise self.fail(problem)
+        return Elided(lines, nbytes, got["sha256"], got["tls"] == "yes", got.get("file"),
+                      self.lineno)
+
+    def entry(self, line: str) -> Entry:
+        if line.startswith("#"):
+            text = line[2:] if line.startswith("# ") else line[1:]
+            for c in text:
+                if c != "\t":
+                    self.check_raw(c)
+                if 0xD800 <= ord(c) <= 0xDFFF:
+                    raise self.fail(f"U+{ord(c):04X} (a lone surrogate) in a comment")
+            return Comment(text, self.lineno)
+        for c in line:
+            self.check_raw(c)
+        marker, rest = line[:2], line[2:]
+        if rest and not rest.startswith(" "):
+            raise self.fail(f"one space goes after {marker!r}")
+        rest = rest[1:]
+        if marker == "==":
+            return self.event(rest)
+        if marker not in ("->", "~>", "<-", "<~"):
+            raise self.fail(
+                f"not a transcript line (starts with {line[:2]!r}); "
+                "lines start with -> <- ~> <~ == or #"
+            )
+        client = marker in ("->", "~>")
+        parts, ann = self.body(rest, client=client)
+        rule, optional, repeat = self.annotation(ann, client=client)
+        if client:
+            if sum(isinstance(p, SecretRef) for p in parts) > 1:
+                raise self.fail("one secret per line")
+            return ClientLine(tuple(parts), marker == "~>", rule, self.lineno)
+        sparts = tuple(p for p in parts if not isinstance(p, SecretRef))  # none: body() checks
+        text = "".join(p if isinstance(p, str) else p.literal for p in sparts)
+        if (optional or repeat) and reply_parts(text)[1]:
+            raise self.fail("~optional/~repeat are for continuation lines (250-...) only")
+        return ServerLine(sparts, marker == "<~", rule, optional, repeat, self.lineno)
+
+    def header(self, lines: list[str]) -> Header:
+        version = self.version(lines[0] if lines else "")
+        values: dict[str, str] = {}
+        for index, line in enumerate(lines[1:], start=2):
+            self.lineno = index
+            m = _HEADER_RE.fullmatch(line)
+            if m is None:
+                raise self.fail("not a header field (name: value)")
+            if m[1] in values:
+                raise self.fail(f"header field {m[1]}: given twice")
+            values[m[1]] = self.unescape(m[2] or "")
+        recorded: datetime | None = None
+        if "recorded" in values:
+            self.lineno = 2 + list(values).index("recorded")
+            recorded = self.time(values["recorded"])
+        tls = values.get("tls", "plain")
+        if tls not in TLS_MODES:
+            self.lineno = 2 + list(values).index("tls")
+            raise self.fail(f"tls: must be plain, starttls or implicit, not {tls!r}")
+        extra = tuple((k, v) for k, v in values.items() if k not in _HEADER_KEYS)
+        return Header(version, values.get("target"), recorded, values.get("tool"),
+                      tls, values.get("description"), extra)
+
+    def version(self, first: str) -> int:
+        self.lineno = 1
+        m = _VERSION_RE.fullmatch(first)
+        if m is None:
+            if first.startswith("# smtpshell transcript"):
+                raise self.fail(f"garbled version line: {first[:60]!r}")
+            raise self.fail(
+                f"not a smtpshell transcript (the first line should be '{MAGIC}{FORMAT_VERSION}')"
+            )
+        version = int(m[1])
+        if version > FORMAT_VERSION:
+            raise self.fail(
+                f"written by a newer smtpshell: v{version}; this one reads v{FORMAT_VERSION}"
+            )
+        if version < 1:
+            raise self.fail(f"unknown transcript version v{version}")
+        return version
+
+    def time(self, value: str) -> datetime:
+        try:
+            when = datetime.fromisoformat(value)
+            if when.utcoffset() is None:
+                raise ValueError
+            return when.astimezone(UTC)
+        except (ValueError, OverflowError):
+            raise self.fail(
+                f"recorded: not an ISO 8601 time with offset, e.g. 2025-01-15T10:42:07Z: {value!r}"
+            ) from None
+
+
+def parse(text: str, *, source: str = "<string>") -> Transcript:
+    """Parse transcript text. Raises :class:`TranscriptError` and nothing else."""
+    try:
+        return _parse(text, source)
+    except TranscriptError as exc:
+        exc.source = source
+        raise
+
+
+def _parse(text: str, source: str) -> Transcript:
+    lines = [line.rstrip("\r").rstrip(" \t") for line in text.removeprefix("\ufeff").split("\n")]
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        raise TranscriptError("not a smtpshell transcript: it is empty", 1)
+    header_end = 1
+    while header_end < len(lines) and _HEADER_START_RE.match(lines[header_end]):
+        header_end += 1
+    parser = _Parser(1)
+    header = parser.header(lines[:header_end])
+    entries: list[Entry] = []
+    for index in range(header_end, len(lines)):
+        line = lines[index]
+        parser.lineno = index + 1
+        if not line:
+            continue
+        if _HEADER_START_RE.match(line):
+            raise parser.fail("header fields belong right after the first line")
+        entries.append(parser.entry(line))
+    return Transcript(header, tuple(entries), source)
+
+
+def load(path: str | os.PathLike[str]) -> Transcript:
+    """Read and parse a transcript file; unreadable or non-UTF-8 files raise TranscriptError."""
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror or exc}", None, source) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        raise TranscriptError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x})", lineno, source
+        ) from None
+    return parse(text, source=source)
+
