@@ -224,3 +224,36 @@ def test_repl_auth_leaves_no_secret_in_any_file(sandbox: Sandbox, tmp_path: Path
             assert form not in content, f"{form!r} leaked into {path}"
     for form in secret_forms("demo", PASSWORD):
         assert form not in text
+
+
+def test_xoauth2_recording_holds_no_token_and_replays(tmp_path: Path) -> None:
+    from smtpshell.transcript.replay import ReplayOptions, replay_file
+    from smtpshell.ui.record_commands import start_recording
+
+    path = tmp_path / "xoauth2.smtp"
+    token = "ya29.secret-token-value"
+
+    async def run() -> tuple[ExitStatus, str, bool]:
+        out = io.StringIO()
+        async with serve(xoauth2_server) as srv:
+            core = ShellCore(
+                ConnectOptions(host=srv.host, port=srv.port, ehlo_name="x", reply_timeout=10),
+                Renderer(out),
+                settings=Settings(user="u@example.org", password_env="TOK", auth="xoauth2",
+                                  allow_plain_auth=True, environ={"TOK": "good"}),
+            )
+            assert start_recording(core, str(path))
+            status = await core.connect()
+            await core.handle_line("QUIT")
+            await core.close()
+            result = await replay_file(path, ReplayOptions(server=(srv.host, srv.port),
+                                                           env={"TOK": "good"}))
+        return status, out.getvalue(), result.passed
+
+    status, out, replayed = asyncio.run(run())
+    assert status is ExitStatus.OK, out
+    text = path.read_text()
+    assert "{{secret:xoauth2 user=u@example.org token=$TOK}}" in text
+    for form in secret_forms("u@example.org", "good") + secret_forms("u@example.org", token):
+        assert form not in text
+    assert replayed
