@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TextIO
@@ -360,8 +360,50 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def secret_variables(files: Sequence[Path]) -> list[str]:
+    """The ``$VARS`` the secrets in these transcripts are built from, in order of use."""
+    names: list[str] = []
+    for path in files:
+        try:
+            transcript = load(path)
+        except TranscriptError:
+            continue  # replay reports it
+        for entry in transcript.entries:
+            secret = entry.secret if isinstance(entry, ClientLine) else None
+            for _, value in secret.params if secret else ():
+                if value.startswith("$") and value[1:] not in names:
+                    names.append(value[1:])
+    return names
+
+
+def ask_missing_secrets(files: Sequence[Path], env: Mapping[str, str],
+                        ask: Callable[[str], str | None]) -> dict[str, str]:
+    """Values for secret variables the environment lacks, from ``ask`` (a prompt)."""
+    found: dict[str, str] = {}
+    for name in secret_variables(files):
+        if name not in env:
+            value = ask(name)
+            if value:
+                found[name] = value
+    return found
+
+
+def _ask_tty(name: str) -> str | None:
+    """Ask on the terminal without echo; never when stdin is not a terminal (scripts, CI)."""
+    import getpass
+    import sys
+
+    if not sys.stdin.isatty():
+        return None
+    try:
+        return getpass.getpass(f"{name} (for the transcripts' secrets; not echoed): ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+
+
 def replay_main(argv: Sequence[str], out: TextIO, err: TextIO,
-                environ: Mapping[str, str] | None = None) -> int:
+                environ: Mapping[str, str] | None = None,
+                ask: Callable[[str], str | None] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(list(argv))
@@ -384,6 +426,9 @@ def replay_main(argv: Sequence[str], out: TextIO, err: TextIO,
     files, problems = collect(args.paths)
     for problem in problems:
         err.write(f"smtpshell replay: {problem}\n")
+    if ask is None:
+        ask = _ask_tty
+    options = replace(options, env={**options.env, **ask_missing_secrets(files, options.env, ask)})
     quiet_out = _FailuresOnly(out) if args.quiet else out
     results = asyncio.run(replay_many(files, options, args.jobs, quiet_out))  # type: ignore[arg-type]
     passed = sum(r.status == "pass" for r in results)

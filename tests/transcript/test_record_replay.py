@@ -185,3 +185,22 @@ def test_show_html_is_valid_and_contains_the_session(tmp_path: Path) -> None:
     assert "AUTH PLAIN" in text and "235 2.7.0" in text and "STARTTLS" in text
     status, out, _ = cli(["show", str(sample)])
     assert status == 0 and "AUTH PLAIN {{secret:plain" in out
+
+
+def test_missing_secret_is_asked_for(sandbox: Sandbox, tmp_path: Path) -> None:
+    from smtpshell.transcript.replay import replay_main
+
+    path = tmp_path / "ask.smtp"
+    record(sandbox, path, "--starttls", "--auth", "plain", "--user", "demo", "--password-env",
+           "PW", stdin="NOOP\n")
+    asked: list[str] = []
+
+    def ask(name: str) -> str:
+        asked.append(name)
+        return PASSWORD
+
+    out, err = io.StringIO(), io.StringIO()
+    status = replay_main(["--server", f"127.0.0.1:{sandbox.port}", "--cafile",
+                          str(sandbox.ca_file), str(path)], out, err, {}, ask)
+    assert status == 0, out.getvalue()
+    assert asked == ["PW"]
