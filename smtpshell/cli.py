@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import socket
 import sys
@@ -16,7 +17,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from . import __version__
-from .config import ConfigError
 from .context import Environment
 from .status import ExitStatus
 
@@ -95,12 +95,36 @@ def add_tls_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--show-certs", action="store_true", help="show every certificate received")
 
 
+def _terminal_columns() -> int:
+    """What ``shutil.get_terminal_size()`` answers, without importing shutil (start-up)."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    stdout = sys.__stdout__
+    if columns <= 0 and stdout is not None:
+        try:
+            columns = os.get_terminal_size(stdout.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse makes a formatter per add_argument; this one does not import shutil."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        width = _terminal_columns() - 2 if width is None else width
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="smtpshell",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     p.add_argument("target", metavar="HOST[:PORT]", nargs="?",
                    help="server: host, host:port, [v6]:port")
@@ -172,12 +196,15 @@ def build_sandbox_parser(prog: str) -> argparse.ArgumentParser:
 
 def apply_profile(args: argparse.Namespace, env: Environment) -> None:
     """Fill options the command line left unset from the chosen profile."""
-    from .config import config_path, load_profile
-
     if not args.profile:
         return
+    from .config import ConfigError, config_path, load_profile  # tomllib: only with -p
+
     assert env.config_dir is not None
-    profile = load_profile(config_path(env.config_dir), args.profile)
+    try:
+        profile = load_profile(config_path(env.config_dir), args.profile)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from exc
     for dest, value in profile.items():
         if dest == "tls_mode":
             if not (args.implicit or args.starttls or args.plain):
@@ -254,8 +281,13 @@ def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOpti
 
 
 def default_ehlo_name() -> str:
-    """The local host name (never a file name); "localhost" when it cannot be found."""
-    name = socket.getfqdn() or socket.gethostname()
+    """The local host name (never a file name); "localhost" when there is none.
+
+    ``socket.gethostname()`` is one system call (swaks uses it too); ``socket.getfqdn()``
+    can wait seconds for DNS before the first byte is sent, so it is not used: give
+    ``--ehlo`` a fully qualified name when a server insists on one.
+    """
+    name = socket.gethostname()
     return name if name and "/" not in name else "localhost"
 
 
@@ -283,7 +315,7 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
         options = options_from_args(args, env)
     except SystemExit as exc:
         return ExitStatus.OK if exc.code == 0 else ExitStatus.USAGE
-    except (UsageError, ConfigError) as exc:
+    except UsageError as exc:
         env.stderr.write(f"smtpshell: {exc}\n")
         return ExitStatus.USAGE
     return _run_shell(options, args, env)

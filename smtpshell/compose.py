@@ -14,14 +14,12 @@ CRLF-normalised message, without dot-stuffing and without the terminator.
 
 from __future__ import annotations
 
-import email.utils
+import functools
 import os
-import quopri
 import re
 import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from email.header import Header
 from pathlib import Path
 from typing import BinaryIO
 
@@ -90,6 +88,22 @@ def _crlf(chunk: bytes) -> tuple[bytes, int, int]:
     return text, endings, endings - crlf
 
 
+def _has_long_line(text: bytes, first_lf: int, last_lf: int, limit: int) -> bool:
+    """Is a line between the LFs at ``first_lf`` and ``last_lf`` longer than ``limit``?
+
+    ``text`` has CRLF line endings.  Hops from each LF to the last LF within reach of
+    it: one C ``rfind`` per ``limit`` bytes or so, instead of a bytes object per line.
+    """
+    reach = limit + 2  # the line, its CR and the next LF
+    p = first_lf
+    while last_lf - p > reach:
+        q = text.rfind(b"\n", p + 1, p + reach + 1)
+        if q == -1:
+            return True
+        p = q
+    return False
+
+
 class _Normaliser:
     """The streaming transformation, one chunk at a time (state carries across chunks)."""
 
@@ -127,16 +141,17 @@ class _Normaliser:
     def _measure(self, text: bytes) -> None:
         """Count lines over the RFC limit, across chunk boundaries, at C speed."""
         limit = MAX_LINE_OCTETS - 2
-        parts = text.split(b"\r\n")
-        if len(parts) == 1:
+        first = text.find(b"\r\n")
+        if first == -1:
             self._line_len += len(text)
             return
-        if self._line_len + len(parts[0]) > limit:
+        if self._line_len + first > limit:
             self.stats.long_lines += 1
-        middle = parts[1:-1]
-        if middle and max(map(len, middle)) > limit:
+        last = text.rfind(b"\r\n")
+        if last > first and _has_long_line(text, first + 1, last + 1, limit):
+            middle = text[first + 2 : last].split(b"\r\n")
             self.stats.long_lines += sum(1 for p in middle if len(p) > limit)
-        self._line_len = len(parts[-1])
+        self._line_len = len(text) - last - 2
 
     def finish(self) -> bytes:
         """The final CRLF when the last line lacked one."""
@@ -303,6 +318,8 @@ def _header_value(name: str, value: str) -> str:
         raise ValueError(f"{name} cannot contain CR or LF")
     if value.isascii():
         return value
+    from email.header import Header
+
     return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
 
 
@@ -320,6 +337,8 @@ def quick_message(
     quoted-printable UTF-8 text with MIME headers, so it needs no 8BITMIME.
     Raises ValueError for CR or LF inside a header value.
     """
+    import email.utils  # imported here: batch mode that sends no /msg never needs it
+
     sender = from_addr.strip()
     headers = [
         ("From", _header_value("From", sender)),
@@ -345,6 +364,8 @@ def quick_message(
             ("Content-Type", "text/plain; charset=utf-8"),
             ("Content-Transfer-Encoding", "quoted-printable"),
         ]
+        import quopri
+
         payload = quopri.encodestring(text.encode("utf-8"))
     head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
     return head + b"\r\n" + payload.replace(b"\n", b"\r\n")
@@ -405,21 +426,26 @@ def format_escapes(data: bytes) -> str:
 
 
 _SMUGGLING = " (SMTP smuggling pattern)"
-_NOTABLE: tuple[tuple[re.Pattern[bytes], str, str], ...] = (
-    (re.compile(rb"(?<!\r)\n\.\n"), "<LF>.<LF>", _SMUGGLING),
-    (re.compile(rb"\r\n\.\n"), "<CR><LF>.<LF>", _SMUGGLING),
-    (re.compile(rb"(?<!\r)\n\.\r\n"), "<LF>.<CR><LF>", _SMUGGLING),
-    (re.compile(rb"\r\n\.\r\n"), "<CR><LF>.<CR><LF>", " (ends a message in DATA)"),
-    (re.compile(rb"(?<!\r)\n"), "bare LF", ""),
-    (re.compile(rb"\r(?!\n)"), "bare CR", ""),
-    (re.compile(rb"\0"), "NUL", ""),
-)
+
+
+@functools.cache
+def _notable() -> tuple[tuple[re.Pattern[bytes], str, str], ...]:
+    """The patterns ``notable_sequences`` looks for (compiled on first use, not at start)."""
+    return (
+        (re.compile(rb"(?<!\r)\n\.\n"), "<LF>.<LF>", _SMUGGLING),
+        (re.compile(rb"\r\n\.\n"), "<CR><LF>.<LF>", _SMUGGLING),
+        (re.compile(rb"(?<!\r)\n\.\r\n"), "<LF>.<CR><LF>", _SMUGGLING),
+        (re.compile(rb"\r\n\.\r\n"), "<CR><LF>.<CR><LF>", " (ends a message in DATA)"),
+        (re.compile(rb"(?<!\r)\n"), "bare LF", ""),
+        (re.compile(rb"\r(?!\n)"), "bare CR", ""),
+        (re.compile(rb"\0"), "NUL", ""),
+    )
 
 
 def notable_sequences(data: bytes) -> list[str]:
     """Names of the unusual things in raw bytes (empty when there is nothing to say)."""
     found: list[str] = []
-    for pattern, name, note in _NOTABLE:
+    for pattern, name, note in _notable():
         count = len(pattern.findall(data))
         if count:
             found.append(name + ("" if count == 1 else f" {count} times") + note)

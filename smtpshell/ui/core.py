@@ -7,13 +7,13 @@ the settings the meta-commands change.  It never touches a socket itself.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from ..protocol import sasl
-from ..protocol.events import Reply
-from ..session import ConnectOptions, Observer, Session, SessionError
+from ..protocol.events import Reply, ReplyKind
+from ..session import ConnectOptions, Observer, Sent, Session, SessionError, SessionEvent
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import commands
 from .commands import command, split_meta, unique_commands
@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 GROUP_ENDERS = frozenset({"EHLO", "HELO", "LHLO", "DATA", "QUIT", "NOOP", "STARTTLS", "AUTH",
                           "VRFY", "EXPN", "BDAT"})
 """Commands after which a pipelining client waits (RFC 2920 §3.1)."""
+
+PIPELINE_ANYWHERE = frozenset({"MAIL", "RCPT", "RSET"})
+"""Commands that may stand anywhere in a pipelined group (RFC 2920 §3.1)."""
+PIPELINE_LAST = frozenset({"EHLO", "HELO", "LHLO", "DATA", "QUIT", "NOOP", "VRFY", "EXPN"})
+"""Commands that may end a batch-mode group.  STARTTLS, AUTH and BDAT are sent on their
+own: the TLS switch, secrets and raw octets are clearer, and safer, one at a time."""
 
 
 class Prompter(Protocol):
@@ -185,6 +191,62 @@ class ShellCore:
             for command_line, reply in zip(group, replies, strict=False):
                 self.renderer.write(f"  {command_line}  →  {reply.lines[-1]}")
 
+    # ---- batch mode: pipelined groups and message lines ---------------------------------
+    def pipeline_role(self, line: str) -> Literal["member", "last"] | None:
+        """May this line join a pipelined group now, and where ("member" or "last")?
+
+        Only when the server advertised PIPELINING, outside DATA and AUTH, for an SMTP
+        command (not a meta-command) that carries no secret and that policy allows.
+        """
+        session = self.session
+        caps = session.capabilities
+        if caps is None or "PIPELINING" not in caps or session.in_data or session.in_auth:
+            return None
+        if not line or "\r" in line or split_meta(line, in_data=False) is not None:
+            return None
+        verb = line.split(" ", 1)[0].upper()
+        if self.settings.require_tls and not session.is_tls and verb == "MAIL":
+            return None  # handle_line says why it is not sent
+        if self.redactor and self.redactor.redact(line) != line:
+            return None
+        if verb in PIPELINE_ANYWHERE:
+            return "member"
+        return "last" if verb in PIPELINE_LAST else None
+
+    def message_line(self, line: str) -> bool:
+        """Can this line of a message (after 354) go out with others in one write?"""
+        return (self.session.in_data and "\r" not in line
+                and split_meta(line, in_data=True) is None
+                and (not self.redactor or self.redactor.redact(line) == line))
+
+    async def send_pipelined(self, lines: Sequence[str]) -> None:
+        """Send a group of commands in one write (RFC 2920) and wait for every reply.
+
+        The screen shows each command followed by its reply, as if they had been sent one
+        by one; observers other than the renderer (a transcript) see the real order.
+        """
+        self.last_replies = await self._send_deferred(lines)
+
+    async def send_message_lines(self, lines: Sequence[str]) -> None:
+        """Send lines of a message in one write; the final "." (if there) gets its reply."""
+        self.last_replies = await self.session.send_lines(lines)
+
+    async def _send_deferred(self, lines: Sequence[str]) -> list[Reply]:
+        session = self.session
+        observers = session.observers
+        if self.renderer not in observers:
+            return await session.send_lines(lines)
+        held: list[SessionEvent] = []
+        hold = held.append
+        observers[observers.index(self.renderer)] = hold
+        try:
+            replies = await session.send_lines(lines)
+        finally:
+            observers[observers.index(hold)] = self.renderer
+            for event in interleave(held):
+                self.renderer(event)
+        return replies
+
     async def handle_line(self, line: str) -> None:
         """One line of input: a meta-command, or a line for the server."""
         meta = split_meta(line, in_data=self.session.in_data)
@@ -276,6 +338,40 @@ class ShellCore:
             from .record_commands import stop_recording
 
             stop_recording(self)
+
+
+def interleave(events: Sequence[SessionEvent]) -> list[SessionEvent]:
+    """A pipelined group's events in the order one-by-one sending would show them.
+
+    On the wire the commands go first and the replies follow; on screen each command is
+    followed by its reply.  Notices stay with the command or reply they followed; what
+    came after the last reply when some replies are missing (a close) comes last.
+    """
+    before: list[SessionEvent] = []
+    sends: list[list[SessionEvent]] = []
+    replies: list[list[SessionEvent]] = []
+    for event in events:
+        if isinstance(event, Sent):
+            sends.append([event])
+        elif isinstance(event, Reply) and event.kind is ReplyKind.RESPONSE:
+            replies.append([event])
+        elif replies:
+            replies[-1].append(event)
+        elif sends:
+            sends[-1].append(event)
+        else:
+            before.append(event)
+    tail: list[SessionEvent] = []
+    if replies and len(replies) < len(sends):
+        last = replies[-1]
+        replies[-1], tail = last[:1], last[1:]
+    ordered = before
+    for i in range(max(len(sends), len(replies))):
+        if i < len(sends):
+            ordered += sends[i]
+        if i < len(replies):
+            ordered += replies[i]
+    return ordered + tail
 
 
 # ---- built-in meta-commands ---------------------------------------------------------

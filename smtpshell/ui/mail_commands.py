@@ -13,7 +13,6 @@ core's transaction stage itself.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 
 from ..compose import (
@@ -37,6 +36,10 @@ from .commands import command
 from .core import ShellCore
 
 SEND_USAGE = "/send FILE [--bdat] [--force] [--chunk N]"
+PRESCAN_MAX = 4 * 1024 * 1024
+"""Message files up to this size are scanned before sending, so the exact size, line
+count and warnings come first.  Bigger files are read once, while they are sent (the
+figures follow in the summary), unless the exact size is needed to respect SIZE."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class SendArgs:
 
 def parse_send_args(args: str, *, bdat: bool = False) -> SendArgs | str:
     """The arguments of /send (or /bdat), or a one-line problem."""
+    import shlex
+
     try:
         words = shlex.split(args)
     except ValueError as exc:
@@ -145,6 +150,25 @@ def _size_report(core: ShellCore, name: str, stats: DataStats, force: bool) -> b
     return True
 
 
+def _needs_prescan(core: ShellCore, on_disk: int) -> bool:
+    """Scan first: a small file, or a SIZE limit the file may or may not fit under."""
+    if on_disk <= PRESCAN_MAX:
+        return True
+    caps = core.session.capabilities
+    limit = caps.size_limit if caps is not None else None
+    # CRLF normalisation adds at most one octet per octet, plus a final CRLF.
+    return limit is not None and 0 < limit < 2 * on_disk + 2
+
+
+def _size_on_disk_report(core: ShellCore, name: str, on_disk: int) -> None:
+    """A big file that surely fits: say its size now, the exact figures after sending."""
+    caps = core.session.capabilities
+    limit = caps.size_limit if caps is not None else None
+    within = (f"the server accepts up to {limit}" if limit
+              else "the server announced no SIZE limit")
+    core.renderer.info(f"{name}: {on_disk} bytes on disk ({within}); streaming it")
+
+
 async def send_file(core: ShellCore, args: str, *, bdat: bool = False) -> None:
     """/send and /bdat: stream a message file into DATA (or BDAT chunks)."""
     r = core.renderer
@@ -160,11 +184,15 @@ async def send_file(core: ShellCore, args: str, *, bdat: bool = False) -> None:
         return
     name = os.path.basename(parsed.path) or parsed.path
     try:
-        scanned = scan_message(parsed.path, parsed.chunk_size)
+        on_disk = os.path.getsize(parsed.path)
+        scanned = scan_message(parsed.path, parsed.chunk_size) if _needs_prescan(
+            core, on_disk) else None
     except OSError as exc:
         r.error(f"{parsed.path}: cannot read it ({exc.strerror or exc})")
         return
-    if not _size_report(core, name, scanned, parsed.force):
+    if scanned is None:
+        _size_on_disk_report(core, name, on_disk)
+    elif not _size_report(core, name, scanned, parsed.force):
         return
     try:
         if parsed.bdat:

@@ -1,0 +1,104 @@
+"""Benchmark (d): interactive start, from launching ``smtpshell HOST PORT`` in a terminal
+to the server's greeting shown above the prompt.
+
+The shell runs in a pseudo-terminal, as a person would start it; the clock stops when
+the greeting's ``220`` appears on the screen.  Then ``/quit`` ends it.
+
+    python bench/repl_start.py [--runs 15]
+
+Target (issue 8): under 300 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+import benchlib as b
+
+ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\][^\x07]*\x07|\r")
+
+
+def start_once(cmd: list[str], env: dict[str, str], pattern: bytes, *, quit: bool = True
+               ) -> float:
+    master, slave = pty.openpty()
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
+                            start_new_session=True)
+    os.close(slave)
+    screen = b""
+    try:
+        while not re.search(pattern, ANSI.sub(b"", screen)):
+            ready, _, _ = select.select([master], [], [], 30)
+            chunk = os.read(master, 65536) if ready else b""
+            if not chunk:
+                raise SystemExit(f"bench: no greeting on the screen:\n{screen.decode()}")
+            screen += chunk
+        elapsed = time.perf_counter() - started
+        if quit:
+            os.write(master, b"/quit\r")
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    os.read(master, 65536)
+                except OSError:
+                    break
+        if proc.wait(timeout=20) != 0:
+            raise SystemExit(f"bench: the shell exited with {proc.returncode}")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        os.close(master)
+    return elapsed
+
+
+def main() -> int:
+    p = b.common_parser(__doc__.split("\n")[0])
+    p.add_argument("--runs", type=int, default=15)
+    p.add_argument("--warmup", type=int, default=2)
+    args = p.parse_args()
+    with b.workdir_from_args(args) as work, b.server_from_args(args, work, "sandbox") as server:
+        b.header("REPL start: launch to greeting on screen, in a pty", server, args.python)
+        home = work / "home"
+        home.mkdir(exist_ok=True)
+        env = {**os.environ, "TERM": "xterm-256color", "PROMPT_TOOLKIT_NO_CPR": "1",
+               "HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+               "XDG_DATA_HOME": str(home / "data")}
+        cases = {
+            "smtpshell HOST PORT (history on)": [*b.smtpshell_command(args.python),
+                                                 server.host, str(server.port)],
+            "smtpshell --no-color HOST PORT": [*b.smtpshell_command(args.python),
+                                               "--no-color", server.host, str(server.port)],
+        }
+        floor = [args.python, "-c", "print('220 floor')"]
+        times: dict[str, list[float]] = {name: [] for name in cases}
+        times["python -c print (floor, for reference)"] = []
+        for i in range(args.warmup + args.runs):
+            for name, cmd in cases.items():
+                t = start_once(cmd, env, rb"220[ -]")
+                if i >= args.warmup:
+                    times[name].append(t)
+            t = start_once(floor, env, rb"220 floor", quit=False)
+            if i >= args.warmup:
+                times["python -c print (floor, for reference)"].append(t)
+    print(f"{args.runs} runs each, interleaved\n")
+    rows = [[name, f"{statistics.median(ts) * 1000:.1f}", f"{min(ts) * 1000:.1f}",
+             f"{max(ts) * 1000:.1f}"] for name, ts in times.items()]
+    print(b.table(rows, ["start", "median ms", "min ms", "max ms"]))
+    first = statistics.median(next(iter(times.values()))) * 1000
+    print(f"\ntarget < 300 ms: {first:.0f} ms — {'met' if first < 300 else 'NOT met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
