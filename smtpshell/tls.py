@@ -105,7 +105,7 @@ class TlsReport:
     cipher: str
     bits: int
     peer: CertInfo | None
-    chain: tuple[CertInfo, ...]  # () when the Python version cannot show the chain
+    chain: tuple[CertInfo, ...]  # () when the ssl module cannot show the chain
     verified: bool  # the peer's identity is established (CA + host name, or a pin)
     verification: str  # the same in words, with the reason when not verified
     sni: str | None  # the name sent as SNI; None when none was sent
@@ -349,9 +349,9 @@ def build_report(
 ) -> TlsReport:
     """Describe a finished handshake on ``ssl_object`` made with ``opts`` to ``host``.
 
-    The chain is filled on Python >= 3.13 (``get_verified_chain``/``get_unverified_chain``);
-    on older versions ``chain`` is empty and only the server's own certificate is known,
-    so a missing intermediate cannot be told from an unknown CA.
+    The chain comes from ``get_verified_chain``/``get_unverified_chain`` (public on
+    Python >= 3.13, on the private C object before); where neither exists ``chain`` is
+    empty and only the server's own certificate is known.
     """
     cipher = ssl_object.cipher()
     der = ssl_object.getpeercert(binary_form=True)
@@ -389,7 +389,25 @@ def _peer_chain(obj: ssl.SSLObject | ssl.SSLSocket) -> tuple[bytes, ...]:
             continue
         if certs:
             return tuple(c for c in certs if isinstance(c, bytes))  # DER, as documented
+    # Python 3.10-3.12 have the same methods, not yet public, on the C object; they give
+    # certificate objects.  Used when present, so the chain shows on this Python too.
+    inner = getattr(obj, "_sslobj", None)
+    for method in ("get_verified_chain", "get_unverified_chain"):
+        getter = getattr(inner, method, None)
+        if getter is None:
+            continue
+        try:
+            objs: list[Any] = list(getter() or [])
+            ders = tuple(c.public_bytes(_ENCODING_DER) for c in objs)
+        except (AttributeError, TypeError, ValueError, ssl.SSLError):
+            continue
+        if ders:
+            return ders
     return ()
+
+
+_ENCODING_DER = 2
+"""``_ssl.ENCODING_DER``: the value ``Certificate.public_bytes`` takes for DER."""
 
 
 def _verification(
@@ -626,7 +644,7 @@ def render_report(
     lines.append(_line("verify", report.verification))
     if show_chain:
         if not report.chain:
-            lines.append(_line("chain", "not available (Python < 3.13 shows only the leaf)"))
+            lines.append(_line("chain", "not available from this Python's ssl module (leaf only)"))
         for index, cert in enumerate(report.chain):
             issued = "self-signed" if cert.self_signed else f"issued by {cert.issuer}"
             label = "chain" if index == 0 else ""

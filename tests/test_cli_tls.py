@@ -71,3 +71,11 @@ def test_insecure_connects_and_says_not_verified(sandbox: Sandbox) -> None:
     status, out = run(["--tls", "-k", "127.0.0.1", str(sandbox.tls_port)])
     assert status is ExitStatus.OK, out
     assert "NOT verified" in out or "not verified" in out
+
+
+def test_show_certs_prints_the_chain(sandbox: Sandbox) -> None:
+    status, out = run(["--tls", "--show-certs", "--cafile", str(sandbox.ca_file), "127.0.0.1",
+                       str(sandbox.tls_port)])
+    assert status is ExitStatus.OK, out
+    assert "[0] CN=sandbox.smtpshell.test" in out
+    assert "[1] OU=Testing CA" in out and "(self-signed)" in out
