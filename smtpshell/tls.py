@@ -1,14 +1,17 @@
 """TLS for smtpshell: an SSLContext from options, certificate summaries, errors in words.
 
-Standard library ``ssl`` plus ``cryptography``; no asyncio and no printing. The only I/O is
-reading the files the options name (CA file or directory, client certificate and key).
+Standard library ``ssl`` only; no asyncio and no printing. What needs ``cryptography``
+(reading an unverified certificate, saying why it would not verify, diagnosing a refused
+client key) lives in :mod:`smtpshell.certs`, imported only on those paths, so that a
+session whose certificate verified starts without it. The only I/O is reading the files
+the options name (CA file or directory, client certificate and key).
 
 Verification modes, decided by :class:`TlsOptions`:
 
 * default: OpenSSL verifies the chain against the system CAs (or ``cafile``/``capath``
   alone when given) and checks the host name; a failure aborts the handshake.
 * ``insecure``: no check during the handshake; :func:`build_report` still says in words
-  why the certificate would not verify (checked here with ``cryptography``).
+  why the certificate would not verify (checked with ``cryptography``, in ``certs``).
 * ``pins``: no CA check during the handshake; the caller must call :func:`check_pins` on
   the peer certificate right after the handshake and abort on a mismatch.
 
@@ -19,7 +22,7 @@ without SNI cannot be made; :func:`make_client_context` refuses it in words.
 
 from __future__ import annotations
 
-import functools
+import hashlib
 import ipaddress
 import os
 import re
@@ -30,26 +33,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509 import verification as xv
-
 __all__ = [
     "CertInfo",
     "TlsConfigError",
     "TlsOptions",
     "TlsReport",
     "build_report",
-    "cert_info",
     "check_pins",
     "explain_tls_error",
     "fingerprint",
+    "format_name",
     "make_client_context",
     "render_report",
     "server_hostname",
-    "would_verify",
 ]
 
 _VERSIONS: dict[str, ssl.TLSVersion] = {
@@ -219,50 +215,14 @@ def _load_client_cert(ctx: ssl.SSLContext, opts: TlsOptions) -> None:
         ctx.load_cert_chain(opts.certfile, opts.keyfile, password=password)
     except OSError as exc:
         if isinstance(exc, ssl.SSLError):
-            raise TlsConfigError(_diagnose_cert_key(opts.certfile, keyfile, opts)) from exc
+            from .certs import diagnose_cert_key
+
+            raise TlsConfigError(diagnose_cert_key(opts.certfile, keyfile, opts)) from exc
         reason = exc.strerror or exc
         raise TlsConfigError(f"cannot read the client certificate or key: {reason}") from exc
 
 
-def _diagnose_cert_key(certfile: str, keyfile: str, opts: TlsOptions) -> str:
-    """Say in words why OpenSSL refused the client certificate or key ("PEM lib"...)."""
-    try:
-        cert_data = _read(certfile)
-        key_data = cert_data if keyfile == certfile else _read(keyfile)
-    except OSError as exc:
-        return f"cannot read {exc.filename}: {exc.strerror or exc}"
-    try:
-        cert = x509.load_pem_x509_certificates(cert_data)[0]
-    except ValueError:
-        return f"--cert {certfile}: no PEM certificate in it"
-    if b"PRIVATE KEY-----" not in key_data:
-        return f"{keyfile}: no PEM private key in it"
-    password = None if opts.key_password is None else opts.key_password.encode()
-    try:
-        key = serialization.load_pem_private_key(key_data, password)
-    except TypeError:  # a password given for a plain key is ignored by OpenSSL: try without
-        try:
-            key = serialization.load_pem_private_key(key_data, None)
-        except (TypeError, ValueError, UnsupportedAlgorithm):
-            return f"{keyfile}: the private key cannot be read"
-    except ValueError as exc:
-        if "password" in str(exc).lower() or "decrypt" in str(exc).lower():
-            return f"wrong password for the encrypted key {keyfile}"
-        return f"{keyfile}: the private key cannot be read"
-    except UnsupportedAlgorithm:
-        return f"{keyfile}: unsupported private key type"
-    pub = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    cert_pub = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if pub != cert_pub:
-        return f"the key in {keyfile} does not belong to the certificate in {certfile}"
-    return f"OpenSSL refused the client certificate {certfile} or its key"
-
-
-def _read(path: str) -> bytes:
+def read_file(path: str) -> bytes:
     with open(path, "rb") as f:
         return f.read()
 
@@ -272,48 +232,91 @@ def _read(path: str) -> bytes:
 
 def fingerprint(der: bytes) -> str:
     """SHA-256 of a DER certificate as upper-case hex with colons."""
-    digest = hashes.Hash(hashes.SHA256())
-    digest.update(der)
-    return digest.finalize().hex(":").upper()
+    return hashlib.sha256(der).digest().hex(":").upper()
 
 
-def cert_info(der: bytes) -> CertInfo:
-    """Summarise a DER certificate; raise ValueError if it cannot be parsed."""
-    cert = x509.load_der_x509_certificate(der)
-    return CertInfo(
-        subject=cert.subject.rfc4514_string(),
-        sans=_sans(cert),
-        issuer=cert.issuer.rfc4514_string(),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        sha256=fingerprint(der),
-        serial=cert.serial_number,
-        self_signed=_self_signed(cert),
+# OpenSSL's long attribute names (as ``ssl`` decodes them; ``cryptography`` names most of
+# them the same) -> the short names RFC 4514 section 3 uses.  Others keep their long name.
+_SHORT_NAMES = {
+    "commonName": "CN",
+    "localityName": "L",
+    "stateOrProvinceName": "ST",
+    "organizationName": "O",
+    "organizationalUnitName": "OU",
+    "countryName": "C",
+    "streetAddress": "STREET",
+    "domainComponent": "DC",
+    "userId": "UID",
+    "userID": "UID",
+}
+
+
+def format_name(rdns: tuple[tuple[tuple[str, str], ...], ...]) -> str:
+    """An RFC 4514 string ("CN=mx,O=Example") from a name as ``ssl`` decodes it.
+
+    ``rdns`` is in certificate order, each RDN a tuple of (attribute, value) pairs, as in
+    ``getpeercert()["subject"]``; RFC 4514 writes them last first.  Escaping as RFC 4514
+    section 2.4 (and ``cryptography``'s ``rfc4514_string``) does.
+    """
+    return ",".join(
+        "+".join(f"{_SHORT_NAMES.get(attr, attr)}={_escape_dn(value)}" for attr, value in rdn)
+        for rdn in reversed(rdns)
     )
 
 
-def _sans(cert: x509.Certificate) -> tuple[str, ...]:
-    try:
-        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (x509.ExtensionNotFound, ValueError):
-        return ()
-    names: list[str] = []
-    for general in ext.value:
-        if isinstance(general, x509.DNSName | x509.RFC822Name | x509.UniformResourceIdentifier):
-            names.append(general.value)
-        elif isinstance(general, x509.IPAddress):
-            names.append(str(general.value))
-    return tuple(names)
+def _escape_dn(value: str) -> str:
+    if not value:
+        return ""
+    for char in '\\"+,;<>':
+        value = value.replace(char, "\\" + char)
+    value = value.replace("\0", "\\00")
+    if value[0] in "# ":
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return value
 
 
-def _self_signed(cert: x509.Certificate) -> bool:
-    if cert.issuer != cert.subject:
-        return False
+def _info_from_ssl(der: bytes, decoded: dict[str, Any]) -> CertInfo | None:
+    """A summary from what ``ssl`` decoded (``getpeercert()``, ``Certificate.get_info()``)."""
     try:
-        cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
-        return False
-    return True
+        names: list[str] = []
+        for kind, value in decoded.get("subjectAltName", ()):
+            if kind in ("DNS", "email", "URI"):
+                names.append(value)
+            elif kind == "IP Address":
+                names.append(str(ipaddress.ip_address(value.strip())))
+        return CertInfo(
+            subject=format_name(decoded["subject"]),
+            sans=tuple(names),
+            issuer=format_name(decoded["issuer"]),
+            not_before=_cert_time(decoded["notBefore"]),
+            not_after=_cert_time(decoded["notAfter"]),
+            sha256=fingerprint(der),
+            serial=int(decoded["serialNumber"], 16),
+            self_signed=decoded["subject"] == decoded["issuer"],
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _cert_time(text: str) -> datetime:
+    return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC)
+
+
+def _info(der: bytes, decoded: dict[str, Any]) -> CertInfo | None:
+    """Summarise one certificate: from ``ssl``'s decoding when there is one, else (an
+    unverified peer on a Python without the chain methods) with ``cryptography``."""
+    if decoded:
+        info = _info_from_ssl(der, decoded)
+        if info is not None:
+            return info
+    from .certs import cert_info
+
+    try:
+        return cert_info(der)
+    except ValueError:
+        return None
 
 
 def _normalise_pin(pin: str) -> str:
@@ -349,36 +352,52 @@ def build_report(
 ) -> TlsReport:
     """Describe a finished handshake on ``ssl_object`` made with ``opts`` to ``host``.
 
-    The chain comes from ``get_verified_chain``/``get_unverified_chain`` (public on
-    Python >= 3.13, on the private C object before); where neither exists ``chain`` is
-    empty and only the server's own certificate is known.
+    Certificates are summarised from what ``ssl`` decoded, so a verified session never
+    loads ``cryptography`` (about 50 ms of start-up); an unverified one does, to say why
+    it would not verify.  The chain is empty where the ssl module cannot give it.
     """
     cipher = ssl_object.cipher()
     der = ssl_object.getpeercert(binary_form=True)
-    chain_ders = _peer_chain(ssl_object)
+    chain = _peer_chain(ssl_object)
     name = opts.server_name or host
-    sni = None if opts.no_sni or _is_ip(name) else name
+    sni = None if opts.no_sni or is_ip(name) else name
+    chain_ders = tuple(item_der for item_der, _ in chain)
     verified, words = _verification(ssl_object.context, opts, name, der, chain_ders)
+    peer = None
+    if der:
+        decoded = next((d for item_der, d in chain if item_der == der), None)
+        peer = _info(der, decoded or ssl_object.getpeercert() or {})
     return TlsReport(
         version=ssl_object.version() or "unknown",
         cipher=cipher[0] if cipher else "unknown",
         bits=cipher[2] if cipher else 0,
-        peer=_safe_info(der) if der else None,
-        chain=tuple(info for info in map(_safe_info, chain_ders) if info is not None),
+        peer=peer,
+        chain=tuple(info for info in (_info(*item) for item in chain) if info is not None),
         verified=verified,
         verification=words,
         sni=sni,
     )
 
 
-def _safe_info(der: bytes) -> CertInfo | None:
-    try:
-        return cert_info(der)
-    except ValueError:
-        return None
+def _peer_chain(obj: ssl.SSLObject | ssl.SSLSocket) -> tuple[tuple[bytes, dict[str, Any]], ...]:
+    """The peer's chain, leaf first, as (DER, what ``ssl`` decoded of it) pairs.
 
-
-def _peer_chain(obj: ssl.SSLObject | ssl.SSLSocket) -> tuple[bytes, ...]:
+    ``get_verified_chain``/``get_unverified_chain`` are public from Python 3.13 (DER only);
+    the C object has them from 3.10 and gives certificate objects that ``ssl`` decodes
+    itself, so they are asked first: no ``cryptography`` needed for the report.
+    """
+    inner = getattr(obj, "_sslobj", None)
+    for method in ("get_verified_chain", "get_unverified_chain"):
+        getter = getattr(inner, method, None)
+        if getter is None:
+            continue
+        try:
+            objs: list[Any] = list(getter() or [])
+            chain = tuple((c.public_bytes(_ENCODING_DER), c.get_info()) for c in objs)
+        except (AttributeError, TypeError, ValueError, ssl.SSLError):
+            continue
+        if chain:
+            return chain
     for method in ("get_verified_chain", "get_unverified_chain"):  # Python >= 3.13
         getter = getattr(obj, method, None)
         if getter is None:
@@ -388,21 +407,7 @@ def _peer_chain(obj: ssl.SSLObject | ssl.SSLSocket) -> tuple[bytes, ...]:
         except (ValueError, ssl.SSLError):
             continue
         if certs:
-            return tuple(c for c in certs if isinstance(c, bytes))  # DER, as documented
-    # Python 3.10-3.12 have the same methods, not yet public, on the C object; they give
-    # certificate objects.  Used when present, so the chain shows on this Python too.
-    inner = getattr(obj, "_sslobj", None)
-    for method in ("get_verified_chain", "get_unverified_chain"):
-        getter = getattr(inner, method, None)
-        if getter is None:
-            continue
-        try:
-            objs: list[Any] = list(getter() or [])
-            ders = tuple(c.public_bytes(_ENCODING_DER) for c in objs)
-        except (AttributeError, TypeError, ValueError, ssl.SSLError):
-            continue
-        if ders:
-            return ders
+            return tuple((c, {}) for c in certs if isinstance(c, bytes))
     return ()
 
 
@@ -419,136 +424,23 @@ def _verification(
         problem = check_pins(der, opts.pins)
         if problem is not None:
             return False, f"pin MISMATCH: {problem}"
+        from .certs import would_verify
+
         _, would = would_verify(der, chain[1:], opts, name)
         return True, f"pinned: fingerprint matches (CA check: {would})"
-    where = _store_words(opts)
+    where = store_words(opts)
     if ctx.verify_mode != ssl.CERT_NONE:
         if ctx.check_hostname:
             return True, f"verified against {where} for host {name}"
         return True, f"chain verified against {where}; host name NOT checked"
+    from .certs import would_verify
+
     _, would = would_verify(der, chain[1:], opts, name)
     label = "--insecure" if opts.insecure else "no verification"
     return False, f"NOT verified ({label}): {would}"
 
 
-def would_verify(
-    der: bytes, intermediates: tuple[bytes, ...], opts: TlsOptions, name: str
-) -> tuple[bool | None, str]:
-    """Check a certificate the way a verified connection would, and say the outcome in words.
-
-    Returns ``(True, "would verify ...")``, ``(False, "self-signed certificate; ...")`` with
-    every reason found (self-signed, unknown CA, expired/not yet valid, host name mismatch),
-    or ``(None, "unknown: ...")`` when there is no CA store to check against.
-    """
-    try:
-        leaf = x509.load_der_x509_certificate(der)
-    except ValueError:
-        return False, "the certificate cannot be parsed"
-    now = datetime.now(UTC)
-    store = _store(opts)
-    in_store = store is not None and any(c == leaf for c in store)
-    reasons: list[str] = []
-    self_signed = _self_signed(leaf)
-    if self_signed and not in_store:
-        reasons.append("self-signed certificate")
-    if now > leaf.not_valid_after_utc:
-        reasons.append(f"certificate EXPIRED on {_date(leaf.not_valid_after_utc)}")
-    elif now < leaf.not_valid_before_utc:
-        reasons.append(f"certificate not yet valid (from {_date(leaf.not_valid_before_utc)})")
-    sans = _sans(leaf)
-    if not _name_matches(leaf, name):
-        listed = ", ".join(sans) if sans else "none"
-        reasons.append(f"host name mismatch: {name!r} is not in the certificate ({listed})")
-    if store is not None and not (self_signed and not in_store):
-        chain_problem = _chain_problem(leaf, intermediates, store, now)
-        if chain_problem is not None:
-            reasons.append(chain_problem)
-    if reasons:
-        return False, "; ".join(reasons)
-    if store is None:
-        return None, "unknown: no CA store to check the issuer against"
-    return True, f"would verify against {_store_words(opts)} for host {name}"
-
-
-def _chain_problem(
-    leaf: x509.Certificate,
-    intermediates: tuple[bytes, ...],
-    store: tuple[x509.Certificate, ...],
-    now: datetime,
-) -> str | None:
-    """Does the leaf chain up to the store? Time and name are taken from the leaf itself so
-    that only the issuer question is asked (those two are reported on their own)."""
-    subject = _some_subject(leaf)
-    if subject is None:
-        return "the certificate has no subjectAltName (required for a server certificate)"
-    when = min(max(now, leaf.not_valid_before_utc), leaf.not_valid_after_utc)
-    others = []
-    for item in intermediates:
-        try:
-            others.append(x509.load_der_x509_certificate(item))
-        except ValueError:
-            continue
-    # The web PKI profile for CAs, but lenient with the server certificate's extensions
-    # (as OpenSSL is): trustme, for one, marks its subjectAltName critical.
-    ee = xv.ExtensionPolicy.permit_all().require_present(
-        x509.SubjectAlternativeName, xv.Criticality.AGNOSTIC, None
-    )
-    builder = (
-        xv.PolicyBuilder()
-        .store(xv.Store(list(store)))
-        .time(when)
-        .extension_policies(ca_policy=xv.ExtensionPolicy.webpki_defaults_ca(), ee_policy=ee)
-    )
-    try:
-        builder.build_server_verifier(subject).verify(leaf, others)
-    except xv.VerificationError as exc:
-        text = str(exc).split(" (encountered processing", 1)[0].removeprefix("validation failed: ")
-        if "no interior errors" in text:
-            issuer = leaf.issuer.rfc4514_string() or "(empty name)"
-            hint = "" if intermediates else " (or the server did not send an intermediate)"
-            return f"unknown CA: issuer {issuer} is not trusted{hint}"
-        return f"the chain does not verify: {text}"
-    except ValueError as exc:
-        return f"the chain cannot be checked: {exc}"
-    return None
-
-
-def _some_subject(leaf: x509.Certificate) -> xv.Subject | None:
-    """A name the leaf is valid for, to ask the verifier about the chain alone."""
-    for value in _sans(leaf):
-        if _is_ip(value):
-            return x509.IPAddress(ipaddress.ip_address(value))
-        if "@" in value or ":" in value:
-            continue
-        try:
-            return x509.DNSName(value.replace("*", "x", 1))
-        except ValueError:
-            continue
-    return None
-
-
-def _name_matches(leaf: x509.Certificate, name: str) -> bool:
-    """RFC 6125 host-name match against the subjectAltName (no CN fallback, as in ssl)."""
-    try:
-        ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except (x509.ExtensionNotFound, ValueError):
-        return False
-    if _is_ip(name):
-        ip = ipaddress.ip_address(name)
-        return ip in ext.value.get_values_for_type(x509.IPAddress)
-    wanted = name.rstrip(".").lower()
-    for pattern in ext.value.get_values_for_type(x509.DNSName):
-        pattern = pattern.rstrip(".").lower()
-        if pattern == wanted:
-            return True
-        if pattern.startswith("*.") and "." in wanted:
-            first, rest = wanted.split(".", 1)
-            if first and rest == pattern[2:]:
-                return True
-    return False
-
-
-def _is_ip(name: str) -> bool:
+def is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)
     except ValueError:
@@ -556,7 +448,7 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def _store_words(opts: TlsOptions) -> str:
+def store_words(opts: TlsOptions) -> str:
     if opts.cafile and opts.capath:
         return f"CA file {opts.cafile} and CA directory {opts.capath}"
     if opts.cafile:
@@ -566,56 +458,7 @@ def _store_words(opts: TlsOptions) -> str:
     return "system CAs"
 
 
-def _store(opts: TlsOptions) -> tuple[x509.Certificate, ...] | None:
-    """The certificates a verified connection would trust, or None if we cannot tell."""
-    files: list[str] = []
-    dirs: list[str] = []
-    if opts.cafile or opts.capath:
-        files = [opts.cafile] if opts.cafile else []
-        dirs = [opts.capath] if opts.capath else []
-    else:
-        paths = ssl.get_default_verify_paths()
-        if paths.cafile and os.path.isfile(paths.cafile):
-            files = [paths.cafile]
-        elif paths.capath and os.path.isdir(paths.capath):
-            dirs = [paths.capath]
-    for d in dirs:
-        try:
-            files += sorted(e.path for e in os.scandir(d) if e.is_file())
-        except OSError:
-            continue
-    certs: list[x509.Certificate] = []
-    for path in files:
-        try:
-            stat = os.stat(path)
-        except OSError:
-            continue
-        certs.extend(_load_pem_file(path, stat.st_mtime_ns, stat.st_size))
-    return tuple(certs) or None
-
-
-@functools.lru_cache(maxsize=512)
-def _load_pem_file(path: str, mtime_ns: int, size: int) -> tuple[x509.Certificate, ...]:
-    """Every certificate in a PEM file that parses (cached by path, mtime and size)."""
-    try:
-        data = _read(path)
-    except OSError:
-        return ()
-    certs: list[x509.Certificate] = []
-    pattern = rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----"
-    for block in re.findall(pattern, data, re.DOTALL):
-        try:
-            with warnings.catch_warnings():
-                # System stores hold old roots (e.g. negative serial numbers) that
-                # cryptography warns about; they are OpenSSL's to judge, not ours.
-                warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-                certs.append(x509.load_pem_x509_certificate(block))
-        except ValueError:
-            continue
-    return tuple(certs)
-
-
-def _date(when: datetime) -> str:
+def format_date(when: datetime) -> str:
     return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
@@ -636,7 +479,7 @@ def render_report(
             _line("subject", peer.subject or "(empty)"),
             _line("names", ", ".join(peer.sans) or "(no subjectAltName)"),
             _line("issuer", "(self-signed)" if peer.self_signed else peer.issuer or "(empty)"),
-            _line("valid", f"{_date(peer.not_before)} to {_date(peer.not_after)}"
+            _line("valid", f"{format_date(peer.not_before)} to {format_date(peer.not_after)}"
                   f" ({_validity(peer, now)})"),
             _line("SHA-256", peer.sha256),
         ]
@@ -736,9 +579,9 @@ def explain_tls_error(
 def _explain_verify(
     exc: ssl.SSLCertVerificationError, name: str, opts: TlsOptions, der: bytes | None
 ) -> str:
-    info = _safe_info(der) if der else None
+    info = _info(der, {}) if der else None
     code = exc.verify_code
-    where = _store_words(opts)
+    where = store_words(opts)
     if code == _X509_SELF_SIGNED:
         return (
             f"self-signed certificate: {name} presented a certificate no CA signed"
@@ -753,10 +596,10 @@ def _explain_verify(
             " (unable to get local issuer certificate)"
         )
     if code == _X509_EXPIRED:
-        when = f" on {_date(info.not_after)}" if info else ""
+        when = f" on {format_date(info.not_after)}" if info else ""
         return f"certificate EXPIRED{when}: {name}'s certificate is no longer valid"
     if code == _X509_NOT_YET_VALID:
-        when = f" (valid from {_date(info.not_before)})" if info else ""
+        when = f" (valid from {format_date(info.not_before)})" if info else ""
         return f"certificate not yet valid{when}: check the clocks"
     if code in _X509_NAME_MISMATCH:
         names = f"; it is for: {', '.join(info.sans) or 'no names'}" if info else ""

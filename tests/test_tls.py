@@ -20,18 +20,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from smtpshell.certs import cert_info, would_verify
 from smtpshell.tls import (
     TlsConfigError,
     TlsOptions,
     TlsReport,
     build_report,
-    cert_info,
     check_pins,
     explain_tls_error,
     make_client_context,
     render_report,
     server_hostname,
-    would_verify,
 )
 
 TIMEOUT = 20.0  # a safety net against hangs, never a synchronisation
@@ -277,6 +276,29 @@ def test_verified_with_cafile_reports_everything(pki: Pki) -> None:
     assert report.peer.sans == ("localhost", "127.0.0.1", "*.wild.test")
     assert report.peer.sha256 == cert_info(pki.good.der).sha256
     assert not report.peer.self_signed
+
+
+def test_report_from_ssl_matches_cryptography(tmp_path: Path) -> None:
+    """A verified session is summarised from what ``ssl`` decoded (no ``cryptography``);
+    the summary must be the one ``cryptography`` gives, escaping and IPv6 included."""
+    ca = trustme.CA(organization_name="Root, Inc. +test")
+    leaf = ca.issue_cert(
+        "localhost", "::1", "127.0.0.1", "ops@example.test",
+        common_name=" #mx <edge>", organization_name="Mail; \"Relay\"",
+        organization_unit_name="a+b\\c ",
+    )
+    (tmp_path / "ca.pem").write_bytes(ca.cert_pem.bytes())
+    cert = _write_leaf(leaf, tmp_path, "odd")
+    opts = TlsOptions(cafile=str(tmp_path / "ca.pem"))
+    with OneShotServer("tls", server_context(cert)) as server:
+        report = handshake(server.port, opts)
+    assert report.verified
+    assert report.peer == cert_info(cert.der)
+    assert report.peer.sans == ("localhost", "::1", "127.0.0.1", "ops@example.test")
+    assert report.peer.subject.startswith("CN=\\ #mx \\<edge\\>,")
+    root_der = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
+    assert report.chain == (cert_info(cert.der), cert_info(root_der))
+    assert report.chain[1].self_signed and not report.chain[0].self_signed
 
 
 def test_verified_by_ip_address_sends_no_sni(pki: Pki) -> None:

@@ -219,13 +219,14 @@ def _read_until(stream: io.BufferedReader | object, seen: bytes, wanted: bytes) 
 def test_batch_mode_imports_neither_prompt_toolkit_nor_pygments(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
-    """Start-up: a batch run (STARTTLS and all) loads no UI toolkit and no highlighter."""
+    """Start-up: a batch run (STARTTLS and all) loads no UI toolkit and no highlighter,
+    and a certificate that verified is reported without ``cryptography``."""
     script = (
         "import sys\n"
         "from smtpshell.cli import main\n"
         "status = main(sys.argv[1:])\n"
         "loaded = sorted(m for m in sys.modules\n"
-        "                if m.split('.')[0] in ('prompt_toolkit', 'pygments'))\n"
+        "                if m.split('.')[0] in ('prompt_toolkit', 'pygments', 'cryptography'))\n"
         "print('STATUS', int(status), 'LOADED', loaded, file=sys.stderr)\n"
     )
     with open(os.devnull, "rb") as devnull:
@@ -238,3 +239,4 @@ def test_batch_mode_imports_neither_prompt_toolkit_nor_pygments(
     report = done.stderr.decode()
     assert "STATUS 0 LOADED []" in report, report + done.stdout.decode()
     assert "TLS established (STARTTLS)" in done.stdout.decode()
+    assert "SHA-256" in done.stdout.decode() and "verified against" in done.stdout.decode()
