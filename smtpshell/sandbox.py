@@ -38,6 +38,8 @@ import trustme
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from .transport import format_address, format_peer
+
 __all__ = [
     "DEFAULT_HOSTNAME",
     "DEFAULT_PASSWORD",
@@ -116,17 +118,6 @@ def _quiet_aiosmtpd() -> None:
         logger.addFilter(_DropLoginDataDeprecation())
 
 
-def _format_peer(peer: Any) -> str:
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return format_address(str(peer[0]), int(peer[1]))
-    return str(peer)
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with brackets around an IPv6 literal."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 class _Handler:
     """aiosmtpd hooks: recipient policy, storage, the account check and CRAM-MD5."""
 
@@ -192,7 +183,7 @@ class _Handler:
                 mail_from=envelope.mail_from or "",
                 rcpt_tos=tuple(envelope.rcpt_tos),
                 data=data,
-                peer=_format_peer(session.peer),
+                peer=format_peer(session.peer),
                 tls=tls,
                 user=user,
             )

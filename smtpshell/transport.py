@@ -5,6 +5,10 @@
 that arrived before a STARTTLS handshake can be discarded instead of being mixed
 into the TLS session.  ``AsyncioStream`` implements it on an asyncio Protocol;
 ``MockStream`` replays canned bytes for session tests without a network.
+
+The same stream serves the server side of a connection (the transcript mock):
+``serve_tcp`` hands each accepted connection over as a server-side ``AsyncioStream``,
+whose ``start_tls`` performs the server side of the handshake.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import errno
 import socket
 import ssl
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 
@@ -40,9 +44,13 @@ _HIGH_WATER = 256 * 1024
 
 
 class _StreamProtocol(asyncio.Protocol):
-    """Collects received bytes; pauses reading above a high-water mark (bounded memory)."""
+    """Collects received bytes; pauses reading above a high-water mark (bounded memory).
 
-    def __init__(self) -> None:
+    ``on_made`` is called from ``connection_made`` (a listener's accepted connections).
+    """
+
+    def __init__(self, on_made: Callable[[_StreamProtocol], None] | None = None) -> None:
+        self._on_made = on_made
         self.chunks: deque[bytes] = deque()
         self.size = 0
         self.eof = False
@@ -57,6 +65,8 @@ class _StreamProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if self._on_made is not None:
+            self._on_made(self)
 
     def data_received(self, data: bytes) -> None:
         self.chunks.append(data)
@@ -118,10 +128,20 @@ class _StreamProtocol(asyncio.Protocol):
 
 
 class AsyncioStream:
-    def __init__(self, transport: asyncio.Transport, protocol: _StreamProtocol, peer: str):
+    """A connection; ``server_side`` streams (from ``serve_tcp``) do the server side of TLS."""
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        protocol: _StreamProtocol,
+        peer: str,
+        *,
+        server_side: bool = False,
+    ) -> None:
         self._transport = transport
         self._protocol = protocol
         self._peer = peer
+        self._server_side = server_side
 
     @property
     def peer(self) -> str:
@@ -149,6 +169,14 @@ class AsyncioStream:
     def take_buffered(self) -> bytes:
         return self._protocol.take()
 
+    def at_eof(self) -> bool:
+        """True when the peer has closed its side and everything it sent has been read."""
+        return self._protocol.eof and not self._protocol.chunks
+
+    def abort(self) -> None:
+        """Close at once, dropping whatever is not yet sent."""
+        self._transport.abort()
+
     async def close(self) -> None:
         if not self._transport.is_closing():
             if self._protocol.paused_writing:
@@ -164,8 +192,15 @@ class AsyncioStream:
     async def start_tls(
         self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
     ) -> AsyncioStream:
+        """The TLS handshake (the server's side on a server-side stream, which ignores
+        ``server_hostname``); the returned stream carries on over TLS."""
         loop = asyncio.get_running_loop()
         protocol = _StreamProtocol()
+        if self._server_side:
+            # The client speaks first: its ClientHello may be arriving already and must
+            # reach the TLS layer, not this stream, in the loop iteration before wait_for
+            # starts loop.start_tls (which pauses reading too, and resumes it).
+            self._transport.pause_reading()
         try:
             # Our own deadline, so a silent peer is a TimeoutError (asyncio's own handshake
             # timeout, kept as a backstop, reports a ConnectionAbortedError instead).
@@ -174,7 +209,8 @@ class AsyncioStream:
                     self._transport,
                     protocol,
                     context,
-                    server_hostname=server_hostname,
+                    server_side=self._server_side,
+                    server_hostname=None if self._server_side else server_hostname,
                     ssl_handshake_timeout=None if timeout is None else timeout + 5,
                 ),
                 timeout,
@@ -188,11 +224,18 @@ class AsyncioStream:
             raise
         assert isinstance(new, asyncio.Transport)
         protocol.transport = new
-        return AsyncioStream(new, protocol, self._peer)
+        return AsyncioStream(new, protocol, self._peer, server_side=self._server_side)
 
 
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def format_peer(peername: object) -> str:
+    """A socket's ``peername`` extra info as text: ``host:port``, or as it is (a Unix path)."""
+    if isinstance(peername, tuple) and len(peername) >= 2:
+        return format_address(str(peername[0]), int(peername[1]))
+    return str(peername)
 
 
 def describe_os_error(exc: BaseException, target: str) -> str:
@@ -266,6 +309,24 @@ async def open_unix(
         raise TransportError(describe_os_error(exc, path)) from exc
     assert isinstance(transport, asyncio.Transport)
     return AsyncioStream(transport, protocol, path)
+
+
+async def serve_tcp(
+    host: str, port: int, on_accept: Callable[[AsyncioStream], None]
+) -> asyncio.Server:
+    """Listen on ``host``:``port`` (0: any free port); raises OSError if it cannot be bound.
+
+    Each accepted connection is handed to ``on_accept`` as a server-side stream, from
+    ``connection_made``: before anything is read, so a handler may start TLS at once.
+    """
+
+    def accepted(protocol: _StreamProtocol) -> None:
+        assert protocol.transport is not None
+        peer = format_peer(protocol.transport.get_extra_info("peername"))
+        on_accept(AsyncioStream(protocol.transport, protocol, peer, server_side=True))
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: _StreamProtocol(accepted), host, port)
 
 
 class MockStream:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import TextIO
 
 from smtpshell.transcript.matching import Mismatch, match_client_line
 from smtpshell.transcript.model import (
@@ -46,6 +46,7 @@ from smtpshell.transcript.model import (
     wire_bytes,
 )
 from smtpshell.transcript.syntax import load
+from smtpshell.transport import AsyncioStream, TransportError, format_address, serve_tcp
 
 __all__ = [
     "DEFAULT_PORT",
@@ -64,8 +65,6 @@ DEFAULT_TIMEOUT = 60.0
 DEVIATED_REPLY = "421 4.3.0 smtpshell mock: client deviated from the transcript"
 TIMEOUT_REPLY = "421 4.4.2 smtpshell mock: timed out waiting for the client"
 MAX_LINE = 65536  # bytes without CRLF before the mock gives up on a line
-_HIGH_WATER = 1 << 20  # buffered bytes at which reading pauses
-_CLOSE_GRACE = 5.0  # seconds a closing connection may take before it is aborted
 
 
 # --------------------------------------------------------------------------- results
@@ -112,56 +111,22 @@ class _LineTooLong(Exception):
 # --------------------------------------------------------------------------- connection
 
 
-class _Connection(asyncio.Protocol):
-    """One accepted connection: a CRLF line buffer over a transport that may turn TLS."""
+class _Client:
+    """One accepted connection as the session sees it: CRLF lines read from a server-side
+    transport stream, which is replaced by its TLS successor after a handshake."""
 
-    def __init__(self, on_made: Callable[[_Connection], None]) -> None:
-        self._on_made = on_made
-        self._loop = asyncio.get_running_loop()
-        self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray()
+    def __init__(self, stream: AsyncioStream) -> None:
+        self.stream = stream
+        self.buffer = bytearray()  # received, not yet returned as a line
         self.eof = False
-        self.tls = False
-        self.lost: asyncio.Future[None] = self._loop.create_future()
-        self._waiter: asyncio.Future[None] | None = None
-        self._paused = False
 
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if self.transport is None:
-            assert isinstance(transport, asyncio.Transport)
-            self.transport = transport
-            self._on_made(self)
-
-    def data_received(self, data: bytes) -> None:
-        self.buffer += data
-        if len(self.buffer) > _HIGH_WATER and self.transport is not None and not self._paused:
-            self._paused = True
-            self.transport.pause_reading()
-        self._wake()
-
-    def eof_received(self) -> bool | None:
-        self.eof = True
-        self._wake()
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.eof = True
-        self._wake()
-        if not self.lost.done():
-            self.lost.set_result(None)
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    # used by the session
     @property
     def peer(self) -> str:
-        peer: Any = self.transport.get_extra_info("peername") if self.transport else None
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            return _address(str(peer[0]), int(peer[1]))
-        return str(peer)
+        return self.stream.peer
+
+    @property
+    def tls(self) -> bool:
+        return self.stream.ssl_object is not None
 
     async def readline(self) -> bytes | None:
         """The next line without its CRLF; None at end of input (a partial line stays)."""
@@ -170,58 +135,42 @@ class _Connection(asyncio.Protocol):
             if end >= 0:
                 line = bytes(self.buffer[:end])
                 del self.buffer[: end + 2]
-                if self._paused and len(self.buffer) < _HIGH_WATER // 2 and self.transport:
-                    self._paused = False
-                    self.transport.resume_reading()
                 return line
             if self.eof:
                 return None
             if len(self.buffer) > MAX_LINE:
                 raise _LineTooLong
-            self._waiter = self._loop.create_future()
             try:
-                await self._waiter
-            finally:
-                self._waiter = None
+                data = await self.stream.read()
+            except TransportError:  # reset by the client: the same as closed, for the mock
+                data = b""
+            self.buffer += data
+            self.eof = not data
 
-    def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(data)
+    def take_unread(self) -> bytes:
+        """Everything received and not yet read as lines (emptying the buffers)."""
+        data = bytes(self.buffer) + self.stream.take_buffered()
+        self.buffer.clear()
+        return data
+
+    def closed_by_peer(self) -> bool:
+        return self.eof or self.stream.at_eof()
+
+    async def write(self, data: bytes) -> None:
+        """Send (waiting while the client does not read); if the connection is closed the
+        data is dropped and the next read says so."""
+        with contextlib.suppress(TransportError):
+            await self.stream.write(data)
 
     async def start_tls(self, context: ssl.SSLContext, timeout: float | None) -> None:
         """The server side of the handshake; raises OSError (ssl.SSLError…) on failure."""
-        assert self.transport is not None
-        try:
-            new = await self._loop.start_tls(
-                self.transport, self, context, server_side=True, ssl_handshake_timeout=timeout
-            )
-        except BaseException:
-            # start_tls closed the transport; its connection_lost may not reach us.
-            self.eof = True
-            if not self.lost.done():
-                self.lost.set_result(None)
-            raise
-        if new is None:
-            raise ConnectionResetError("the connection closed during the TLS handshake")
-        self.transport = new
-        self.tls = True
+        self.stream = await self.stream.start_tls(context, None, timeout)
 
     async def close(self) -> None:
-        """Close (flushing what was written); abort if the peer takes too long."""
-        transport = self.transport
-        if transport is None:
-            return
-        if not transport.is_closing():
-            transport.close()
-        try:
-            async with asyncio.timeout(_CLOSE_GRACE):
-                await asyncio.shield(self.lost)
-        except TimeoutError:
-            transport.abort()
+        await self.stream.close()
 
     def abort(self) -> None:
-        if self.transport is not None:
-            self.transport.abort()
+        self.stream.abort()
 
 
 # --------------------------------------------------------------------------- session
@@ -266,7 +215,7 @@ def plan(steps: Sequence[Step]) -> list[Step]:
 class _Session:
     """Walks the plan for one connection; raises :class:`_Failure` at the first deviation."""
 
-    def __init__(self, server: MockServer, conn: _Connection) -> None:
+    def __init__(self, server: MockServer, conn: _Client) -> None:
         self.conn = conn
         self.steps = server._plan
         self.implicit = server._implicit
@@ -283,7 +232,8 @@ class _Session:
                 await self._walk()
             except _Failure as failure:
                 if failure.reply is not None:
-                    self.conn.write(failure.reply.encode() + b"\r\n")
+                    with contextlib.suppress(_Failure):
+                        await self._send(failure.reply.encode() + b"\r\n")
                 return failure.mismatch, failure.error
             return None, None
         finally:
@@ -292,7 +242,7 @@ class _Session:
     async def _walk(self) -> None:
         for step in self.steps:
             if isinstance(step, Expect):
-                self._reply(step.lines)
+                await self._reply(step.lines)
             elif isinstance(step, Send):
                 await self._receive(step)
             elif step.kind == "tls":
@@ -304,8 +254,16 @@ class _Session:
                 return
         await self._client_closes(None)
 
-    def _reply(self, lines: Sequence[ServerLine]) -> None:
-        self.conn.write(b"".join(wire_bytes(line.text) + b"\r\n" for line in lines))
+    async def _reply(self, lines: Sequence[ServerLine]) -> None:
+        await self._send(b"".join(wire_bytes(line.text) + b"\r\n" for line in lines))
+
+    async def _send(self, data: bytes) -> None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self.conn.write(data)
+        except TimeoutError:
+            raise _Failure(error=f"the client did not read the replies for {self.timeout:g} s",
+                           reply=None) from None
 
     # -- reading and matching
 
@@ -379,18 +337,22 @@ class _Session:
     async def _handshake(self, event: Event | None) -> None:
         lineno = event.lineno if event is not None else None
         where = f"line {lineno}: " if lineno is not None else ""
-        if self.conn.buffer:
-            lines = tuple(_text(bytes(self.conn.buffer)).split("\r\n"))
+        unread = self.conn.take_unread()
+        if unread:
+            lines = tuple(_text(unread).split("\r\n"))
             raise _Failure(self._mismatch(
                 "the client sent more after STARTTLS instead of waiting for the 220 reply and "
                 "starting TLS (those bytes must be discarded, RFC 3207)",
                 lineno, (), tuple(line for line in lines if line)))
-        if self.conn.eof:
+        if self.conn.closed_by_peer():
             raise _Failure(self._mismatch("the client closed the connection instead of "
                                           "starting TLS", lineno, (), ()), reply=None)
         assert self.context is not None
         try:
             await self.conn.start_tls(self.context, self.timeout)
+        except TimeoutError:
+            raise _Failure(error=f"{where}TLS handshake failed: not finished within "
+                           f"{self.timeout:g} s", reply=None) from None
         except (OSError, ssl.SSLError) as exc:
             raise _Failure(error=f"{where}TLS handshake failed: {_tls_words(exc)}",
                            reply=None) from None
@@ -416,10 +378,6 @@ def _tls_words(exc: BaseException) -> str:
     if isinstance(exc, ConnectionError) and not str(exc):
         return "the client closed the connection"
     return str(exc) or type(exc).__name__
-
-
-def _address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # --------------------------------------------------------------------------- server
@@ -462,16 +420,13 @@ class MockServer:
         self._last_lineno = max(numbers, default=None)
         self._server: asyncio.Server | None = None
         self._accepted = 0
-        self._tasks: dict[asyncio.Task[None], _Connection] = {}
+        self._tasks: dict[asyncio.Task[None], _Client] = {}
         self._changed: asyncio.Condition | None = None
 
     async def start(self) -> None:
         """Start listening; raises OSError if the address cannot be bound."""
-        loop = asyncio.get_running_loop()
         self._changed = asyncio.Condition()
-        self._server = await loop.create_server(
-            lambda: _Connection(self._spawn), self.host, self.port
-        )
+        self._server = await serve_tcp(self.host, self.port, self._spawn)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -506,19 +461,20 @@ class MockServer:
     ) -> None:
         await self.stop()
 
-    def _spawn(self, conn: _Connection) -> None:
+    def _spawn(self, stream: AsyncioStream) -> None:
         self._accepted += 1
         limit = self.max_connections
         if self._server is None or (limit is not None and self._accepted > limit):
-            conn.abort()
+            stream.abort()
             return
+        conn = _Client(stream)
         if limit is not None and self._accepted >= limit:
             self._server.close()
         task = asyncio.get_running_loop().create_task(self._serve(conn, self._accepted))
         self._tasks[task] = conn
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
-    async def _serve(self, conn: _Connection, number: int) -> None:
+    async def _serve(self, conn: _Client, number: int) -> None:
         peer = conn.peer
         try:
             mismatch, error = await _Session(self, conn).run()
@@ -682,7 +638,7 @@ async def _serve(
     try:
         await server.start()
     except OSError as exc:
-        where = _address(args.host, args.port)
+        where = format_address(args.host, args.port)
         err.write(f"smtpshell mock: cannot listen on {where}: {exc.strerror or exc}\n")
         return 2
     loop = asyncio.get_running_loop()
@@ -715,7 +671,7 @@ def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer
             ca_path: Path | None, out: TextIO) -> None:
     mode = ("implicit TLS" if server._implicit
             else "STARTTLS" if needs_tls(transcript) else "no TLS")
-    lines = [f"smtpshell mock: serving {args.file} on {_address(server.host, server.port)} "
+    lines = [f"smtpshell mock: serving {args.file} on {format_address(server.host, server.port)} "
              f"({mode})"]
     if ca_path is not None:
         lines.append(f"  CA certificate  {ca_path}  (the client must trust it)")

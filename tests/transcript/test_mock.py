@@ -79,25 +79,6 @@ def lineno_of(text: str, line: str) -> int:
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
-
-
-@pytest.fixture(scope="module")
-def server_ctx(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1", "::1").configure_cert(ctx)
-    return ctx
-
-
-@pytest.fixture(scope="module")
-def client_ctx(ca: trustme.CA) -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ca.configure_trust(ctx)
-    return ctx
-
-
 def serve(
     text: str | Transcript,
     client: Callable[[int], T],
@@ -444,16 +425,23 @@ def run_raw(
     return asyncio.run(main())
 
 
+async def _starttls(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    starttls: bytes) -> bytes:
+    """Greeting, EHLO, then ``starttls`` as given; returns the rest the mock sends."""
+    await reader.readline()
+    writer.write(b"EHLO client.test\r\n")
+    while not (await reader.readline()).startswith(b"250 "):
+        pass
+    writer.write(starttls)
+    return await reader.read()
+
+
 def test_bytes_sent_after_starttls_before_the_handshake_are_reported(
     server_ctx: ssl.SSLContext,
 ) -> None:
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
-        await reader.readline()
-        writer.write(b"EHLO client.test\r\n")
-        while not (await reader.readline()).startswith(b"250 "):
-            pass
-        writer.write(b"STARTTLS\r\nNOOP\r\n")  # one segment: the CVE-2011-0411 probe shape
-        return await reader.read()
+        # one segment: the CVE-2011-0411 probe shape
+        return await _starttls(reader, writer, b"STARTTLS\r\nNOOP\r\n")
 
     rest, result = run_raw(SIMPLE, talk, ssl_context=server_ctx)
     assert rest.startswith(b"220 go ahead\r\n")
@@ -462,6 +450,18 @@ def test_bytes_sent_after_starttls_before_the_handshake_are_reported(
     assert result.mismatch.lineno == lineno_of(SIMPLE, "== tls via=starttls")
     assert "instead of waiting for the 220 reply" in result.mismatch.reason
     assert result.mismatch.got == ("NOOP",)
+
+
+def test_a_client_that_never_starts_the_handshake_times_out(
+    server_ctx: ssl.SSLContext,
+) -> None:
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
+        return await _starttls(reader, writer, b"STARTTLS\r\n")  # and no ClientHello
+
+    rest, result = run_raw(SIMPLE, talk, ssl_context=server_ctx, timeout=0.2)
+    assert rest == b"220 go ahead\r\n"
+    assert result.error == (f"line {lineno_of(SIMPLE, '== tls via=starttls')}: TLS handshake "
+                            "failed: not finished within 0.2 s")
 
 
 def test_closed_by_client_waits_for_the_client_to_close(server_ctx: ssl.SSLContext) -> None:
