@@ -3,8 +3,8 @@
 ``NetworkStream`` is what the session needs: ``read``, ``write``, ``close``,
 ``start_tls`` (returning a new stream), and ``take_buffered`` so that plaintext
 that arrived before a STARTTLS handshake can be discarded instead of being mixed
-into the TLS session.  ``AsyncioStream`` implements it on an asyncio Protocol;
-``MockStream`` replays canned bytes for session tests without a network.
+into the TLS session.  ``AsyncioStream`` implements it on an asyncio Protocol.
+Tests drive it over real sockets on 127.0.0.1 (there is no in-memory stand-in).
 
 The same stream serves the server side of a connection (the transcript mock):
 ``serve_tcp`` hands each accepted connection over as a server-side ``AsyncioStream``,
@@ -18,7 +18,7 @@ import errno
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -327,41 +327,3 @@ async def serve_tcp(
 
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: _StreamProtocol(accepted), host, port)
-
-
-class MockStream:
-    """A stream that returns canned chunks and records what was written (for tests)."""
-
-    def __init__(self, chunks: Iterable[bytes], peer: str = "mock") -> None:
-        self._chunks = deque(chunks)
-        self.written = bytearray()
-        self.closed = False
-        self._peer = peer
-        self.tls_started = False
-
-    @property
-    def peer(self) -> str:
-        return self._peer
-
-    @property
-    def ssl_object(self) -> ssl.SSLObject | None:
-        return None
-
-    async def read(self) -> bytes:
-        await asyncio.sleep(0)
-        return self._chunks.popleft() if self._chunks else b""
-
-    async def write(self, data: bytes) -> None:
-        self.written += data
-
-    def take_buffered(self) -> bytes:
-        return b""
-
-    async def close(self) -> None:
-        self.closed = True
-
-    async def start_tls(
-        self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
-    ) -> MockStream:
-        self.tls_started = True
-        return self
