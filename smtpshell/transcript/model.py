@@ -325,7 +325,7 @@ class Comment:
 
     def __post_init__(self) -> None:
         text = self.text
-        if any(_unwritable(c) and c != "\t" for c in text) or text != text.rstrip(" \t"):
+        if _COMMENT_UNWRITABLE_RE.search(text) or text != text.rstrip(" \t"):
             raise ValueError("comment text: one line, no control characters or trailing blanks")
 
 
@@ -458,6 +458,9 @@ _REPLY_RE = re.compile(r"([0-9]{3})(?:([ -])|$)", re.ASCII)
 _ENHANCED_RE = re.compile(r"[0-9]{3}[ -]([245]\.[0-9]{1,3}\.[0-9]{1,3})(?= |$)", re.ASCII)
 _HEX64_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _HEADER_KEYS = ("target", "recorded", "tool", "tls", "description")
+_UNWRITABLE_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # see _unwritable
+_COMMENT_UNWRITABLE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")  # tab is fine
+_VOLATILE_RES = {kind: re.compile(pattern, re.DOTALL) for kind, pattern in VOLATILE_KINDS.items()}
 
 
 
@@ -503,7 +506,7 @@ def _check_parts(parts: Sequence[object], *, secrets: bool) -> None:
             raise ValueError("secret placeholders are for client lines only")
         if not isinstance(part, Volatile | SecretRef):
             raise ValueError(f"not a line part: {part!r}")
-    if sum(isinstance(p, SecretRef) for p in parts) > 1:
+    if len(parts) > 1 and sum(isinstance(p, SecretRef) for p in parts) > 1:
         raise ValueError("at most one secret per line")
 
 
@@ -511,7 +514,7 @@ def _volatile_problem(kind: str, literal: str) -> str | None:
     if kind not in VOLATILE_KINDS:
         known = ", ".join(VOLATILE_KINDS)
         return f"unknown placeholder kind {kind!r} (known: {known}, secret)"
-    if not re.fullmatch(VOLATILE_KINDS[kind], literal, re.DOTALL):
+    if not _VOLATILE_RES[kind].fullmatch(literal):
         return f"{{{{{kind}:…}}}}: recorded text {literal!r} does not look like a {kind}"
     return None
 
@@ -543,13 +546,13 @@ def _elided_problem(lines: int, nbytes: int, sha256: str, file: str | None) -> s
         return "elided: needs lines >= 1 and bytes >= 2 * lines (each line ends in CRLF)"
     if not _HEX64_RE.fullmatch(sha256):
         return "elided: sha256= must be 64 lowercase hex digits"
-    if file is not None and (not file or any(not c.isprintable() for c in file)):
+    if file is not None and (not file or not file.isprintable()):
         return "elided: file= must be a printable path"
     return None
 
 
 def _pattern_problem(kind: str, pattern: str) -> str | None:
-    if not pattern or pattern != pattern.rstrip(" \t") or any(map(_unwritable, pattern)):
+    if not pattern or pattern != pattern.rstrip(" \t") or _UNWRITABLE_RE.search(pattern):
         return f"~{kind} pattern: not empty, no control characters, no trailing blanks"
     if kind == "re":
         try:

@@ -35,7 +35,6 @@ from smtpshell.transcript.model import (
     TranscriptError,
     Volatile,
     _elided_problem,
-    _is_control,
     _pattern_problem,
     _secret_problem,
     _volatile_problem,
@@ -49,6 +48,17 @@ _UNICODE_ESCAPE_RE = re.compile(r"\{([0-9a-fA-F]{1,6})\}")
 _ANNOTATION_RE = re.compile(r"~([a-z]+)")
 _FIELD_NAME_RE = re.compile(r"([a-z][a-z0-9-]*)=", re.ASCII)
 _BARE_VALUE_RE = re.compile(r'[^\s"\\]*')
+
+# The parser looks only at the characters that need a look: one regex search from the current
+# position finds the next one (no Python loop over characters). The alternatives of each regex
+# start with different characters, so the first match is where a character-by-character
+# reading would stop first, and the errors and their order are that reading's.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")  # raw control characters (model._is_control)
+_COMMENT_BAD_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")  # a tab is allowed
+_VALUE_STOP_RE = re.compile(r"[\\\x00-\x1f\x7f]")  # header values: escape, control
+_BODY_STOP_RE = re.compile(r"\\|\{\{|  ~|[\x00-\x1f\x7f]")  # + placeholder, annotation
+_PLACEHOLDER_STOP_RE = re.compile(r"\\|\}\}|[\x00-\x1f\x7f]")  # + end of placeholder
+_QUOTED_STOP_RE = re.compile(r'[\\"\x00-\x1f\x7f]')  # + end of quoted value
 
 
 # --------------------------------------------------------------------------- escapes
@@ -71,12 +81,25 @@ def escape_char(c: str) -> str:
     return c
 
 
+def _as_is(text: str) -> bool:
+    """True if :func:`escape_char` leaves every character of ``text`` as it is.
+
+    It does for printable characters but the backslash; control characters and surrogates
+    are not printable.
+    """
+    return text.isprintable() and "\\" not in text
+
+
+def _final_space(text: str) -> str:
+    """A trailing space as ``\\x20``: the reader strips trailing blanks."""
+    return text[:-1] + "\\x20" if text.endswith(" ") else text
+
+
 def escape_text(text: str) -> str:
     """Plain text (a header value, a got line in a diff) in the file's escaped form."""
-    out = [escape_char(c) for c in text]
-    if out and out[-1] == " ":
-        out[-1] = "\\x20"
-    return "".join(out)
+    if _as_is(text):
+        return _final_space(text)
+    return _final_space("".join([escape_char(c) for c in text]))
 
 
 def _render_parts(parts: Sequence[str | Volatile | SecretRef]) -> str:
@@ -86,11 +109,16 @@ def _render_parts(parts: Sequence[str | Volatile | SecretRef]) -> str:
             out.append(part.placeholder())
         elif isinstance(part, Volatile):
             lit = part.literal
+            if _as_is(lit) and "}" not in lit:
+                out.append("{{" + part.kind + ":" + lit + "}}")
+                continue
             inner = [
                 "\\}" if c == "}" and (j + 1 == len(lit) or lit[j + 1] == "}") else escape_char(c)
                 for j, c in enumerate(lit)
             ]
             out.append("{{" + part.kind + ":" + "".join(inner) + "}}")
+        elif _as_is(part) and "{" not in part and "  ~" not in part:
+            out.append(part)  # nothing to escape, no "{{" and no "  ~" to break up
         else:
             before_placeholder = idx + 1 < len(parts)
             for j, c in enumerate(part):
@@ -102,16 +130,15 @@ def _render_parts(parts: Sequence[str | Volatile | SecretRef]) -> str:
                     out.append("~")
                 else:
                     out.append(escape_char(c))
-    if out and out[-1] == " ":
-        out[-1] = "\\x20"
-    return "".join(out)
+    return _final_space("".join(out))  # out[-1] is " " exactly when the text ends in " "
 
 
 # --------------------------------------------------------------------------- dump
 
 
 def _render_value(value: str) -> str:
-    if value and all(c.isprintable() and not c.isspace() and c not in '"\\' for c in value):
+    # the only printable whitespace is " "
+    if value and value.isprintable() and not (" " in value or '"' in value or "\\" in value):
         return value
     return '"' + "".join('\\"' if c == '"' else escape_char(c) for c in value) + '"'
 
@@ -190,11 +217,16 @@ class _Parser:
     def fail(self, message: str) -> TranscriptError:
         return TranscriptError(message, self.lineno)
 
-    def check_raw(self, c: str) -> None:
-        if _is_control(c):
-            raise self.fail(
-                f"raw control character U+{ord(c):04X}: write it as an escape (\\t, \\xHH)"
-            )
+    def raw_control(self, c: str) -> TranscriptError:
+        return self.fail(
+            f"raw control character U+{ord(c):04X}: write it as an escape (\\t, \\xHH)"
+        )
+
+    def check_raw(self, s: str) -> None:
+        """Fail on the first raw control character in ``s``."""
+        m = _CONTROL_RE.search(s)
+        if m:
+            raise self.raw_control(m[0])
 
     def unescape_at(self, s: str, i: int, extra: str = "") -> tuple[str, int]:
         """Decode the escape starting at s[i] == '\\'; return (char, next index)."""
@@ -217,16 +249,20 @@ class _Parser:
         raise self.fail(f"bad escape \\{c} (known: \\\\ \\t \\r \\n \\xHH \\u{{H}} \\{{ \\}})")
 
     def unescape(self, s: str) -> str:
+        m = _VALUE_STOP_RE.search(s)
+        if m is None:
+            return s
         out: list[str] = []
         i = 0
-        while i < len(s):
-            if s[i] == "\\":
-                c, i = self.unescape_at(s, i)
-                out.append(c)
-            else:
-                self.check_raw(s[i])
-                out.append(s[i])
-                i += 1
+        while m is not None:
+            j = m.start()
+            if s[j] != "\\":
+                raise self.raw_control(s[j])
+            out.append(s[i:j])
+            c, i = self.unescape_at(s, j)
+            out.append(c)
+            m = _VALUE_STOP_RE.search(s, i)
+        out.append(s[i:])
         return "".join(out)
 
     def body(self, body: str, *, client: bool) -> tuple[list[str | Volatile | SecretRef], str]:
@@ -234,26 +270,30 @@ class _Parser:
         parts: list[str | Volatile | SecretRef] = []
         buf: list[str] = []
         i, annotation = 0, ""
-        while i < len(body):
-            c = body[i]
+        while (m := _BODY_STOP_RE.search(body, i)) is not None:
+            j = m.start()
+            buf.append(body[i:j])
+            c = body[j]
             if c == "\\":
-                ch, i = self.unescape_at(body, i)
+                ch, i = self.unescape_at(body, j)
                 buf.append(ch)
-            elif body.startswith("{{", i):
-                if buf:
-                    parts.append("".join(buf))
-                    buf = []
-                part, i = self.placeholder(body, i, client=client)
+            elif c == "{":  # "{{"
+                text = "".join(buf)
+                if text:
+                    parts.append(text)
+                buf = []
+                part, i = self.placeholder(body, j, client=client)
                 parts.append(part)
-            elif body.startswith("  ~", i):
-                annotation = body[i + 2 :]
+            elif c == " ":  # "  ~"
+                annotation = body[j + 2 :]
+                i = len(body)
                 break
             else:
-                self.check_raw(c)
-                buf.append(c)
-                i += 1
-        if buf:
-            parts.append("".join(buf))
+                raise self.raw_control(c)
+        buf.append(body[i:])
+        text = "".join(buf)
+        if text:
+            parts.append(text)
         return parts, annotation
 
     def placeholder(self, s: str, i: int, *, client: bool) -> tuple[Volatile | SecretRef, int]:
@@ -270,17 +310,20 @@ class _Parser:
             return self.secret(s[j:end]), end + 2
         buf: list[str] = []
         while True:
-            if j >= len(s):
+            m = _PLACEHOLDER_STOP_RE.search(s, j)
+            if m is None:
                 raise self.fail(f"placeholder {{{{{kind}:… is not closed with }}}}")
-            if s[j] == "\\":
-                ch, j = self.unescape_at(s, j)
+            stop = m.start()
+            buf.append(s[j:stop])
+            c = s[stop]
+            if c == "\\":
+                ch, j = self.unescape_at(s, stop)
                 buf.append(ch)
-            elif s.startswith("}}", j):
+            elif c == "}":  # "}}"
+                j = stop
                 break
             else:
-                self.check_raw(s[j])
-                buf.append(s[j])
-                j += 1
+                raise self.raw_control(c)
         literal = "".join(buf)
         problem = _volatile_problem(kind, literal)
         if problem:
@@ -346,25 +389,26 @@ class _Parser:
                 buf: list[str] = []
                 i += 1
                 while True:
-                    if i >= len(s):
+                    qm = _QUOTED_STOP_RE.search(s, i)
+                    if qm is None:
                         raise self.fail("quoted value is not closed")
-                    if s[i] == "\\":
-                        ch, i = self.unescape_at(s, i)
+                    stop = qm.start()
+                    buf.append(s[i:stop])
+                    c = s[stop]
+                    if c == "\\":
+                        ch, i = self.unescape_at(s, stop)
                         buf.append(ch)
-                    elif s[i] == '"':
-                        i += 1
+                    elif c == '"':
+                        i = stop + 1
                         break
                     else:
-                        self.check_raw(s[i])
-                        buf.append(s[i])
-                        i += 1
+                        raise self.raw_control(c)
                 value = "".join(buf)
             else:
                 vm = _BARE_VALUE_RE.match(s, i)
                 assert vm is not None  # matches the empty string at worst
                 value, i = vm[0], vm.end()
-                for c in value:
-                    self.check_raw(c)
+                self.check_raw(value)
             if any(k == m[1] for k, _ in out):
                 raise self.fail(f"field {m[1]}= given twice")
             out.append((m[1], value))
@@ -400,14 +444,14 @@ class _Parser:
     def entry(self, line: str) -> Entry:
         if line.startswith("#"):
             text = line[2:] if line.startswith("# ") else line[1:]
-            for c in text:
-                if c != "\t":
-                    self.check_raw(c)
+            bad = _COMMENT_BAD_RE.search(text)
+            if bad:
+                c = bad[0]
                 if 0xD800 <= ord(c) <= 0xDFFF:
                     raise self.fail(f"U+{ord(c):04X} (a lone surrogate) in a comment")
+                raise self.raw_control(c)
             return Comment(text, self.lineno)
-        for c in line:
-            self.check_raw(c)
+        self.check_raw(line)
         marker, rest = line[:2], line[2:]
         if rest and not rest.startswith(" "):
             raise self.fail(f"one space goes after {marker!r}")
@@ -423,13 +467,14 @@ class _Parser:
         parts, ann = self.body(rest, client=client)
         rule, optional, repeat = self.annotation(ann, client=client)
         if client:
-            if sum(isinstance(p, SecretRef) for p in parts) > 1:
+            if len(parts) > 1 and sum(isinstance(p, SecretRef) for p in parts) > 1:
                 raise self.fail("one secret per line")
             return ClientLine(tuple(parts), marker == "~>", rule, self.lineno)
         sparts = tuple(p for p in parts if not isinstance(p, SecretRef))  # none: body() checks
-        text = "".join(p if isinstance(p, str) else p.literal for p in sparts)
-        if (optional or repeat) and reply_parts(text)[1]:
-            raise self.fail("~optional/~repeat are for continuation lines (250-...) only")
+        if optional or repeat:
+            text = "".join(p if isinstance(p, str) else p.literal for p in sparts)
+            if reply_parts(text)[1]:
+                raise self.fail("~optional/~repeat are for continuation lines (250-...) only")
         return ServerLine(sparts, marker == "<~", rule, optional, repeat, self.lineno)
 
     def header(self, lines: list[str]) -> Header:
