@@ -7,27 +7,16 @@ from pathlib import Path
 
 from smtpshell.protocol.events import Notice, Reply
 from smtpshell.sandbox import Sandbox
-from smtpshell.session import ConnectOptions, Session, SessionError, SessionEvent, TlsEstablished
+from smtpshell.session import Session, SessionError, SessionEvent, TlsEstablished
 from smtpshell.tls import TlsOptions
-
-
-def options(sb: Sandbox, **kw: object) -> ConnectOptions:
-    base: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": sb.port,
-        "tls": TlsOptions(cafile=str(sb.ca_file)),
-        "ehlo_name": "test.client",
-        "reply_timeout": 10.0,
-    }
-    base.update(kw)
-    return ConnectOptions(**base)  # type: ignore[arg-type]
+from tests.helpers import sandbox_options
 
 
 def test_plain_then_starttls_then_mail(sandbox: Sandbox) -> None:
     seen: list[SessionEvent] = []
 
     async def run() -> None:
-        session = Session(options(sandbox), [seen.append])
+        session = Session(sandbox_options(sandbox), [seen.append])
         greeting = await session.connect()
         assert greeting.code == 220
         ehlo = await session.ehlo()
@@ -64,7 +53,7 @@ def test_plain_then_starttls_then_mail(sandbox: Sandbox) -> None:
 def test_implicit_tls(sandbox: Sandbox) -> None:
     async def run() -> Reply:
         assert sandbox.tls_port is not None
-        session = Session(options(sandbox, port=sandbox.tls_port, tls_mode="implicit"))
+        session = Session(sandbox_options(sandbox, port=sandbox.tls_port, tls_mode="implicit"))
         greeting = await session.connect()
         assert session.is_tls
         await session.send("QUIT")
@@ -83,7 +72,7 @@ def test_untrusted_certificate_is_refused_with_a_reason(sandbox: Sandbox, tmp_pa
     async def run() -> str:
         assert sandbox.tls_port is not None
         session = Session(
-            options(sandbox, port=sandbox.tls_port, tls_mode="implicit",
+            sandbox_options(sandbox, port=sandbox.tls_port, tls_mode="implicit",
                     tls=TlsOptions(cafile=str(other)))
         )
         try:
@@ -106,7 +95,8 @@ def test_failed_starttls_handshake_closes_cleanly(sandbox: Sandbox, tmp_path: Pa
     seen: list[SessionEvent] = []
 
     async def run() -> None:
-        session = Session(options(sandbox, tls=TlsOptions(cafile=str(other))), [seen.append])
+        opts = sandbox_options(sandbox, tls=TlsOptions(cafile=str(other)))
+        session = Session(opts, [seen.append])
         await session.connect()
         await session.ehlo()
         await session.send("STARTTLS")
@@ -119,7 +109,7 @@ def test_failed_starttls_handshake_closes_cleanly(sandbox: Sandbox, tmp_path: Pa
 
 def test_insecure_reports_not_verified(sandbox: Sandbox) -> None:
     async def run() -> None:
-        session = Session(options(sandbox, tls=TlsOptions(insecure=True)))
+        session = Session(sandbox_options(sandbox, tls=TlsOptions(insecure=True)))
         await session.connect()
         await session.send("STARTTLS")
         assert session.tls_report is not None
@@ -134,7 +124,7 @@ def test_auth_in_clear_is_warned(sandbox: Sandbox) -> None:
     seen: list[SessionEvent] = []
 
     async def run() -> None:
-        session = Session(options(sandbox), [seen.append])
+        session = Session(sandbox_options(sandbox), [seen.append])
         await session.connect()
         await session.ehlo()
         await session.send("AUTH LOGIN")

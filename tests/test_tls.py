@@ -15,10 +15,7 @@ from types import TracebackType
 
 import pytest
 import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 
 from smtpshell.certs import cert_info, would_verify
 from smtpshell.tls import (
@@ -32,6 +29,7 @@ from smtpshell.tls import (
     render_report,
     server_hostname,
 )
+from tests.helpers import write_self_signed
 
 TIMEOUT = 20.0  # a safety net against hangs, never a synchronisation
 
@@ -74,30 +72,8 @@ def _write_leaf(leaf: trustme.LeafCert, directory: Path, name: str) -> Cert:
 
 
 def _self_signed(directory: Path) -> Cert:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = directory / "self.crt", directory / "self.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return Cert(str(certfile), str(keyfile), cert.public_bytes(serialization.Encoding.DER))
+    certfile, keyfile, der = write_self_signed(directory, "localhost")
+    return Cert(str(certfile), str(keyfile), der)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
-import ipaddress
 import os
 import pty
 import socket
@@ -25,16 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import trustme
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from smtpshell.session import ConnectOptions
 from smtpshell.status import ExitStatus
 from smtpshell.tls import TlsOptions
 from smtpshell.ui.core import ShellCore
 from smtpshell.ui.render import Renderer
+from tests.helpers import write_self_signed
 from tests.hostile.servers import Handler, Hostile, serve
 from tests.ptyshell import PtyShell
 
@@ -144,32 +140,7 @@ def _context(leaf: trustme.LeafCert) -> ssl.SSLContext:
 
 
 def _self_signed_context(directory: Path) -> ssl.SSLContext:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = directory / "self.crt", directory / "self.key"
-    certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    certfile, keyfile, _ = write_self_signed(directory, "127.0.0.1")
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(certfile), str(keyfile))
     return ctx

@@ -15,7 +15,6 @@ from prompt_toolkit.document import Document
 from smtpshell.protocol.replies import Capabilities
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions, Sent, Session
-from smtpshell.tls import TlsOptions
 from smtpshell.ui.commands import unique_commands
 from smtpshell.ui.completer import UNAVAILABLE_STYLE, HeaderTracker, SmtpCompleter, shell_completer
 from smtpshell.ui.completion_engine import (
@@ -28,6 +27,7 @@ from smtpshell.ui.completion_engine import (
 )
 from smtpshell.ui.core import ShellCore
 from smtpshell.ui.render import Renderer
+from tests.helpers import sandbox_options
 
 META = (
     MetaSpec(name="help", usage="/help [COMMAND]", help="list the shell's commands",
@@ -423,14 +423,6 @@ def test_header_tracker_follows_the_message() -> None:
 
 
 # ---- against the real sandbox ------------------------------------------------------------
-def sandbox_options(sb: Sandbox) -> ConnectOptions:
-    return ConnectOptions(
-        host="127.0.0.1",
-        port=sb.port,
-        tls=TlsOptions(cafile=str(sb.ca_file)),
-        ehlo_name="test.client",
-        reply_timeout=10.0,
-    )
 
 
 def extension_verbs(st: CompletionState) -> set[str]:

@@ -12,6 +12,7 @@ from smtpshell.session import ConnectOptions, Session
 from smtpshell.tls import TlsOptions
 from smtpshell.ui.core import Settings
 from smtpshell.ui.toolbar import TOOLBAR_STYLE, Fragments, human_size, toolbar_fragments
+from tests.helpers import sandbox_options
 
 
 def text(fragments: Fragments) -> str:
@@ -22,16 +23,6 @@ def styled(fragments: Fragments, style: str) -> list[str]:
     return [t for s, t in fragments if s == f"class:{style}"]
 
 
-def options(sb: Sandbox, **kw: object) -> ConnectOptions:
-    base: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": sb.port,
-        "tls": TlsOptions(cafile=str(sb.ca_file)),
-        "ehlo_name": "test.client",
-        "reply_timeout": 10.0,
-    }
-    base.update(kw)
-    return ConnectOptions(**base)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -73,7 +64,7 @@ def test_plain_then_tls_session(sandbox: Sandbox) -> None:
     plain_auth = base64.b64encode(f"\0{DEFAULT_USER}\0{DEFAULT_PASSWORD}".encode()).decode()
 
     async def run() -> None:
-        session = Session(options(sandbox))
+        session = Session(sandbox_options(sandbox))
         await session.connect()
         bars["greeted"] = toolbar_fragments(session)
         await session.ehlo()
@@ -139,7 +130,7 @@ def test_plain_then_tls_session(sandbox: Sandbox) -> None:
 
 def test_unverified_tls_is_flagged(sandbox: Sandbox) -> None:
     async def run() -> Fragments:
-        session = Session(options(sandbox, tls=TlsOptions(insecure=True)))
+        session = Session(sandbox_options(sandbox, tls=TlsOptions(insecure=True)))
         await session.connect()
         await session.send("STARTTLS")
         frags = toolbar_fragments(session)
