@@ -15,15 +15,30 @@ from collections.abc import Mapping
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\][^\x07]*\x07|\r")
 
 
+# Make the pty the controlling terminal, then run the shell (for typed Ctrl-C -> SIGINT).
+_CTTY = (
+    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
+    "os.execv(sys.executable, [sys.executable, '-m', 'smtpshell', *sys.argv[1:]])"
+)
+
+
 class PtyShell:
-    def __init__(self, args: list[str], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: Mapping[str, str] | None = None,
+        *,
+        controlling_tty: bool = False,
+    ) -> None:
         self.master, slave = pty.openpty()
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault("TERM", "xterm")
         full_env.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smtpshell", *args],
+            [sys.executable, "-c", _CTTY, *args]
+            if controlling_tty
+            else [sys.executable, "-m", "smtpshell", *args],
             stdin=slave,
             stdout=slave,
             stderr=slave,

@@ -11,13 +11,9 @@ import asyncio
 import contextlib
 import datetime as dt
 import io
-import os
-import pty
 import socket
 import ssl
 import struct
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,12 +239,6 @@ async def wait_for_text(
 
 # ---- driving the real program in a terminal -----------------------------------------------
 
-_CTTY = (
-    "import fcntl, os, sys, termios; fcntl.ioctl(0, termios.TIOCSCTTY, 0); "
-    "os.execv(sys.executable, [sys.executable, '-m', 'smtpshell', *sys.argv[1:]])"
-)
-
-
 class TtyShell(PtyShell):
     """``PtyShell`` whose pty is the program's controlling terminal.
 
@@ -257,18 +247,4 @@ class TtyShell(PtyShell):
     """
 
     def __init__(self, args: list[str], env: Mapping[str, str] | None = None) -> None:
-        self.master, slave = pty.openpty()
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        full_env.setdefault("TERM", "xterm")
-        full_env.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", _CTTY, *args],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            env=full_env,
-            start_new_session=True,
-        )
-        os.close(slave)
-        self.buffer = b""
+        super().__init__(args, env, controlling_tty=True)
