@@ -18,8 +18,8 @@ import errno
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 
 class TransportError(Exception):
@@ -273,42 +273,40 @@ async def open_tcp(
     with ``tls.explain_tls_error``; network errors become ``TransportError``.
     """
     loop = asyncio.get_running_loop()
-    target = format_address(host, port)
-    try:
-        transport, protocol = await asyncio.wait_for(
-            loop.create_connection(
-                _StreamProtocol,
-                host,
-                port,
-                ssl=ssl_context,
-                server_hostname=server_hostname if ssl_context else None,
-                family=family,
-                local_addr=local_addr,
-            ),
-            timeout,
-        )
-    except ssl.SSLError:
-        raise
-    except (OSError, TimeoutError) as exc:
-        raise TransportError(describe_os_error(exc, target)) from exc
-    assert isinstance(transport, asyncio.Transport)
-    return AsyncioStream(transport, protocol, target)
+    connecting = loop.create_connection(
+        _StreamProtocol,
+        host,
+        port,
+        ssl=ssl_context,
+        server_hostname=server_hostname if ssl_context else None,
+        family=family,
+        local_addr=local_addr,
+    )
+    return await _connected(connecting, format_address(host, port), timeout)
 
 
 async def open_unix(
     path: str, *, timeout: float | None, ssl_context: ssl.SSLContext | None = None
 ) -> AsyncioStream:
     loop = asyncio.get_running_loop()
+    connecting = loop.create_unix_connection(_StreamProtocol, path, ssl=ssl_context)
+    return await _connected(connecting, path, timeout)
+
+
+async def _connected(
+    connecting: Coroutine[Any, Any, tuple[asyncio.BaseTransport, _StreamProtocol]],
+    target: str,
+    timeout: float | None,
+) -> AsyncioStream:
+    """Await a connection within ``timeout``: TLS errors pass, network errors in words."""
     try:
-        transport, protocol = await asyncio.wait_for(
-            loop.create_unix_connection(_StreamProtocol, path, ssl=ssl_context), timeout
-        )
+        transport, protocol = await asyncio.wait_for(connecting, timeout)
     except ssl.SSLError:
         raise
     except (OSError, TimeoutError) as exc:
-        raise TransportError(describe_os_error(exc, path)) from exc
+        raise TransportError(describe_os_error(exc, target)) from exc
     assert isinstance(transport, asyncio.Transport)
-    return AsyncioStream(transport, protocol, path)
+    return AsyncioStream(transport, protocol, target)
 
 
 async def serve_tcp(
