@@ -2,7 +2,8 @@
 to the server's greeting shown above the prompt.
 
 The shell runs in a pseudo-terminal, as a person would start it; the clock stops when
-the greeting's ``220`` appears on the screen.  Then ``/quit`` ends it.
+the greeting's ``220`` appears on the screen, and again when the prompt is drawn (the
+shell is ready for typing).  Then ``/quit`` ends it.
 
     python bench/repl_start.py [--runs 15]
 
@@ -23,11 +24,14 @@ import time
 
 import benchlib as b
 
+PROMPT = rb"(plain|TLS|closed)>"
+"""The shell's prompt (``127.0.0.1:2525 plain>``), ANSI escapes removed."""
 ANSI = re.compile(rb"\x1b\[[0-9;?]*[a-zA-Z]|\x1b\][^\x07]*\x07|\r")
 
 
-def start_once(cmd: list[str], env: dict[str, str], pattern: bytes, *, quit: bool = True
-               ) -> float:
+def start_once(cmd: list[str], env: dict[str, str], pattern: bytes, *, quit: bool = True,
+               prompt: bytes | None = None) -> tuple[float, float]:
+    """Seconds from spawn to ``pattern`` on the screen, and to ``prompt`` (if given)."""
     master, slave = pty.openpty()
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, env=env,
@@ -42,6 +46,13 @@ def start_once(cmd: list[str], env: dict[str, str], pattern: bytes, *, quit: boo
                 raise SystemExit(f"bench: no greeting on the screen:\n{screen.decode()}")
             screen += chunk
         elapsed = time.perf_counter() - started
+        while prompt is not None and not re.search(prompt, ANSI.sub(b"", screen)):
+            ready, _, _ = select.select([master], [], [], 30)
+            chunk = os.read(master, 65536) if ready else b""
+            if not chunk:
+                raise SystemExit(f"bench: no prompt on the screen:\n{screen.decode()}")
+            screen += chunk
+        prompted = time.perf_counter() - started
         if quit:
             os.write(master, b"/quit\r")
         deadline = time.monotonic() + 20
@@ -59,7 +70,7 @@ def start_once(cmd: list[str], env: dict[str, str], pattern: bytes, *, quit: boo
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         os.close(master)
-    return elapsed
+    return elapsed, prompted
 
 
 def main() -> int:
@@ -81,22 +92,27 @@ def main() -> int:
                                                "--no-color", server.host, str(server.port)],
         }
         floor = [args.python, "-c", "print('220 floor')"]
-        times: dict[str, list[float]] = {name: [] for name in cases}
-        times["python -c print (floor, for reference)"] = []
+        times: dict[str, list[float]] = {}
+        floor_name = "python -c print (floor, for reference)"
         for i in range(args.warmup + args.runs):
             for name, cmd in cases.items():
-                t = start_once(cmd, env, rb"220[ -]")
+                greeting, prompted = start_once(cmd, env, rb"220[ -]", prompt=PROMPT)
                 if i >= args.warmup:
-                    times[name].append(t)
-            t = start_once(floor, env, rb"220 floor", quit=False)
+                    times.setdefault(f"{name}: greeting", []).append(greeting)
+                    times.setdefault(f"{name}: prompt", []).append(prompted)
+            t, _ = start_once(floor, env, rb"220 floor", quit=False)
             if i >= args.warmup:
-                times["python -c print (floor, for reference)"].append(t)
-    print(f"{args.runs} runs each, interleaved\n")
+                times.setdefault(floor_name, []).append(t)
+    print(f"{args.runs} runs each, interleaved; 'greeting': the 220 on the screen; "
+          "'prompt': the prompt drawn after it\n")
     rows = [[name, f"{statistics.median(ts) * 1000:.1f}", f"{min(ts) * 1000:.1f}",
              f"{max(ts) * 1000:.1f}"] for name, ts in times.items()]
     print(b.table(rows, ["start", "median ms", "min ms", "max ms"]))
-    first = statistics.median(next(iter(times.values()))) * 1000
-    print(f"\ntarget < 300 ms: {first:.0f} ms — {'met' if first < 300 else 'NOT met'}")
+    medians = [statistics.median(ts) * 1000 for ts in times.values()]
+    greeting_ms, prompt_ms = medians[0], medians[1]
+    print(f"\ntarget < 300 ms to the greeting: {greeting_ms:.0f} ms — "
+          f"{'met' if greeting_ms < 300 else 'NOT met'}; "
+          f"to the prompt: {prompt_ms:.0f} ms — {'met' if prompt_ms < 300 else 'NOT met'}")
     return 0
 
 

@@ -341,8 +341,8 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
         options = _ask_key_passphrase(options)
     try:
         if env.interactive:
-            from .ui.app import PromptSecrets, StdoutWriter, run_repl
             from .ui.render import pygments_highlighter
+            from .ui.terminal import PromptSecrets, StdoutWriter, start_repl
 
             renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
                                 hints=settings.hints,
@@ -353,8 +353,8 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
             if args.record and not _start_record(core, args):
                 return ExitStatus.USAGE
             history = None if args.no_history else env.history_file
-            return asyncio.run(run_repl(core, history_file=history, colour=colour,
-                                        background=env.background))
+            return asyncio.run(start_repl(core, history_file=history, colour=colour,
+                                          background=env.background))
         from .ui.batch import run_batch
 
         _bytes_as_typed(env)
@@ -457,8 +457,8 @@ def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # 
                 f"account {sb.user} / {sb.password}; CA {sb.ca_file}; mail kept in {sb.maildir}"
             )
             if env.interactive:
-                from .ui.app import PromptSecrets, StdoutWriter, run_repl
                 from .ui.render import pygments_highlighter
+                from .ui.terminal import PromptSecrets, StdoutWriter, start_repl
 
                 renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
                                     highlight=pygments_highlighter(env.background))
@@ -467,8 +467,8 @@ def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # 
                               "RCPT TO:<b@example.org>, DATA, QUIT")
                 core = ShellCore(options, renderer, prompter=PromptSecrets(), interactive=True,
                                  settings=Settings(user=sb.user, environ=env.environ))
-                return await run_repl(core, history_file=env.history_file, colour=colour,
-                                      background=env.background)
+                return await start_repl(core, history_file=env.history_file, colour=colour,
+                                        background=env.background)
             from .ui.batch import run_batch
 
             renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -158,7 +159,12 @@ class Session:
 
     def publish(self, event: SessionEvent) -> None:
         for observer in list(self.observers):
-            observer(event)
+            try:
+                observer(event)
+            except Exception as exc:  # one observer's bug must not end the session
+                name = getattr(observer, "__qualname__", type(observer).__name__)
+                sys.stderr.write(f"smtpshell: internal error in {name} while showing "
+                                 f"{type(event).__name__}: {type(exc).__name__}: {exc}\n")
 
     # ---- connecting ------------------------------------------------------------------
     def tls_context(self) -> ssl.SSLContext:

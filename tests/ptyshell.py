@@ -26,13 +26,18 @@ class PtyShell:
     def __init__(
         self,
         args: list[str],
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str | None] | None = None,
         *,
         controlling_tty: bool = False,
     ) -> None:
+        """``env`` adds to the environment; a value of None removes that variable."""
         self.master, slave = pty.openpty()
         full_env = dict(os.environ)
-        full_env.update(env or {})
+        for key, value in (env or {}).items():
+            if value is None:
+                full_env.pop(key, None)
+            else:
+                full_env[key] = value
         full_env.setdefault("TERM", "xterm")
         full_env.setdefault("PROMPT_TOOLKIT_NO_CPR", "1")
         self.proc = subprocess.Popen(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from smtpshell.protocol.events import Notice, Reply
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import Session, SessionError, SessionEvent, TlsEstablished
@@ -132,3 +134,31 @@ def test_auth_in_clear_is_warned(sandbox: Sandbox) -> None:
 
     asyncio.run(run())
     assert any(isinstance(e, Notice) and e.kind == "auth-in-clear" for e in seen)
+
+
+def test_a_failing_observer_does_not_end_the_session(
+    sandbox: Sandbox, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An observer that raises (a bug, a full disk) gets a one-line error on stderr; the
+    replies still reach the other observers and the session goes on."""
+    seen: list[SessionEvent] = []
+
+    def broken(event: SessionEvent) -> None:
+        raise RuntimeError("observer bug")
+
+    async def run() -> None:
+        session = Session(sandbox_options(sandbox), [broken, seen.append])
+        assert (await session.connect()).code == 220
+        [reply] = await session.send("NOOP")
+        assert reply.code == 250
+        [reply] = await session.send("QUIT")
+        assert reply.code == 221
+        await session.close()
+
+    asyncio.run(run())
+    codes = [e.code for e in seen if isinstance(e, Reply)]
+    assert codes == [220, 250, 221]
+    err = capsys.readouterr().err
+    assert "smtpshell: internal error in test_a_failing_observer_does_not_end_the_session." \
+           "<locals>.broken while showing Reply: RuntimeError: observer bug" in err
+    assert all(line.startswith("smtpshell: internal error") for line in err.splitlines())

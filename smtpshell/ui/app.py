@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -19,28 +18,19 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.formatted_text import HTML
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.input import Input
-from prompt_toolkit.output import Output
+from prompt_toolkit.lexers import PygmentsLexer
+from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.patch_stdout import patch_stdout
+from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_dict
 
 from ..status import ExitStatus
+from .completer import shell_completer
 from .core import ShellCore
+from .lexer import SmtpLexer, style_for
+from .terminal import PromptSecrets, StdoutWriter
+from .toolbar import TOOLBAR_STYLE, toolbar_fragments
 
-
-class StdoutWriter:
-    """A text stream that always writes to the current ``sys.stdout``.
-
-    The renderer is built before ``patch_stdout`` swaps ``sys.stdout``; this
-    indirection sends its output through the patch, above the prompt.
-    """
-
-    def write(self, text: str) -> int:
-        return sys.stdout.write(text)
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-    def isatty(self) -> bool:
-        return True
+__all__ = ["PromptSecrets", "StdoutWriter", "prompt_text", "run_repl"]
 
 
 class PrivateFileHistory(FileHistory):
@@ -59,36 +49,6 @@ class PrivateFileHistory(FileHistory):
 
     def store_string(self, string: str) -> None:
         super().store_string(self.redact(string) if self.redact else string)
-
-
-class PromptSecrets:
-    """The REPL's Prompter: secrets without echo, yes/no questions."""
-
-    def __init__(self, input: Input | None = None, output: Output | None = None) -> None:
-        self._input = input
-        self._output = output
-
-    async def text(self, label: str) -> str | None:
-        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
-        try:
-            return (await session.prompt_async(f"{label}: ")).strip() or None
-        except (EOFError, KeyboardInterrupt):
-            return None
-
-    async def secret(self, label: str) -> str | None:
-        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
-        try:
-            return await session.prompt_async(f"{label}: ", is_password=True)
-        except (EOFError, KeyboardInterrupt):
-            return None
-
-    async def confirm(self, question: str) -> bool:
-        session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
-        try:
-            answer = await session.prompt_async(f"{question} [y/N] ")
-        except (EOFError, KeyboardInterrupt):
-            return False
-        return answer.strip().lower() in ("y", "yes")
 
 
 def prompt_text(core: ShellCore) -> HTML:
@@ -136,15 +96,10 @@ async def run_repl(
     output: Output | None = None,
     colour: bool = True,
     background: str = "dark",
+    connected: ExitStatus | None = None,
 ) -> ExitStatus:
-    from prompt_toolkit.lexers import PygmentsLexer
-    from prompt_toolkit.output import ColorDepth
-    from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_dict
-
-    from .completer import shell_completer
-    from .lexer import SmtpLexer, style_for
-    from .toolbar import TOOLBAR_STYLE, toolbar_fragments
-
+    """The prompt loop.  ``connected``: the status of a connect already made (by
+    ``terminal.start_repl``); without it, ``run_repl`` connects first."""
     history = None
     if history_file is not None:
         try:
@@ -169,7 +124,7 @@ async def run_repl(
         ),
     )
     with patch_stdout(raw=True):
-        status = await core.connect()
+        status = await core.connect() if connected is None else connected
         if status is not ExitStatus.OK:
             core.renderer.info("type /reconnect to try again, /quit to leave")
         core.renderer.info("type /help for the shell's commands; SMTP lines go to the server")

@@ -29,17 +29,24 @@ COLOURS = {
 
 
 def pygments_highlighter(background: str = "dark") -> Callable[[str], str]:
-    """Colour one line with the SMTP lexer (imports pygments: the REPL only)."""
-    from pygments import highlight
-    from pygments.formatters import Terminal256Formatter
+    """Colour one line with the SMTP lexer (the REPL only).
 
-    from .lexer import SmtpLexer, pygments_style_for
-
-    formatter = Terminal256Formatter(style=pygments_style_for(background))
-    lexer = SmtpLexer()
+    pygments is imported on the first line coloured, not here: the REPL loads it in a
+    thread while connecting (``terminal.start_repl``).
+    """
+    parts: list[Callable[[str], str]] = []
 
     def colour(line: str) -> str:
-        return str(highlight(line, lexer, formatter)).rstrip("\n")
+        if not parts:
+            from pygments import highlight
+            from pygments.formatters.terminal256 import Terminal256Formatter
+
+            from .lexer import SmtpLexer, pygments_style_for
+
+            formatter = Terminal256Formatter(style=pygments_style_for(background))
+            lexer = SmtpLexer()
+            parts.append(lambda text: str(highlight(text, lexer, formatter)))
+        return parts[0](line).rstrip("\n")
 
     return colour
 
@@ -74,6 +81,15 @@ class Renderer:
         if not self.colour or key not in COLOURS:
             return text
         return f"{COLOURS[key]}{text}{RESET}"
+
+    def _coloured(self, prefix: str, line: str, key: str) -> str:
+        if self.colour and self.highlight is not None:
+            try:
+                return prefix + self.highlight(line)
+            except Exception as exc:  # the reply is shown all the same
+                self.highlight = None
+                self.warn(f"highlighting is off: {type(exc).__name__}: {exc}")
+        return self.paint(prefix + line, key)
 
     def write(self, text: str) -> None:
         self.out.write(text + "\n")
@@ -128,10 +144,7 @@ class Renderer:
         key = str(reply.code)[0]
         prefix = ("<~ " if self._tls else "< ") if self.arrows else ""
         for line in reply.lines:
-            if self.colour and self.highlight is not None:
-                self.write(prefix + self.highlight(line))
-            else:
-                self.write(self.paint(prefix + line, key))
+            self.write(self._coloured(prefix, line, key))
         if reply.kind is ReplyKind.UNSOLICITED:
             self.write(self.paint("  (unsolicited: no command was waiting for this reply)", "dim"))
         for anomaly in reply.anomalies:

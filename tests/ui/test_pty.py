@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from smtpshell.sandbox import Sandbox
 from tests.ptyshell import PtyShell
 
 
@@ -33,3 +35,25 @@ def test_demo_in_a_terminal(tmp_path: Path) -> None:
         shell.close()
     history = tmp_path / "data" / "smtpshell" / "history"
     assert "EHLO pty.test" in history.read_text()
+
+
+def test_start_in_colour_greeting_then_prompt(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The real start: prompt_toolkit and pygments load in a thread while the connection
+    opens; the greeting, highlighted, comes before the prompt and nothing goes wrong."""
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": None, "TERM": "xterm-256color"}
+    shell = PtyShell([sandbox.host, str(sandbox.port)], env)
+    try:
+        shell.expect(r"plain>")
+        text = shell.text
+        assert text.index("220 sandbox.smtpshell.test") < text.index("plain>")
+        assert re.search(rb"\x1b\[[0-9;]*m220\x1b\[", shell.buffer)  # the lexer's colours
+        shell.sendline("EHLO pty.test")
+        shell.expect(r"250 HELP[\s\S]*plain>")
+        assert re.search(rb"\x1b\[[0-9;]*m250\x1b\[", shell.buffer)
+        shell.send("\x04")
+        assert shell.wait() == 0
+        assert "221" in shell.text
+        for trouble in ("internal error", "highlighting is off", "Traceback"):
+            assert trouble not in shell.text
+    finally:
+        shell.close()

@@ -11,6 +11,7 @@ from pathlib import Path
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
+from smtpshell.protocol.events import Reply
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions
 from smtpshell.tls import TlsOptions
@@ -87,3 +88,23 @@ def test_repl_unknown_meta_command_and_reconnect(sandbox: Sandbox) -> None:
     assert "unknown command /nonsense" in output
     assert output.count("220 sandbox.smtpshell.test") == 2
     assert "250" in output
+
+
+def test_a_failing_highlighter_falls_back_to_plain_colours() -> None:
+    """A reply is never lost to the highlighter: on an error the line is shown in the
+    reply-class colour, with one warning, and highlighting stays off."""
+    calls = []
+
+    def broken(line: str) -> str:
+        calls.append(line)
+        raise ImportError("cannot import name 'Terminal256Formatter'")
+
+    out = io.StringIO()
+    renderer = Renderer(out, colour=True, highlight=broken)
+    renderer(Reply(code=220, lines=("220 first",)))
+    renderer(Reply(code=250, lines=("250-second", "250 third")))
+    text = out.getvalue()
+    assert "\x1b[32m220 first\x1b[0m" in text
+    assert "\x1b[32m250-second\x1b[0m" in text and "\x1b[32m250 third\x1b[0m" in text
+    assert text.count("highlighting is off: ImportError: cannot import name") == 1
+    assert calls == ["220 first"]
