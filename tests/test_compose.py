@@ -96,6 +96,20 @@ def test_without_terminator_the_body_ends_with_crlf(data: bytes, chunk_size: int
     assert body + b".\r\n" == data_payload(data)
 
 
+@pytest.mark.parametrize("data", [
+    b"\rX\n", b"a\rb\nc\r\n", b"\r.\n", b"x\r\n.y\r\n", b"x\r\nz.\r\n", b"x\n.\r\n",
+    b"x\r\n" * 50 + b".\r\n", b"x\r\r\n", b"x\r\n\n",
+])
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 4096])
+def test_crlf_fast_path_traps(data: bytes, chunk_size: int) -> None:
+    """Inputs where only CRs, LFs and dots, read without their neighbours, would mislead:
+    a CR and an LF with text between them are two bare endings, not one CRLF."""
+    stats = DataStats()
+    joined = b"".join(iter_data_chunks(io.BytesIO(data), chunk_size, stats=stats))
+    assert joined == reference_stuffed(data)
+    assert stats.bare_line_endings == len(re.findall(rb"\r(?!\n)|(?<!\r)\n", data))
+
+
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 4, 5, 100])
 def test_cr_and_lf_split_across_chunks_make_one_line_ending(chunk_size: int) -> None:
     data = b"ab\r\n.cd\r\n\r\n.\r\nend"
