@@ -81,6 +81,25 @@ def test_batch_starttls_session_exit_ok(sandbox: Sandbox, tmp_path: Path) -> Non
     assert b"\r\n.dot first\r\n" in message
 
 
+def test_batch_send_shows_one_line_for_a_many_chunk_body(sandbox: Sandbox, tmp_path: Path
+                                                         ) -> None:
+    """Batch mode echoes what it sends; a streamed file is one line, not one per chunk."""
+    message = tmp_path / "big.eml"
+    message.write_bytes(b"Subject: chunks\r\n\r\n" + b"0123456789\r\n" * 2000)  # 24 KB
+    status, out, _ = run(
+        ["127.0.0.1", str(sandbox.port)],
+        f"EHLO me\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\n"
+        f"/send {message} --chunk 100\nQUIT\n",
+        tmp_path,
+    )
+    assert status is ExitStatus.OK, out
+    assert out.count("> [big.eml: the message, CRLF and dot-stuffed]") == 1
+    assert "sent big.eml: 2002 lines" in out
+    assert len(out.splitlines()) < 30, out
+    [stored] = sandbox.messages()
+    assert stored.endswith(b"0123456789\r\n" * 2000)
+
+
 def test_batch_last_reply_failure_sets_status(sandbox: Sandbox, tmp_path: Path) -> None:
     status, out, _ = run(
         [*cafile_args(sandbox), "127.0.0.1", str(sandbox.port)],

@@ -213,9 +213,13 @@ async def _send_data(core: ShellCore, parsed: SendArgs, name: str) -> None:
             r.error("the server did not answer DATA with 354: message not sent")
             return
     stats = DataStats()
+    shown = f"[{name}: the message, CRLF and dot-stuffed]"
     with open(parsed.path, "rb") as fileobj:
         for chunk in iter_data_chunks(fileobj, parsed.chunk_size, terminator=False, stats=stats):
-            await s.send_raw(chunk, shown=f"[{len(chunk)} bytes of {name}]")
+            # One line on the screen for the whole body ("" marks the chunks after the
+            # first); the summary follows the last chunk.
+            await s.send_raw(chunk, shown=shown)
+            shown = ""
             if not s.connected:
                 r.error(f"the connection closed after {stats.wire_bytes} bytes of {name}")
                 return

@@ -108,7 +108,9 @@ class Renderer:
         if isinstance(event, Reply):
             self.reply(event)
         elif isinstance(event, Sent):
-            if self.echo or event.origin == "shell":
+            if event.raw and not event.text and not event.shown:
+                pass  # the rest of a streamed body, already announced
+            elif self.echo or event.origin == "shell":
                 prefix = "> " if not event.tls else "~> "
                 marker = prefix if self.arrows or event.origin == "shell" else ""
                 self.write(self.paint(marker + (event.shown or event.text), "sent"))
