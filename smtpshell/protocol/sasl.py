@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -214,6 +211,9 @@ def xoauth2_blob(user: str, token: str) -> bytes:
 
 def cram_md5_answer(user: str, password: str, challenge: bytes) -> bytes:
     """RFC 2195: user SP lowercase-hex HMAC-MD5(password, challenge) (before base64)."""
+    import hashlib  # here, not at the top: only CRAM-MD5 needs it (start-up time)
+    import hmac
+
     key = password.encode("utf-8", "surrogateescape")
     digest = hmac.new(key, challenge, hashlib.md5).hexdigest()
     return f"{user} {digest}".encode("utf-8", "surrogateescape")
@@ -503,7 +503,7 @@ class XOAuth2(Mechanism):
                 note = f"server error (not JSON): {_quoted(challenge)}"
             else:
                 self.error = parsed
-                note = f"server error {json.dumps(parsed, separators=(',', ':'))}"
+                note = f"server error {_compact_json(parsed)}"
             note += "; answering an empty line, the final reply follows"
             return _Answer(b"", b"", False, note)
         return "the server kept challenging after the XOAUTH2 error acknowledgement"
@@ -567,9 +567,18 @@ def choose_mechanism(advertised: Iterable[str], *, token: bool = False) -> str |
 # --------------------------------------------------------------------------- teaching view
 
 
+def _compact_json(value: object) -> str:
+    import json
+
+    return json.dumps(value, separators=(",", ":"))
+
+
 def _json_object(data: bytes) -> object | None:
+    """The JSON object in ``data`` (XOAUTH2 error challenges), or None."""
     if not data.lstrip().startswith(b"{"):
         return None
+    import json  # here, not at the top: only XOAUTH2 errors are JSON (start-up time)
+
     try:
         parsed: object = json.loads(data.decode("utf-8"))
     except ValueError:
@@ -586,7 +595,7 @@ def describe_challenge(b64text: str) -> str:
     if not data:
         text = "→ (empty challenge: send your response)"
     elif (parsed := _json_object(data)) is not None:
-        compact = json.dumps(parsed, separators=(",", ":"))
+        compact = _compact_json(parsed)
         text = f"→ JSON error {compact}: answer with an empty line; the final reply follows"
     else:
         text = f"→ {_quoted(data)}"
