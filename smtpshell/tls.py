@@ -300,7 +300,26 @@ def _info_from_ssl(der: bytes, decoded: dict[str, Any]) -> CertInfo | None:
         return None
 
 
+_MONTHS = {m: i for i, m in enumerate(
+    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+
+
 def _cert_time(text: str) -> datetime:
+    """``notBefore``/``notAfter`` as ``ssl`` writes them: "Jan  5 09:34:43 2018 GMT".
+
+    Read by hand (``ssl.cert_time_to_seconds`` uses ``time.strptime``, whose first call
+    imports ``_strptime`` and whose every call costs more than the rest of the summary);
+    anything unexpected goes to ``ssl.cert_time_to_seconds``, which says what is wrong.
+    """
+    parts = text.split()
+    if len(parts) == 5 and parts[4] == "GMT" and parts[0] in _MONTHS:
+        hms = parts[2].split(":")
+        if len(hms) == 3 and all(x.isdigit() for x in (parts[1], parts[3], *hms)):
+            try:
+                return datetime(int(parts[3]), _MONTHS[parts[0]], int(parts[1]),
+                                int(hms[0]), int(hms[1]), int(hms[2]), tzinfo=UTC)
+            except ValueError:
+                pass
     return datetime.fromtimestamp(ssl.cert_time_to_seconds(text), UTC)
 
 
@@ -363,16 +382,18 @@ def build_report(
     sni = None if opts.no_sni or is_ip(name) else name
     chain_ders = tuple(item_der for item_der, _ in chain)
     verified, words = _verification(ssl_object.context, opts, name, der, chain_ders)
+    infos = [(item_der, _info(item_der, decoded)) for item_der, decoded in chain]
     peer = None
     if der:
-        decoded = next((d for item_der, d in chain if item_der == der), None)
-        peer = _info(der, decoded or ssl_object.getpeercert() or {})
+        peer = next((info for item_der, info in infos if item_der == der and info), None)
+        if peer is None:
+            peer = _info(der, ssl_object.getpeercert() or {})
     return TlsReport(
         version=ssl_object.version() or "unknown",
         cipher=cipher[0] if cipher else "unknown",
         bits=cipher[2] if cipher else 0,
         peer=peer,
-        chain=tuple(info for info in (_info(*item) for item in chain) if info is not None),
+        chain=tuple(info for _, info in infos if info is not None),
         verified=verified,
         verification=words,
         sni=sni,

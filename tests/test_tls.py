@@ -16,12 +16,15 @@ from types import TracebackType
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
+from hypothesis import given
+from hypothesis import strategies as st
 
 from smtpshell.certs import cert_info, would_verify
 from smtpshell.tls import (
     TlsConfigError,
     TlsOptions,
     TlsReport,
+    _cert_time,
     build_report,
     check_pins,
     explain_tls_error,
@@ -692,3 +695,26 @@ def _no_thread_leaks() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     assert set(threading.enumerate()) <= before
+
+
+@given(st.datetimes(min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(9999, 12, 31)))
+def test_certificate_times_read_like_ssl_reads_them(when: dt.datetime) -> None:
+    """The report reads notBefore/notAfter by hand; it must agree with ``ssl``."""
+    when = when.replace(microsecond=0)
+    text = when.strftime("%b ") + f"{when.day:2d}" + when.strftime(" %H:%M:%S %Y GMT")
+    expected = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(text), dt.UTC)
+    assert _cert_time(text) == expected
+
+
+@pytest.mark.parametrize("text", ["Feb 30 00:00:00 2024 GMT", "Jan 1 12:00:00 2024 GMT"])
+def test_odd_certificate_times_go_to_ssl(text: str) -> None:
+    expected = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(text), dt.UTC)
+    assert _cert_time(text) == expected
+
+
+@pytest.mark.parametrize("text", [
+    "Foo  1 00:00:00 2000 GMT", "Jan  1 00:00:00 2000 UTC", "Jan  1 24:00:00 2024 GMT", "",
+])
+def test_unreadable_certificate_times_raise_value_error(text: str) -> None:
+    with pytest.raises(ValueError):
+        _cert_time(text)
