@@ -193,15 +193,18 @@ def test_ten_megabytes_of_data_and_the_server_closes_halfway(tmp_path: Path) -> 
 
     async def quitter(reader: Reader, writer: Writer) -> None:
         nonlocal got
+        # A small receive buffer (no autotuning to tens of MB on loopback): the client
+        # cannot have pushed the whole file into the kernel when the server goes.
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
         await greet_and_answer(reader, writer, b"DATA")
         writer.write(b"354 go ahead\r\n")
         await writer.drain()
-        while got < 5 * 1024 * 1024:
+        while got < 2 * 1024 * 1024:
             chunk = await reader.read(65536)
             if not chunk:
                 return
             got += len(chunk)
-        reset(writer)  # halfway: gone
+        reset(writer)  # part way: gone
 
     async def run() -> str:
         nonlocal port
@@ -220,7 +223,7 @@ def test_ten_megabytes_of_data_and_the_server_closes_halfway(tmp_path: Path) -> 
     assert found[0] == f"x connection reset by 127.0.0.1:{port}"
     assert found[1].startswith("x the connection closed after ")
     assert found[1].endswith(" bytes of big.eml")
-    assert got >= 5 * 1024 * 1024
+    assert got >= 2 * 1024 * 1024
 
 
 def test_batch_input_after_the_server_went_away_is_one_line(tmp_path: Path) -> None:
