@@ -27,6 +27,7 @@ SUFFIX = ".smtp"
 _SANDBOX: pytest.StashKey[SandboxThread] = pytest.StashKey()
 _OPTIONS: pytest.StashKey[ReplayOptions] = pytest.StashKey()
 _IMPLICIT_PORT: pytest.StashKey[int | None] = pytest.StashKey()
+_RUNNER: pytest.StashKey[asyncio.Runner] = pytest.StashKey()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -63,9 +64,20 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    runner = config.stash.get(_RUNNER, None)
+    if runner is not None:
+        runner.close()
     sandbox = config.stash.get(_SANDBOX, None)
     if sandbox is not None:
         sandbox.stop()
+
+
+def _runner(config: pytest.Config) -> asyncio.Runner:
+    """One event loop for all the transcripts of this process (a new loop per item
+    cost as much as a third of a replay)."""
+    if _RUNNER not in config.stash:
+        config.stash[_RUNNER] = asyncio.Runner()
+    return config.stash[_RUNNER]
 
 
 def _options(config: pytest.Config) -> ReplayOptions:
@@ -73,7 +85,7 @@ def _options(config: pytest.Config) -> ReplayOptions:
     if _OPTIONS in config.stash:
         return config.stash[_OPTIONS]
     from .tls import TlsOptions
-    from .transcript.replay import ReplayOptions, split_target
+    from .transcript.replay import ReplayOptions, split_target, with_shared_context
 
     server_text = config.getoption("smtpshell_server") or config.getini("smtpshell_server")
     cafile = config.getoption("smtpshell_cafile") or config.getini("smtpshell_cafile") or None
@@ -91,12 +103,12 @@ def _options(config: pytest.Config) -> ReplayOptions:
         cafile = str(sb.ca_file)
         env.setdefault("SMTPSHELL_PASSWORD", sb.password)
         config.stash[_IMPLICIT_PORT] = sb.tls_port
-    options = ReplayOptions(
+    options = with_shared_context(ReplayOptions(
         server=server,
         tls=TlsOptions(cafile=cafile, insecure=bool(config.getoption("smtpshell_insecure"))),
         timeout=float(timeout),
         env=env,
-    )
+    ))
     config.stash[_OPTIONS] = options
     return options
 
@@ -129,7 +141,7 @@ class TranscriptItem(pytest.Item):
             port = self.config.stash.get(_IMPLICIT_PORT, None)
             if port is not None and options.server is not None:
                 options = replace(options, server=(options.server[0], port))
-        result = asyncio.run(replay(transcript, options))
+        result = _runner(self.config).run(replay(transcript, options))
         if not result.passed:
             raise TranscriptFailure(result)
 

@@ -48,6 +48,9 @@ class ConnectOptions:
     local_addr: tuple[str, int] | None = None
     lmtp: bool = False
     ehlo_name: str = field(default_factory=socket.gethostname)
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    """A context already made from ``tls`` (replays share one: loading the CA file for
+    every transcript was a tenth of replay's CPU); None: made on first use."""
 
     @property
     def target(self) -> str:
@@ -169,7 +172,7 @@ class Session:
     # ---- connecting ------------------------------------------------------------------
     def tls_context(self) -> ssl.SSLContext:
         if self._context is None:
-            self._context = tls.make_client_context(self.options.tls)
+            self._context = self.options.ssl_context or tls.make_client_context(self.options.tls)
         return self._context
 
     async def connect(self) -> Reply:
@@ -425,7 +428,10 @@ class Session:
     async def _write(self, data: bytes) -> bool:
         assert self._stream is not None
         try:
-            await asyncio.wait_for(self._stream.write(data), self.options.send_timeout)
+            # asyncio.timeout, not wait_for: no task per write (wait_for made one for every
+            # line sent, a few percent of a replay's CPU)
+            async with asyncio.timeout(self.options.send_timeout):
+                await self._stream.write(data)
         except TimeoutError:
             self.conn.connection_lost(
                 f"send timed out after {self.options.send_timeout:g}s: "
@@ -444,7 +450,8 @@ class Session:
         timeout = self.options.reply_timeout
         for fut in futures:
             try:
-                reply = await asyncio.wait_for(asyncio.shield(fut), timeout)
+                async with asyncio.timeout(timeout):
+                    reply = await asyncio.shield(fut)  # a late reply still resolves fut
             except TimeoutError:
                 self.publish(
                     Notice(

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal, TextIO
@@ -27,7 +28,7 @@ from ..session import (
     TlsEstablished,
     TlsFailed,
 )
-from ..tls import TlsOptions
+from ..tls import TlsConfigError, TlsOptions, make_client_context
 from .matching import Mismatch, match_reply
 from .model import (
     ClientLine,
@@ -51,6 +52,23 @@ class ReplayOptions:
     tls: TlsOptions = field(default_factory=TlsOptions)
     timeout: float = 10.0
     env: Mapping[str, str] = field(default_factory=dict)
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
+    """Made from ``tls`` once for many replays (``with_shared_context``)."""
+
+
+def with_shared_context(options: ReplayOptions) -> ReplayOptions:
+    """``options`` with one SSL context for all its replays, when ``tls`` makes one.
+
+    A context that cannot be made (a missing CA file) is left to each replay, which
+    reports it as that transcript's error, as before.
+    """
+    if options.ssl_context is not None:
+        return options
+    try:
+        context = make_client_context(options.tls)
+    except TlsConfigError:
+        return options
+    return replace(options, ssl_context=context)
 
 
 @dataclass(frozen=True)
@@ -182,6 +200,7 @@ class _Player:
             reply_timeout=self.options.timeout,
             send_timeout=self.options.timeout,
             ehlo_name="replay.smtpshell",
+            ssl_context=self.options.ssl_context,
         )
         self.session = Session(options, [self.observe])
         try:
@@ -298,11 +317,21 @@ async def replay(transcript: Transcript, options: ReplayOptions) -> ReplayResult
 
 
 async def replay_file(path: str | os.PathLike[str], options: ReplayOptions) -> ReplayResult:
+    return await _replay_loaded(str(path), _load(path), options)
+
+
+def _load(path: str | os.PathLike[str]) -> Transcript | TranscriptError:
     try:
-        transcript = load(path)
+        return load(path)
     except TranscriptError as exc:
-        return ReplayResult(str(path), "error", str(exc))
-    return await replay(transcript, options)
+        return exc
+
+
+async def _replay_loaded(source: str, loaded: Transcript | TranscriptError,
+                         options: ReplayOptions) -> ReplayResult:
+    if isinstance(loaded, TranscriptError):
+        return ReplayResult(source, "error", str(loaded))
+    return await replay(loaded, options)
 
 
 def collect(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
@@ -323,14 +352,21 @@ def collect(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-async def replay_many(files: Sequence[Path], options: ReplayOptions, jobs: int,
-                      out: TextIO | None = None) -> list[ReplayResult]:
-    """Replay files concurrently (at most ``jobs`` at a time), printing as each ends."""
-    semaphore = asyncio.Semaphore(max(1, jobs))
+def load_all(files: Sequence[Path]) -> list[tuple[Path, Transcript | TranscriptError]]:
+    """Each file parsed once (secrets are looked for, then the same objects replayed)."""
+    return [(path, _load(path)) for path in files]
 
-    async def one(path: Path) -> ReplayResult:
+
+async def replay_many(loaded: Sequence[tuple[Path, Transcript | TranscriptError]],
+                      options: ReplayOptions, jobs: int,
+                      out: TextIO | None = None) -> list[ReplayResult]:
+    """Replay transcripts concurrently (at most ``jobs`` at a time), printing as each ends."""
+    semaphore = asyncio.Semaphore(max(1, jobs))
+    options = with_shared_context(options)
+
+    async def one(path: Path, transcript: Transcript | TranscriptError) -> ReplayResult:
         async with semaphore:
-            result = await replay_file(path, options)
+            result = await _replay_loaded(str(path), transcript, options)
         if out is not None:
             out.write(result.render() + "\n")
             for note in result.notes:
@@ -338,7 +374,7 @@ async def replay_many(files: Sequence[Path], options: ReplayOptions, jobs: int,
             out.flush()
         return result
 
-    return list(await asyncio.gather(*(one(p) for p in files)))
+    return list(await asyncio.gather(*(one(p, t) for p, t in loaded)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,13 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def secret_variables(files: Sequence[Path]) -> list[str]:
+def secret_variables(transcripts: Iterable[Transcript | TranscriptError]) -> list[str]:
     """The ``$VARS`` the secrets in these transcripts are built from, in order of use."""
     names: list[str] = []
-    for path in files:
-        try:
-            transcript = load(path)
-        except TranscriptError:
+    for transcript in transcripts:
+        if isinstance(transcript, TranscriptError):
             continue  # replay reports it
         for entry in transcript.entries:
             secret = entry.secret if isinstance(entry, ClientLine) else None
@@ -376,11 +410,12 @@ def secret_variables(files: Sequence[Path]) -> list[str]:
     return names
 
 
-def ask_missing_secrets(files: Sequence[Path], env: Mapping[str, str],
+def ask_missing_secrets(transcripts: Iterable[Transcript | TranscriptError],
+                        env: Mapping[str, str],
                         ask: Callable[[str], str | None]) -> dict[str, str]:
     """Values for secret variables the environment lacks, from ``ask`` (a prompt)."""
     found: dict[str, str] = {}
-    for name in secret_variables(files):
+    for name in secret_variables(transcripts):
         if name not in env:
             value = ask(name)
             if value:
@@ -428,9 +463,11 @@ def replay_main(argv: Sequence[str], out: TextIO, err: TextIO,
         err.write(f"smtpshell replay: {problem}\n")
     if ask is None:
         ask = _ask_tty
-    options = replace(options, env={**options.env, **ask_missing_secrets(files, options.env, ask)})
+    loaded = load_all(files)
+    asked = ask_missing_secrets((t for _, t in loaded), options.env, ask)
+    options = replace(options, env={**options.env, **asked})
     quiet_out = _FailuresOnly(out) if args.quiet else out
-    results = asyncio.run(replay_many(files, options, args.jobs, quiet_out))  # type: ignore[arg-type]
+    results = asyncio.run(replay_many(loaded, options, args.jobs, quiet_out))  # type: ignore[arg-type]
     passed = sum(r.status == "pass" for r in results)
     failed = sum(r.status == "mismatch" for r in results)
     errors = sum(r.status == "error" for r in results) + len(problems)
