@@ -204,3 +204,18 @@ def test_missing_secret_is_asked_for(sandbox: Sandbox, tmp_path: Path) -> None:
                           str(sandbox.ca_file), str(path)], out, err, {}, ask)
     assert status == 0, out.getvalue()
     assert asked == ["PW"]
+
+
+def test_unusable_ca_file_is_each_transcripts_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The replays share one SSL context; when it cannot be made, every TLS transcript
+    says why (as it did when each made its own) and nothing crashes."""
+    for name in ("a.smtp", "b.smtp"):
+        record(sandbox, tmp_path / name, "--starttls", stdin="EHLO x\nQUIT\n")
+    missing = tmp_path / "missing-ca.pem"
+    status, out, err = cli(["replay", "--server", f"127.0.0.1:{sandbox.port}", "--cafile",
+                            str(missing), str(tmp_path)])
+    assert status == 1, out + err
+    assert "0 passed, 2 failed, 0 errors" in out
+    assert out.count(f"--cafile {missing}: no such file") == 2, out
+    status, out = replay(sandbox, tmp_path)
+    assert status == 0 and "2 passed, 0 failed, 0 errors" in out, out
