@@ -46,6 +46,7 @@ def main() -> int:
                                         message)
             subjects.append(b.openssl(server, session))
         subjects += [b.reference(args.python, "pass"),
+                     b.reference(args.python, "import ssl"),
                      b.reference(args.python, "import asyncio, ssl")]
         b.header("batch transaction: STARTTLS + AUTH PLAIN + 1 small message + QUIT",
                  server, args.python)
