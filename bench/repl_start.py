@@ -38,21 +38,21 @@ def start_once(cmd: list[str], env: dict[str, str], pattern: bytes, *, quit: boo
                             start_new_session=True)
     os.close(slave)
     screen = b""
+
+    def read_until(wanted: bytes, what: str) -> float:
+        """Seconds from the spawn until ``wanted`` is on the screen."""
+        nonlocal screen
+        while not re.search(wanted, ANSI.sub(b"", screen)):
+            ready, _, _ = select.select([master], [], [], 30)
+            chunk = os.read(master, 65536) if ready else b""
+            if not chunk:
+                raise SystemExit(f"bench: no {what} on the screen:\n{screen.decode()}")
+            screen += chunk
+        return time.perf_counter() - started
+
     try:
-        while not re.search(pattern, ANSI.sub(b"", screen)):
-            ready, _, _ = select.select([master], [], [], 30)
-            chunk = os.read(master, 65536) if ready else b""
-            if not chunk:
-                raise SystemExit(f"bench: no greeting on the screen:\n{screen.decode()}")
-            screen += chunk
-        elapsed = time.perf_counter() - started
-        while prompt is not None and not re.search(prompt, ANSI.sub(b"", screen)):
-            ready, _, _ = select.select([master], [], [], 30)
-            chunk = os.read(master, 65536) if ready else b""
-            if not chunk:
-                raise SystemExit(f"bench: no prompt on the screen:\n{screen.decode()}")
-            screen += chunk
-        prompted = time.perf_counter() - started
+        elapsed = read_until(pattern, "greeting")
+        prompted = read_until(prompt, "prompt") if prompt is not None else elapsed
         if quit:
             os.write(master, b"/quit\r")
         deadline = time.monotonic() + 20
