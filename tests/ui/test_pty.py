@@ -57,3 +57,23 @@ def test_start_in_colour_greeting_then_prompt(sandbox: Sandbox, tmp_path: Path) 
             assert trouble not in shell.text
     finally:
         shell.close()
+
+
+def test_password_asked_while_the_prompt_is_still_loading(sandbox: Sandbox, tmp_path: Path
+                                                          ) -> None:
+    """--auth at connect asks for the password before the prompt exists: the question's
+    prompt_toolkit import meets the loading thread's, and the password is not echoed."""
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": "1"}
+    shell = PtyShell(["--starttls", "--cafile", str(sandbox.ca_file), "--auth", "plain",
+                      "--user", sandbox.user, sandbox.host, str(sandbox.port)], env)
+    try:
+        shell.expect(r"Password for demo:")
+        shell.sendline(sandbox.password)
+        shell.expect(r"authenticated as demo[\s\S]*TLS demo>")
+        assert sandbox.password not in shell.text
+        shell.send("\x04")
+        assert shell.wait() == 0
+    finally:
+        shell.close()
+    history = tmp_path / "data" / "smtpshell" / "history"
+    assert sandbox.password not in (history.read_text() if history.exists() else "")
