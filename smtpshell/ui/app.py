@@ -27,10 +27,7 @@ from ..status import ExitStatus
 from .completer import shell_completer
 from .core import ShellCore
 from .lexer import SmtpLexer, style_for
-from .terminal import PromptSecrets, StdoutWriter
 from .toolbar import TOOLBAR_STYLE, toolbar_fragments
-
-__all__ = ["PromptSecrets", "StdoutWriter", "prompt_text", "run_repl"]
 
 
 class PrivateFileHistory(FileHistory):

@@ -15,9 +15,10 @@ from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions
 from smtpshell.status import ExitStatus
 from smtpshell.tls import TlsOptions
-from smtpshell.ui.app import PromptSecrets, run_repl
+from smtpshell.ui.app import run_repl
 from smtpshell.ui.core import Settings, ShellCore
 from smtpshell.ui.render import Renderer
+from smtpshell.ui.terminal import PromptSecrets
 from tests.hostile.servers import serve
 
 PASSWORD = "demo-password"
