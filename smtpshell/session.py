@@ -166,7 +166,7 @@ class Session:
                 observer(event)
             except Exception as exc:  # one observer's bug must not end the session
                 name = getattr(observer, "__qualname__", type(observer).__name__)
-                sys.stderr.write(f"smtpshell: internal error in {name} while showing "
+                sys.stderr.write(f"smtpshell: internal error in {name} while handling "
                                  f"{type(event).__name__}: {type(exc).__name__}: {exc}\n")
 
     # ---- connecting ------------------------------------------------------------------

@@ -160,5 +160,5 @@ def test_a_failing_observer_does_not_end_the_session(
     assert codes == [220, 250, 221]
     err = capsys.readouterr().err
     assert "smtpshell: internal error in test_a_failing_observer_does_not_end_the_session." \
-           "<locals>.broken while showing Reply: RuntimeError: observer bug" in err
+           "<locals>.broken while handling Reply: RuntimeError: observer bug" in err
     assert all(line.startswith("smtpshell: internal error") for line in err.splitlines())
