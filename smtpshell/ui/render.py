@@ -7,6 +7,7 @@ pygments (batch mode must start fast).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TextIO
 
@@ -34,21 +35,19 @@ def pygments_highlighter(background: str = "dark") -> Callable[[str], str]:
     pygments is imported on the first line coloured, not here: the REPL loads it in a
     thread while connecting (``terminal.start_repl``).
     """
-    parts: list[Callable[[str], str]] = []
 
-    def colour(line: str) -> str:
-        if not parts:
-            from pygments import highlight
-            from pygments.formatters.terminal256 import Terminal256Formatter
+    @functools.cache
+    def made() -> Callable[[str], str]:
+        from pygments import highlight
+        from pygments.formatters.terminal256 import Terminal256Formatter
 
-            from .lexer import SmtpLexer, pygments_style_for
+        from .lexer import SmtpLexer, pygments_style_for
 
-            formatter = Terminal256Formatter(style=pygments_style_for(background))
-            lexer = SmtpLexer()
-            parts.append(lambda text: str(highlight(text, lexer, formatter)))
-        return parts[0](line).rstrip("\n")
+        formatter = Terminal256Formatter(style=pygments_style_for(background))
+        lexer = SmtpLexer()
+        return lambda line: str(highlight(line, lexer, formatter)).rstrip("\n")
 
-    return colour
+    return lambda line: made()(line)
 
 
 class Renderer:
