@@ -5,10 +5,10 @@ file and transcript contents, names the user typed that are echoed back) goes th
 ``for_terminal`` before it is printed, so that only smtpshell's own colour codes ever
 reach the terminal.  What it escapes (REFERENCE: terminal safety):
 
-* C0 controls (U+0000–U+001F: ESC, BEL, BS, CR, LF, TAB…) and DEL (U+007F);
-* C1 controls (U+0080–U+009F; U+009B is a one-character CSI on many terminals);
-* Unicode format characters (category Cf: bidi overrides and isolates U+202A–U+202E,
-  U+2066–U+2069 ("Trojan Source", CVE-2021-42574), zero-width U+200B–U+200F, U+2060–U+2064,
+* C0 controls (U+0000-U+001F: ESC, BEL, BS, CR, LF, TAB…) and DEL (U+007F);
+* C1 controls (U+0080-U+009F; U+009B is a one-character CSI on many terminals);
+* Unicode format characters (category Cf: bidi overrides and isolates U+202A-U+202E,
+  U+2066-U+2069 ("Trojan Source", CVE-2021-42574), zero-width U+200B-U+200F, U+2060-U+2064,
   U+FEFF, soft hyphen, tag characters…), line and paragraph separators (U+2028, U+2029);
 * lone surrogates: bytes that were not UTF-8, decoded with ``surrogateescape``, are shown
   as the byte they were (``\\xNN``).
