@@ -1,0 +1,20 @@
+"""What SMTP replies, enhanced status codes and EHLO keywords mean, and hints.
+
+``explain(query)`` answers a reply code (``550``), an enhanced status code
+(``5.7.1``, ``X.7.1``), a whole reply line (``550 5.7.1 Relaying denied``), an EHLO
+keyword or a command verb (``PIPELINING``, ``mail``), each with the RFC it comes
+from.  ``hint_for(code, enhanced, text)`` gives one practical hint for common
+failures.  Standard library only; nothing here does I/O.
+
+The knowledge is data: ``codes`` (reply codes, RFC 3463), ``keywords`` (EHLO
+keywords and verbs); ``lookup`` answers queries; ``hints`` gives the hints.
+"""
+
+from __future__ import annotations
+
+from .codes import ENHANCED_DETAILS, REPLY_CODES
+from .hints import hint_for
+from .keywords import KEYWORDS
+from .lookup import explain
+
+__all__ = ["ENHANCED_DETAILS", "KEYWORDS", "REPLY_CODES", "explain", "hint_for"]
