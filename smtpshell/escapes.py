@@ -11,10 +11,27 @@ reach the terminal.  What it escapes (REFERENCE: terminal safety):
   U+2066-U+2069 ("Trojan Source", CVE-2021-42574), zero-width U+200B-U+200F, U+2060-U+2064,
   U+FEFF, soft hyphen, tag characters…), line and paragraph separators (U+2028, U+2029);
 * lone surrogates: bytes that were not UTF-8, decoded with ``surrogateescape``, are shown
-  as the byte they were (``\\xNN``).
+  as the byte they were (``\\xNN``);
+* unassigned code points (category Cn: a later Unicode may make them format characters,
+  and the terminal may know a later Unicode than Python) and the invisible fillers and joiners
+  that are letters or marks by category (U+034F, U+115F, U+1160, U+17B4, U+17B5,
+  U+180B-U+180D, U+180F, U+3164, U+FFA0).  Variation selectors stay: they only pick a glyph.
 
 Escapes read as they would in Python: ``\\x1b``, ``\\u202e``, ``\\U000e0041``.  Backslashes
-themselves are left alone, so ordinary text stays readable.
+themselves are left alone, so ordinary text stays readable, and the function is idempotent:
+text escaped twice reads as text escaped once (never ``\\\\x1b``).  The price: a peer that
+sends the four characters ``\\x1b`` is shown as one that sends ESC; where that matters the
+reply is flagged (``control characters in reply``).
+
+The rule for layers below the screen (one rule, everywhere): a layer that turns wire bytes
+into text *for showing* may escape them with this function, once, at that boundary;
+``protocol.replies.decode_line`` does, so a ``Reply``'s ``lines`` are safe wherever they go
+(screen, /explain, replay and mock reports) and its ``raw`` bytes keep what was received
+(the transcript recorder writes those).  The screen escapes again in any case: the terminal
+writer (``ui.render.Renderer``) passes every string it prints through ``for_terminal`` before
+it adds its own colour, so a printer that forgot does no harm.  Printers that do not use the
+Renderer (stderr lines, replay and mock reports, ``show``) call ``for_terminal`` for one line
+or ``for_terminal_lines`` for a block whose newlines are the program's own.
 """
 
 from __future__ import annotations
@@ -22,10 +39,17 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["escape_char", "for_terminal", "for_terminal_bytes", "is_terminal_safe"]
+__all__ = [
+    "escape_char",
+    "for_terminal",
+    "for_terminal_bytes",
+    "for_terminal_lines",
+    "is_terminal_safe",
+]
 
 _ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp", "Cn"})
+_INVISIBLE = frozenset("\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0")
 
 
 def escape_char(ch: str) -> str:
@@ -42,7 +66,7 @@ def escape_char(ch: str) -> str:
 
 
 def _unsafe(ch: str) -> bool:
-    return unicodedata.category(ch) in _UNSAFE_CATEGORIES
+    return unicodedata.category(ch) in _UNSAFE_CATEGORIES or ch in _INVISIBLE
 
 
 def for_terminal(text: str) -> str:
@@ -57,6 +81,14 @@ def for_terminal(text: str) -> str:
 def for_terminal_bytes(data: bytes) -> str:
     """Bytes from outside for the terminal: UTF-8 where valid, ``\\xNN`` for other bytes."""
     return for_terminal(data.decode("utf-8", errors="surrogateescape"))
+
+
+def for_terminal_lines(text: str) -> str:
+    """A block of lines: each line escaped, the ``\\n`` between them kept (they are the
+    program's own line breaks; a CR, or any other control, is escaped)."""
+    if text.isascii() and text.replace("\n", "").isprintable():
+        return text
+    return "\n".join(for_terminal(line) for line in text.split("\n"))
 
 
 def is_terminal_safe(text: str) -> bool:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+from ..escapes import for_terminal_bytes
 from .events import ProtocolError, Reply
 
 MAX_LINE = 8192
@@ -30,18 +31,18 @@ def enhanced_code(code: int, text: str) -> str | None:
     return None
 
 
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def decode_line(raw: bytes) -> str:
     """A reply line for display: UTF-8 where valid, ``\\xNN`` for any other byte.
 
-    NUL and control characters (ESC, C1) are shown escaped too, so a server cannot
-    drive the user's terminal with escape sequences.
+    Escaped once, here, with the one terminal function (``escapes.for_terminal_bytes``):
+    controls (ESC, C1, TAB), bidi and invisible characters, so a server can neither drive
+    nor deceive the user's terminal through any consumer of ``Reply.lines``.  ``Reply.raw``
+    keeps the bytes as received.
     """
-    text = raw.decode("utf-8", errors="backslashreplace")
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return for_terminal_bytes(raw)
 
 
 @dataclass
