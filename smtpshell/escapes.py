@@ -44,7 +44,9 @@ __all__ = [
     "for_terminal",
     "for_terminal_bytes",
     "for_terminal_lines",
+    "format_escapes",
     "is_terminal_safe",
+    "parse_escapes",
 ]
 
 _ASCII_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
@@ -94,3 +96,67 @@ def for_terminal_lines(text: str) -> str:
 def is_terminal_safe(text: str) -> bool:
     """True when ``for_terminal`` would leave ``text`` as it is."""
     return for_terminal(text) == text
+
+
+# ---- the escapes a user types (/raw, /b64) and the shell shows bytes in -----------------
+
+_TYPED_ESCAPES = {"0": b"\0", "n": b"\n", "r": b"\r", "t": b"\t", "\\": b"\\"}
+_SHOWN_ESCAPES = {"\0": "\\0", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
+_KNOWN = r"(known: \0 \n \r \t \\ \xNN)"
+
+
+def parse_escapes(text: str) -> bytes:
+    r"""Bytes from typed text with ``\0 \n \r \t \\ \xNN`` escapes, the rest as UTF-8.
+
+    The one rule for /raw and /b64.  ValueError names the position (counted from 1).
+    """
+    out = bytearray()
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("\\", i)
+        chunk = text[i:] if j < 0 else text[i:j]
+        try:
+            out += chunk.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(
+                f"the character at position {i + exc.start + 1} is not valid Unicode"
+            ) from None
+        if j < 0:
+            break
+        if j + 1 >= n:
+            raise ValueError(f"lone backslash at position {j + 1} (write \\\\ for a backslash)")
+        code = text[j + 1]
+        if code in _TYPED_ESCAPES:
+            out += _TYPED_ESCAPES[code]
+            i = j + 2
+        elif code == "x":
+            digits = text[j + 2 : j + 4]
+            if len(digits) != 2 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                raise ValueError(f"\\x at position {j + 1} needs two hex digits, e.g. \\x0d")
+            out.append(int(digits, 16))
+            i = j + 4
+        else:
+            raise ValueError(f"unknown escape \\{code} at position {j + 1} {_KNOWN}")
+    return bytes(out)
+
+
+def format_escapes(data: bytes) -> str:
+    r"""Bytes as typed text, the inverse of ``parse_escapes``: ``\0 \n \r \t \\``, printable
+    text (UTF-8 too) as it is, anything else ``\xNN`` byte by byte.
+
+    ``parse_escapes(format_escapes(data)) == data`` for all data, and the result is
+    terminal-safe (printable, no format or bidi characters).
+    """
+    if data.isascii():
+        text = data.decode("ascii")
+        if text.isprintable() and "\\" not in text:
+            return text
+    out: list[str] = []
+    for ch in data.decode("utf-8", errors="surrogateescape"):
+        if ch in _SHOWN_ESCAPES:
+            out.append(_SHOWN_ESCAPES[ch])
+        elif ch.isprintable() and not _unsafe(ch) and not 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(ch)
+        else:
+            out.append("".join(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogateescape")))
+    return "".join(out)
