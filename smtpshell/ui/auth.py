@@ -9,11 +9,14 @@ environment variable or a file, never from the command line in clear.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..protocol import sasl
 from ..status import ExitStatus
-from .commands import command
-from .core import ShellCore
+from .commands.registry import Arg, Kind, command
+
+if TYPE_CHECKING:
+    from .core import ShellCore
 
 MECH_NAMES = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
 
@@ -141,9 +144,9 @@ async def _exchange(core: ShellCore, mech: sasl.Mechanism) -> bool:
     return False
 
 
-@command("auth", "/auth [MECH] [USER]",
-         "authenticate: PLAIN, LOGIN, CRAM-MD5, XOAUTH2 (default: strongest offered); "
-         "asks for the password without echo")
+@command("auth", "authenticate: PLAIN, LOGIN, CRAM-MD5, XOAUTH2 (default: strongest offered); "
+         "asks for the password without echo",
+         args=(Arg("MECH", Kind.MECHANISM, optional=True), Arg("USER", Kind.USER, optional=True)))
 async def _auth(core: ShellCore, args: str) -> None:
     words = args.split()
     mech = None
@@ -156,8 +159,8 @@ async def _auth(core: ShellCore, args: str) -> None:
     await authenticate(core, mech, user)
 
 
-@command("b64", "/b64 TEXT", r"base64-encode TEXT; \0 \n \r \t \xNN \\ are understood "
-         r"(e.g. /b64 \0user\0pass)")
+@command("b64", r"base64-encode TEXT; \0 \n \r \t \xNN \\ are understood "
+         r"(e.g. /b64 \0user\0pass)", args=(Arg("TEXT"),))
 async def _b64(core: ShellCore, args: str) -> None:
     try:
         data = sasl.unescape(args)
@@ -168,8 +171,8 @@ async def _b64(core: ShellCore, args: str) -> None:
     core.renderer.info(f"{len(data)} bytes: {sasl.show_bytes(data)}")
 
 
-@command("unb64", "/unb64 BASE64", "decode base64 and show the bytes (\\0 for NUL)",
-         aliases=("b64d",))
+@command("unb64", "decode base64 and show the bytes (\\0 for NUL)",
+         args=(Arg("BASE64"),), aliases=("b64d",))
 async def _unb64(core: ShellCore, args: str) -> None:
     result = sasl.decode_b64(args.strip())
     if result.data is None:

@@ -2,21 +2,26 @@
 
 ``SmtpCompleter`` asks a callable for the current ``CompletionState`` on every
 keystroke, so it always sees the live session (after EHLO, STARTTLS, /reconnect).
+Where a meta-command takes a file, prompt_toolkit's ``PathCompleter`` lists them.
 ``HeaderTracker`` is a session observer that knows whether a message's header section
 is still open.  ``shell_completer(core)`` wires both to a ``ShellCore``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 from ..session import Sent, SessionEvent
 from .commands import unique_commands
-from .completion_engine import CompletionState, complete, state_from_session
-from .core import ShellCore
+from .completion_engine import CompletionState, complete, file_argument, state_from_session
+
+if TYPE_CHECKING:
+    from .core import ShellCore
 
 __all__ = ["UNAVAILABLE_STYLE", "HeaderTracker", "SmtpCompleter", "shell_completer"]
 
@@ -35,13 +40,18 @@ class SmtpCompleter(Completer):
     ) -> None:
         self._get_state = get_state
         self._cwd = cwd
+        self._paths = PathCompleter(expanduser=True, get_paths=self._search_paths)
+
+    def _search_paths(self) -> list[str]:
+        cwd = self._cwd() if self._cwd is not None else None
+        return [cwd or "."]
 
     def get_completions(
         self, document: Document, complete_event: CompleteEvent
     ) -> Iterable[Completion]:
         state = self._get_state()
-        cwd = self._cwd() if self._cwd is not None else None
-        for s in complete(document.current_line_before_cursor, state, cwd=cwd):
+        before = document.current_line_before_cursor
+        for s in complete(before, state):
             yield Completion(
                 s.text,
                 start_position=s.start,
@@ -49,6 +59,20 @@ class SmtpCompleter(Completer):
                 display_meta=s.meta,
                 style="" if s.available else UNAVAILABLE_STYLE,
             )
+        partial = file_argument(before, state)
+        if partial is not None:
+            yield from self._files(partial, complete_event)
+
+    def _files(self, partial: str, complete_event: CompleteEvent) -> Iterable[Completion]:
+        """File names for ``partial``; hidden ones only when a "." is typed."""
+        hidden = os.path.basename(partial).startswith(".")
+        for c in self._paths.get_completions(Document(partial), complete_event):
+            if not c.text or (c.display_text.startswith(".") and not hidden):
+                continue
+            is_dir = c.display_text.endswith("/")
+            yield Completion(c.text + ("/" if is_dir else ""), start_position=0,
+                             display=c.display_text,
+                             display_meta="directory" if is_dir else "file")  # fmt: skip
 
 
 class HeaderTracker:

@@ -6,9 +6,10 @@ prompt_toolkit (``completer.py`` wraps it).  The rules, in the order they are tr
 * AUTH exchange in progress: nothing (the line is base64 or a secret).
 * DATA mode: meta-commands after ``/!``; header names while the header section is
   open and the line is still a bare word (``Sub`` -> ``Subject: ``); nothing else.
-* ``/name``: meta-commands, then their arguments (``arguments`` of the command,
-  literal words in its usage such as ``[chain]``, command names for ``COMMAND``,
-  file names when it ``takes_file``).
+* ``/name``: meta-commands, then the arguments each DECLARES (``commands.registry``):
+  its literal words (``chain``, ``on``/``off``), command names, SASL mechanisms, /explain
+  topics, options.  Where it takes a file, ``file_argument`` says so and the completer
+  lists the files (prompt_toolkit's ``PathCompleter``).
 * the first word: SMTP verbs.  What the server can take comes first; verbs it did not
   advertise (or that make no sense now) follow with ``available=False``.  STARTTLS is
   left out once TLS is up, and when EHLO showed the server does not offer it.
@@ -20,14 +21,15 @@ Keywords follow the case the user types: ``mail f`` completes to ``from:<``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..explain import KEYWORDS
 from ..protocol.replies import Capabilities
-from .commands import DATA_ESCAPE, PREFIX
+from ..protocol.sasl import MECHANISMS
+from .commands.registry import DATA_ESCAPE, PREFIX, Arg, CommandSpec, Kind
 from .toolbar import human_size
 
 if TYPE_CHECKING:
@@ -37,9 +39,9 @@ __all__ = [
     "EXTENSION_VERBS",
     "HEADERS",
     "CompletionState",
-    "MetaSpec",
     "Suggestion",
     "complete",
+    "file_argument",
     "state_from_session",
 ]
 
@@ -57,31 +59,6 @@ class Suggestion:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MetaSpec:
-    """What completion needs to know about one meta-command."""
-
-    name: str
-    help: str = ""
-    usage: str = ""
-    takes_file: bool = False
-    aliases: tuple[str, ...] = ()
-    arguments: tuple[str, ...] = ()
-    """Words offered for the first argument (a registry entry may provide them)."""
-
-    @classmethod
-    def from_command(cls, meta: object) -> MetaSpec:
-        """From a ``commands.MetaCommand`` (or anything shaped like one)."""
-        return cls(
-            name=str(getattr(meta, "name", "")),
-            help=str(getattr(meta, "help", "")),
-            usage=str(getattr(meta, "usage", "")),
-            takes_file=bool(getattr(meta, "takes_file", False)),
-            aliases=tuple(getattr(meta, "aliases", ()) or ()),
-            arguments=tuple(getattr(meta, "arguments", ()) or ()),
-        )
-
-
-@dataclass(frozen=True, kw_only=True)
 class CompletionState:
     """The facts completion depends on, taken from a ``Session`` at one moment."""
 
@@ -95,11 +72,11 @@ class CompletionState:
     ehlo_name: str | None = None
     data_headers: bool = True
     """In DATA mode: the header section is still open (no empty line sent yet)."""
-    meta_commands: tuple[MetaSpec, ...] = ()
+    meta_commands: tuple[CommandSpec, ...] = ()
 
 
 def state_from_session(
-    session: Session, meta_commands: Iterable[object] = (), *, data_headers: bool = True
+    session: Session, meta_commands: Iterable[CommandSpec] = (), *, data_headers: bool = True
 ) -> CompletionState:
     """Read the session's live state (``meta_commands``: e.g. ``unique_commands()``)."""
     return CompletionState(
@@ -111,7 +88,7 @@ def state_from_session(
         lmtp=session.options.lmtp,
         ehlo_name=session.options.ehlo_name or None,
         data_headers=data_headers,
-        meta_commands=tuple(MetaSpec.from_command(m) for m in meta_commands),
+        meta_commands=tuple(meta_commands),
     )
 
 
@@ -146,21 +123,19 @@ _VERB_META = {
 
 
 # ---- the entry point -----------------------------------------------------------------
-def complete(
-    text_before_cursor: str, state: CompletionState, *, cwd: str | None = None
-) -> list[Suggestion]:
-    """Suggestions for the current line; ``cwd`` is where relative file names start."""
+def complete(text_before_cursor: str, state: CompletionState) -> list[Suggestion]:
+    """Suggestions for the current line (file names: ``file_argument``)."""
     text = text_before_cursor.rsplit("\n", 1)[-1]
     if state.in_auth:
         return []
     if state.in_data:
         if text.startswith(DATA_ESCAPE):
-            return _meta(text, DATA_ESCAPE, state, cwd)
+            return _meta(text, DATA_ESCAPE, state)
         if state.data_headers and re.fullmatch(r"[A-Za-z][A-Za-z-]*", text):
             return _headers(text)
         return []
     if text.startswith(PREFIX):
-        return _meta(text, PREFIX, state, cwd)
+        return _meta(text, PREFIX, state)
     if " " not in text:
         return _verbs(text, state)
     verb, _, rest = text.partition(" ")
@@ -318,11 +293,7 @@ def _headers(typed: str) -> list[Suggestion]:
 
 
 # ---- meta-commands -------------------------------------------------------------------
-_PLACEHOLDER_FILE = re.compile(r"FILE|PATH|DIR", re.IGNORECASE)
-_LITERAL = re.compile(r"-{0,2}[a-z0-9][a-z0-9_.-]*")
-
-
-def _meta(text: str, prefix: str, state: CompletionState, cwd: str | None) -> list[Suggestion]:
+def _meta(text: str, prefix: str, state: CompletionState) -> list[Suggestion]:
     body = text[len(prefix) :]
     name, space, args = body.partition(" ")
     if not space:
@@ -330,10 +301,10 @@ def _meta(text: str, prefix: str, state: CompletionState, cwd: str | None) -> li
     spec = _find_meta(name, state)
     if spec is None:
         return []
-    return _meta_args(spec, args.lstrip(), state, cwd)
+    return _meta_args(spec, args.lstrip(), state)
 
 
-def _find_meta(name: str, state: CompletionState) -> MetaSpec | None:
+def _find_meta(name: str, state: CompletionState) -> CommandSpec | None:
     low = name.lower()
     for spec in state.meta_commands:
         if spec.name.lower() == low or low in (a.lower() for a in spec.aliases):
@@ -357,92 +328,82 @@ def _meta_names(typed: str, prefix: str, state: CompletionState) -> list[Suggest
     return out
 
 
-def _alternatives(word: str) -> list[str]:
-    """ "[chain]" -> ["chain"], "[FILE|off]" -> ["FILE", "off"]; "<file>" -> ["FILE"]."""
-    found = [a for a in re.split(r"[|,]", word.strip("[]{}<>()")) if a]
-    return [a.upper() for a in found] if "<" in word else found
+@dataclass(frozen=True)
+class _Cursor:
+    """Where the cursor stands in a meta-command's arguments."""
+
+    arg: Arg | None
+    """The declared argument being typed (None: past the last, or a flag's value)."""
+    partial: str
+    done: tuple[str, ...]
+    """The words before the one being typed."""
+    flag_value: bool
+    past_args: bool
 
 
-def _parse_usage(usage: str) -> tuple[list[list[str]], dict[str, bool]]:
-    """Positional slots (alternatives each) and flags (flag -> takes a value) of a usage.
-
-    ``/send FILE [--bdat] [--chunk N]`` -> ``[["FILE"]]``, ``{"--bdat": False,
-    "--chunk": True}``: a flag takes a value when a placeholder follows it in its group.
-    """
-    slots: list[list[str]] = []
-    flags: dict[str, bool] = {}
-    tokens = usage.split()[1:]
-    i = 0
-    while i < len(tokens):
-        word = tokens[i]
-        alternatives = _alternatives(word)
-        if alternatives and all(a.startswith("-") for a in alternatives):
-            nxt = _alternatives(tokens[i + 1]) if i + 1 < len(tokens) else []
-            takes_value = not word.endswith("]") and len(nxt) == 1 and nxt[0].isupper()
-            flags.update(dict.fromkeys(alternatives, takes_value))
-            i += 2 if takes_value else 1
-            continue
-        slots.append(alternatives)
-        i += 1
-    return slots, flags
-
-
-def _meta_args(
-    spec: MetaSpec, args: str, state: CompletionState, cwd: str | None
-) -> list[Suggestion]:
+def _cursor(spec: CommandSpec, args: str) -> _Cursor:
     words = args.split()
     partial = "" if not args or args[-1].isspace() else words.pop()
-    slots, flags = _parse_usage(spec.usage)
+    takes_value = {f.name: f.value is not None for f in spec.flags}
     position = 0
     wants_value = False
     for word in words:
         if wants_value:
             wants_value = False
-        elif word in flags:
-            wants_value = flags[word]
+        elif word in takes_value:
+            wants_value = takes_value[word]
         else:
             position += 1
-    if wants_value:
+    arg = spec.args[position] if position < len(spec.args) and not wants_value else None
+    return _Cursor(arg, partial, tuple(words), wants_value, position >= len(spec.args))
+
+
+def _meta_args(spec: CommandSpec, args: str, state: CompletionState) -> list[Suggestion]:
+    cur = _cursor(spec, args)
+    if cur.flag_value:
         return []  # the user types the flag's value
-    slot = slots[position] if position < len(slots) else []
-    options: dict[str, str] = {}
-    if position == 0:
-        options.update((a, "") for a in spec.arguments)
-    options.update((a, "") for a in slot if _LITERAL.fullmatch(a))
-    if "COMMAND" in slot or (spec.name == "help" and position == 0):
-        options.update((m.name, m.help) for m in state.meta_commands)
-    if partial.startswith("-") or position >= len(slots):
-        options.update((f, "") for f in flags if f not in words)
-    found = _words(partial, [(w, meta, True) for w, meta in options.items()], case=None)
-    file_slot = any(_PLACEHOLDER_FILE.search(a) for a in slot)
-    no_file_in_usage = not any(_PLACEHOLDER_FILE.search(a) for s in slots for a in s)
-    if file_slot or (spec.takes_file and position == 0 and no_file_in_usage):
-        found += _files(partial, cwd)
-    return found
+    options: dict[str, tuple[str, bool]] = {}
+    arg = cur.arg
+    if arg is not None:
+        options.update((w, ("", True)) for w in arg.words)
+        if arg.kind is Kind.COMMAND:
+            options.update((m.name, (m.help, True)) for m in state.meta_commands)
+        elif arg.kind is Kind.MECHANISM:
+            options.update(_mechanisms(state))
+        elif arg.kind is Kind.TOPIC:
+            options.update((k, ("", True)) for k in KEYWORDS)
+    if cur.partial.startswith("-") or cur.past_args:
+        options.update((f.name, ("", True)) for f in spec.flags if f.name not in cur.done)
+    found = [(w, meta, ok) for w, (meta, ok) in options.items()]
+    return _words(cur.partial, found, case=None)
 
 
-def _files(partial: str, cwd: str | None) -> list[Suggestion]:
-    """Names in the directory ``partial`` points into; directories end with "/"."""
-    head, _, stem = partial.rpartition("/")
-    folder = head + "/" if head or partial.startswith("/") else ""
-    scan = os.path.expanduser(folder) if folder else "."
-    if not os.path.isabs(scan) and cwd is not None:
-        scan = os.path.join(cwd, scan)
-    try:
-        entries = sorted(os.scandir(scan), key=lambda e: e.name)
-    except OSError:
-        return []
-    out: list[Suggestion] = []
-    for entry in entries:
-        if not entry.name.startswith(stem) or (entry.name.startswith(".") and not stem):
-            continue
-        try:
-            is_dir = entry.is_dir()
-        except OSError:
-            is_dir = False
-        name = entry.name + ("/" if is_dir else "")
-        if name == stem:
-            continue
-        out.append(Suggestion(text=name, start=-len(stem), display=name,
-                              meta="directory" if is_dir else "file"))  # fmt: skip
+def _mechanisms(state: CompletionState) -> dict[str, tuple[str, bool]]:
+    """The shell's mechanisms: the advertised ones first, the others marked."""
+    caps = state.capabilities
+    offered = caps.auth_mechanisms if caps is not None else ()
+    out = {m: ("advertised by the server", True) for m in MECHANISMS if m in offered}
+    note = "send EHLO to see what is offered" if caps is None else "not advertised"
+    out.update((m, (note, False)) for m in MECHANISMS if m not in offered)
     return out
+
+
+def file_argument(text_before_cursor: str, state: CompletionState) -> str | None:
+    """The partial file name at the cursor when a meta-command takes a file there, else None.
+
+    The completer (``completer.py``) lists the files: prompt_toolkit's ``PathCompleter``.
+    """
+    text = text_before_cursor.rsplit("\n", 1)[-1]
+    if state.in_auth:
+        return None
+    prefix = DATA_ESCAPE if state.in_data else PREFIX
+    if not text.startswith(prefix):
+        return None
+    name, space, args = text[len(prefix) :].partition(" ")
+    spec = _find_meta(name, state) if space else None
+    if spec is None:
+        return None
+    cur = _cursor(spec, args.lstrip())
+    if cur.arg is None or cur.arg.kind is not Kind.FILE:
+        return None
+    return cur.partial

@@ -15,8 +15,8 @@ from ..protocol import sasl
 from ..protocol.events import Reply, ReplyKind
 from ..session import ConnectOptions, Observer, Sent, Session, SessionError, SessionEvent
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
-from . import commands
-from .commands import command, split_meta, unique_commands
+from .commands import lookup, split_meta
+from .commands.record import stop_recording
 from .render import Renderer
 
 if TYPE_CHECKING:
@@ -315,7 +315,7 @@ class ShellCore:
         return True
 
     async def run_meta(self, name: str, args: str) -> None:
-        meta = commands.lookup(name)
+        meta = lookup(name)
         if meta is None:
             self.renderer.error(f"unknown command /{name} (try /help)")
             return
@@ -335,8 +335,6 @@ class ShellCore:
     async def close(self) -> None:
         await self.session.close()
         if self.recorder is not None:
-            from .record_commands import stop_recording
-
             stop_recording(self)
 
 
@@ -372,76 +370,3 @@ def interleave(events: Sequence[SessionEvent]) -> list[SessionEvent]:
         if i < len(replies):
             ordered += replies[i]
     return ordered + tail
-
-
-# ---- built-in meta-commands ---------------------------------------------------------
-@command("help", "/help [COMMAND]", "list the shell's commands, or explain one", aliases=("?",))
-async def _help(core: ShellCore, args: str) -> None:
-    if args:
-        meta = commands.lookup(args.lstrip("/"))
-        if meta is None:
-            core.renderer.error(f"no such command: {args}")
-        else:
-            core.renderer.write(f"{meta.usage}\n    {meta.help}")
-        return
-    core.renderer.write("Type SMTP commands; each line goes to the server with CRLF.")
-    core.renderer.write("Shell commands start with '/' (in DATA mode with '/!'):")
-    for meta in unique_commands():
-        core.renderer.write(f"  {meta.usage:<28} {meta.help}")
-
-
-@command("quit", "/quit", "send QUIT if connected, then leave the shell", aliases=("exit",))
-async def _quit(core: ShellCore, args: str) -> None:
-    if core.session.connected and not core.session.in_data:
-        await core.session.send("QUIT", origin="shell")
-    await core.session.close()
-    core.quit_requested = True
-
-
-@command("reconnect", "/reconnect", "open a new connection with the same options")
-async def _reconnect(core: ShellCore, args: str) -> None:
-    await core.session.close()
-    core.status = await core.connect()
-
-
-@command("close", "/close", "close the connection without QUIT (stay in the shell)")
-async def _close(core: ShellCore, args: str) -> None:
-    await core.session.close()
-    core.renderer.info("connection closed; /reconnect to open a new one")
-
-
-@command("tls", "/tls [chain]", "show the TLS report of this connection (chain: all certificates)")
-async def _tls(core: ShellCore, args: str) -> None:
-    from .. import tls
-
-    report = core.session.tls_report
-    if report is None or not core.session.is_tls:
-        core.renderer.info("this connection is not encrypted (type STARTTLS to start TLS)")
-        return
-    for line in tls.render_report(report, show_chain=args.strip() == "chain"):
-        core.renderer.write(f"  {line}")
-
-
-@command("status", "/status", "connection, TLS, authentication and transaction state")
-async def _status(core: ShellCore, args: str) -> None:
-    s = core.session
-    r = core.renderer
-    r.write(f"  target      {core.options.target}  ({'connected' if s.connected else 'closed'})")
-    if s.tls_report and s.is_tls:
-        r.write(f"  tls         {s.tls_report.version} {s.tls_report.cipher}")
-    else:
-        r.write("  tls         none (plain text)")
-    r.write(f"  auth        {s.auth_user or ('yes' if s.authenticated else 'no')}")
-    r.write(f"  stage       {s.stage.value}")
-    caps = s.capabilities
-    if caps is None:
-        r.write("  ehlo        not sent on this connection (or reset by STARTTLS)")
-    else:
-        r.write("  ehlo        " + " ".join(sorted(caps.keywords)))
-    if s.closed_reason and not s.connected:
-        r.write(f"  closed      {s.closed_reason}")
-
-
-
-# Register the meta-commands that live in their own modules.
-from . import auth, info_commands, mail_commands, record_commands  # noqa: E402,F401

@@ -229,7 +229,7 @@ def test_repl_auth_leaves_no_secret_in_any_file(sandbox: Sandbox, tmp_path: Path
 
 def test_xoauth2_recording_holds_no_token_and_replays(tmp_path: Path) -> None:
     from smtpshell.transcript.replay import ReplayOptions, replay_file
-    from smtpshell.ui.record_commands import start_recording
+    from smtpshell.ui.commands.record import start_recording
 
     path = tmp_path / "xoauth2.smtp"
     token = "ya29.secret-token-value"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,14 +14,14 @@ from prompt_toolkit.document import Document
 from smtpshell.protocol.replies import Capabilities
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions, Sent, Session
-from smtpshell.ui.commands import unique_commands
+from smtpshell.ui.commands import Arg, CommandSpec, Flag, Kind, unique_commands
 from smtpshell.ui.completer import UNAVAILABLE_STYLE, HeaderTracker, SmtpCompleter, shell_completer
 from smtpshell.ui.completion_engine import (
     EXTENSION_VERBS,
     CompletionState,
-    MetaSpec,
     Suggestion,
     complete,
+    file_argument,
     state_from_session,
 )
 from smtpshell.ui.core import ShellCore
@@ -30,15 +29,22 @@ from smtpshell.ui.render import Renderer
 from tests.helpers import sandbox_options
 
 META = (
-    MetaSpec(name="help", usage="/help [COMMAND]", help="list the shell's commands",
-             aliases=("?",)),
-    MetaSpec(name="quit", usage="/quit", help="leave", aliases=("exit",)),
-    MetaSpec(name="record", usage="/record [FILE|off]", help="record a transcript"),
-    MetaSpec(name="send", usage="/send <file> [--dry-run]", help="send a file"),
-    MetaSpec(name="load", usage="/load", help="load", takes_file=True),
-    MetaSpec(name="set", usage="/set [KEY VALUE]", help="change a setting",
-             arguments=("hints", "require-tls")),
-    MetaSpec(name="tls", usage="/tls [chain]", help="TLS report"),
+    CommandSpec(name="help", help="list the shell's commands", aliases=("?",),
+                args=(Arg("COMMAND", Kind.COMMAND, optional=True),)),
+    CommandSpec(name="quit", help="leave", aliases=("exit",)),
+    CommandSpec(name="record", help="record a transcript",
+                args=(Arg("FILE", Kind.FILE, words=("off",), optional=True),)),
+    CommandSpec(name="send", help="send a file", args=(Arg("FILE", Kind.FILE),),
+                flags=(Flag("--dry-run"),)),
+    CommandSpec(name="load", help="load", args=(Arg("FILE", Kind.FILE),)),
+    CommandSpec(name="set", help="change a setting",
+                args=(Arg("KEY", Kind.WORD, words=("hints", "require-tls"), optional=True),
+                      Arg("on|off", Kind.WORD, words=("on", "off"), optional=True))),
+    CommandSpec(name="tls", help="TLS report",
+                args=(Arg("chain", Kind.WORD, words=("chain",), optional=True),)),
+    CommandSpec(name="auth", help="authenticate",
+                args=(Arg("MECH", Kind.MECHANISM, optional=True), Arg("USER", Kind.USER))),
+    CommandSpec(name="explain", help="explain", args=(Arg("TOPIC", Kind.TOPIC),)),
 )  # fmt: skip
 
 SANDBOX_PLAIN = Capabilities(
@@ -56,8 +62,8 @@ def caps(*keywords: str, **params: str) -> Capabilities:
     return Capabilities({**dict.fromkeys(keywords, ""), **params})
 
 
-def texts(text: str, st: CompletionState, **kw: str) -> list[str]:
-    return [s.text for s in complete(text, st, **kw)]
+def texts(text: str, st: CompletionState) -> list[str]:
+    return [s.text for s in complete(text, st)]
 
 
 def available(text: str, st: CompletionState) -> list[str]:
@@ -249,7 +255,7 @@ def test_meta_command_names() -> None:
 
 
 def test_meta_aliases_are_offered_when_only_they_match() -> None:
-    [exit_] = complete("/ex", state())
+    [exit_] = complete("/exi", state())
     assert exit_.text == "/exit" and "/quit" in exit_.meta
     assert texts("/q", state()) == ["/quit"]
 
@@ -262,38 +268,55 @@ def test_meta_arguments() -> None:
     assert texts("/tls chain ", state()) == []
     assert texts("/set ", state()) == ["hints", "require-tls"]
     assert texts("/set req", state()) == ["require-tls"]
-    assert texts("/set hints ", state()) == []
+    assert texts("/set hints ", state()) == ["on", "off"]
+    assert texts("/set hints on ", state()) == []
     assert texts("/quit ", state()) == []
     assert texts("/unknown ", state()) == []
 
 
 def test_meta_commands_in_data_mode_use_the_escape() -> None:
     st = state(in_data=True)
-    assert texts("/!st", state(in_data=True, meta_commands=(*META, MetaSpec(name="status")))) == [
-        "/!status"
-    ]
+    with_status = state(in_data=True, meta_commands=(*META, CommandSpec(name="status")))
+    assert texts("/!st", with_status) == ["/!status"]
     assert complete("/!he", st)[0].start == -4
     assert texts("/!tls ", st) == ["chain"]
     assert texts("/he", st) == []  # a line for the server
 
 
-def test_registry_commands_become_specs() -> None:
-    import smtpshell.ui.core  # noqa: F401  (registers the built-in commands)
-
-    specs = [MetaSpec.from_command(m) for m in unique_commands()]
+def test_the_registry_declares_what_completion_offers() -> None:
+    specs = tuple(unique_commands())
     by_name = {s.name: s for s in specs}
-    assert by_name["help"].aliases == ("?",) and by_name["help"].arguments == ()
-    assert texts("/tls ", state(meta_commands=tuple(specs))) == ["chain"]
+    assert by_name["help"].aliases == ("?",)
+    st = state(meta_commands=specs, capabilities=caps(AUTH="LOGIN PLAIN"))
+    assert texts("/tls ", st) == ["chain"]
+    assert texts("/set ", st) == ["hints", "require-tls", "auth-in-clear"]
+    assert texts("/set hints ", st) == ["on", "off"]
+    assert texts("/help recor", st) == ["record"]
+    assert texts("/send x.eml ", st) == ["--bdat", "--force", "--chunk"]
+    assert texts("/send x.eml --chunk ", st) == []
+    assert available("/auth ", st) == ["PLAIN", "LOGIN"]
+    assert unavailable("/auth ", st) == ["CRAM-MD5", "XOAUTH2"]
+    assert texts("/auth PLAIN ", st) == []  # a user name: nothing to guess
+    assert texts("/explain PIPEL", st) == ["PIPELINING"]
 
-    @dataclass
-    class WithArguments:
-        name: str = "mode"
-        help: str = "switch mode"
-        usage: str = "/mode MODE"
-        arguments: tuple[str, ...] = ("raw", "cooked")
 
-    spec = MetaSpec.from_command(WithArguments())
-    assert texts("/mode ", state(meta_commands=(spec,))) == ["raw", "cooked"]
+def test_usage_lines_come_from_the_declarations() -> None:
+    usage = {m.name: m.usage for m in unique_commands()}
+    assert usage["send"] == "/send FILE [--bdat] [--force] [--chunk N]"
+    assert usage["bdat"] == "/bdat FILE [--force] [--chunk N]"
+    assert usage["record"] == "/record [FILE|off]"
+    assert usage["set"] == "/set [hints|require-tls|auth-in-clear] [on|off]"
+    assert usage["tls"] == "/tls [chain]"
+    assert usage["help"] == "/help [COMMAND]"
+    assert usage["auth"] == "/auth [MECH] [USER]"
+    assert usage["msg"] == "/msg FROM TO[,TO...] [SUBJECT...]"
+
+
+def test_mechanisms_before_ehlo_are_all_marked() -> None:
+    found = complete("/auth ", state())
+    assert sorted(s.text for s in found) == ["CRAM-MD5", "LOGIN", "PLAIN", "XOAUTH2"]
+    assert not any(s.available for s in found)
+    assert "send EHLO" in found[0].meta
 
 
 # ---- files -------------------------------------------------------------------------------
@@ -307,48 +330,56 @@ def files(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def file_texts(text: str, st: CompletionState, cwd: Path | None = None) -> list[str]:
+    """What the prompt_toolkit completer offers (words, then file names)."""
+    completer = SmtpCompleter(lambda: st, cwd=(lambda: str(cwd)) if cwd else None)
+    return [c[0] for c in completions(completer, text)]
+
+
 def test_file_names_for_commands_that_take_a_file(files: Path) -> None:
-    cwd = str(files)
-    assert texts("/load ", state(), cwd=cwd) == ["mail.eml", "mailbox/", "notes.txt"]
-    found = complete("/load ma", state(), cwd=cwd)
-    assert [(s.text, s.start, s.meta) for s in found] == [
-        ("mail.eml", -2, "file"),
-        ("mailbox/", -2, "directory"),
+    assert file_texts("/load ", state(), files) == ["mail.eml", "mailbox/", "notes.txt"]
+    completer = SmtpCompleter(state, cwd=lambda: str(files))
+    assert completions(completer, "/load ma") == [
+        ("il.eml", 0, "mail.eml", "file", ""),
+        ("ilbox/", 0, "mailbox/", "directory", ""),
     ]
-    assert texts("/load mailbox/", state(), cwd=cwd) == ["one.txt"]
-    assert complete("/load mailbox/o", state(), cwd=cwd)[0].start == -1
-    assert texts("/load .", state(), cwd=cwd) == [".hidden"]
-    assert texts("/load nothere/", state(), cwd=cwd) == []
-    assert texts("/load notes.txt", state(), cwd=cwd) == []
-    assert texts(f"/load {files}/no", state()) == ["notes.txt"]  # absolute path
+    assert file_texts("/load mailbox/", state(), files) == ["one.txt"]
+    assert file_texts("/load .", state(), files) == ["hidden"]
+    assert file_texts("/load nothere/", state(), files) == []
+    assert file_texts("/load notes.txt", state(), files) == []
+    assert file_texts(f"/load {files}/no", state()) == ["tes.txt"]  # absolute path
 
 
-def test_usage_placeholders_decide_where_files_go(files: Path) -> None:
-    cwd = str(files)
+def test_declared_arguments_decide_where_files_go(files: Path) -> None:
     # "/record [FILE|off]": the literal word, then the files
-    assert texts("/record ", state(), cwd=cwd) == ["off", "mail.eml", "mailbox/", "notes.txt"]
-    assert texts("/record o", state(), cwd=cwd) == ["off"]
-    # "/send <file> [--dry-run]": files first, then the flag; "file" itself is no word
-    assert texts("/send n", state(), cwd=cwd) == ["notes.txt"]
-    assert texts("/send notes.txt ", state(), cwd=cwd) == ["--dry-run"]
+    assert file_texts("/record ", state(), files) == ["off", "mail.eml", "mailbox/", "notes.txt"]
+    assert file_texts("/record o", state(), files) == ["off"]
+    # "/send FILE [--dry-run]": files first, then the flag
+    assert file_texts("/send n", state(), files) == ["otes.txt"]
+    assert file_texts("/send notes.txt ", state(), files) == ["--dry-run"]
     # options: after the positional arguments, or when a "-" is typed; not twice;
     # a value-taking option waits for its value
-    spec = MetaSpec(name="put", usage="/put FILE [--bdat] [--chunk N]", takes_file=True)
+    spec = CommandSpec(name="put", args=(Arg("FILE", Kind.FILE),),
+                       flags=(Flag("--bdat"), Flag("--chunk", "N")))  # fmt: skip
     st = state(meta_commands=(spec,))
-    assert texts("/put -", st, cwd=cwd) == ["--bdat", "--chunk"]
-    assert texts("/put mail.eml ", st, cwd=cwd) == ["--bdat", "--chunk"]
-    assert texts("/put mail.eml --bdat ", st, cwd=cwd) == ["--chunk"]
-    assert texts("/put mail.eml --chunk ", st, cwd=cwd) == []
-    assert texts("/put mail.eml --chunk 100 --", st, cwd=cwd) == ["--bdat"]
-    # commands without a file slot never list files
-    assert texts("/tls ", state(), cwd=cwd) == ["chain"]
+    assert file_texts("/put -", st, files) == ["--bdat", "--chunk"]
+    assert file_texts("/put mail.eml ", st, files) == ["--bdat", "--chunk"]
+    assert file_texts("/put mail.eml --bdat ", st, files) == ["--chunk"]
+    assert file_texts("/put mail.eml --chunk ", st, files) == []
+    assert file_texts("/put mail.eml --chunk 100 --", st, files) == ["--bdat"]
+    # commands without a file argument never list files
+    assert file_texts("/tls ", state(), files) == ["chain"]
+    assert file_argument("/tls ", state()) is None
+    assert file_argument("/record ma", state()) == "ma"
+    assert file_argument("/!record ma", state(in_data=True)) == "ma"
+    assert file_argument("/record ma", state(in_auth=True)) is None
 
 
 def test_files_relative_to_the_working_directory(
     files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(files)
-    assert texts("/load no", state()) == ["notes.txt"]
+    assert file_texts("/load no", state()) == ["tes.txt"]
     assert os.getcwd() == str(files)
 
 

@@ -14,14 +14,13 @@ from pathlib import Path
 
 import pytest
 
-import smtpshell.ui.mail_commands  # noqa: F401  (registers the commands)
 from smtpshell.compose import normalise_line_endings
 from smtpshell.protocol.state import Stage
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions
 from smtpshell.status import ExitStatus
+from smtpshell.ui.commands.mail import SendArgs, parse_send_args
 from smtpshell.ui.core import ShellCore
-from smtpshell.ui.mail_commands import SendArgs, parse_send_args
 from smtpshell.ui.render import Renderer
 from tests.hostile.servers import serve
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .commands import command
-from .core import ShellCore
+from .registry import Arg, Kind, command
+
+if TYPE_CHECKING:
+    from ..core import ShellCore
 
 
 def start_recording(core: ShellCore, path: str) -> bool:
     """Open a transcript at ``path`` and attach it to the session; False on error."""
-    from ..transcript.recorder import Recorder
+    from ...transcript.recorder import Recorder
 
     stop_recording(core)
     mode = core.options.tls_mode
@@ -51,9 +54,8 @@ def stop_recording(core: ShellCore) -> None:
     core.renderer.info(f"transcript written to {recorder.path}")
 
 
-@command("record", "/record [FILE|off]",
-         "record this session to a transcript file (mode 0600), or stop recording",
-         takes_file=True)
+@command("record", "record this session to a transcript file (mode 0600), or stop recording",
+         args=(Arg("FILE", Kind.FILE, words=("off",), optional=True),))
 async def _record(core: ShellCore, args: str) -> None:
     arg = args.strip()
     if not arg:

@@ -1,6 +1,6 @@
 """Meta-commands that compose mail: /send, /bdat, /msg and /raw.
 
-Importing this module registers them.  They talk to the server only through the
+They talk to the server only through the
 ``Session``; the byte work (line endings, dot-stuffing, sizes, escapes) is in
 ``smtpshell.compose``.
 
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ..compose import (
+from ...compose import (
     DEFAULT_CHUNK_SIZE,
     DataStats,
     bdat_chunks,
@@ -29,13 +30,17 @@ from ..compose import (
     scan_message,
     size_parameter,
 )
-from ..protocol.connection import verb_of
-from ..protocol.events import Reply
-from ..protocol.state import Stage
-from .commands import command
-from .core import ShellCore
+from ...protocol.connection import verb_of
+from ...protocol.events import Reply
+from ...protocol.state import Stage
+from .registry import Arg, Flag, Kind, command
+
+if TYPE_CHECKING:
+    from ..core import ShellCore
 
 SEND_USAGE = "/send FILE [--bdat] [--force] [--chunk N]"
+_FILE = Arg("FILE", Kind.FILE)
+_SEND_FLAGS = (Flag("--force"), Flag("--chunk", "N"))
 PRESCAN_MAX = 4 * 1024 * 1024
 """Message files up to this size are scanned before sending, so the exact size, line
 count and warnings come first.  Bigger files are read once, while they are sent (the
@@ -250,16 +255,14 @@ async def _send_bdat(core: ShellCore, parsed: SendArgs, name: str) -> None:
     s.conn.accepted_recipients = 0
 
 
-@command("send", SEND_USAGE,
-         "send a message file: DATA, the file (CRLF, dot-stuffed), '.'; --bdat uses CHUNKING",
-         takes_file=True)
+@command("send", "send a message file: DATA, the file (CRLF, dot-stuffed), '.'; "
+         "--bdat uses CHUNKING", args=(_FILE,), flags=(Flag("--bdat"), *_SEND_FLAGS))
 async def _send(core: ShellCore, args: str) -> None:
     await send_file(core, args)
 
 
-@command("bdat", "/bdat FILE [--force] [--chunk N]",
-         "send a message file with BDAT chunks (RFC 3030), like /send FILE --bdat",
-         takes_file=True)
+@command("bdat", "send a message file with BDAT chunks (RFC 3030), like /send FILE --bdat",
+         args=(_FILE,), flags=_SEND_FLAGS)
 async def _bdat(core: ShellCore, args: str) -> None:
     await send_file(core, args, bdat=True)
 
@@ -275,8 +278,8 @@ def _address(text: str) -> str | None:
     return addr
 
 
-@command("msg", "/msg FROM TO[,TO...] [SUBJECT...]",
-         "send a quick test message: MAIL FROM, RCPT TO, DATA, a small message, '.'")
+@command("msg", "send a quick test message: MAIL FROM, RCPT TO, DATA, a small message, '.'",
+         args=(Arg("FROM"), Arg("TO[,TO...]"), Arg("SUBJECT...", optional=True)))
 async def _msg(core: ShellCore, args: str) -> None:
     r = core.renderer
     s = core.session
@@ -340,7 +343,8 @@ async def _msg(core: ShellCore, args: str) -> None:
 # ---- /raw ----------------------------------------------------------------------------
 
 
-@command("raw", r"/raw TEXT", r"send exact bytes; escapes \r \n \t \0 \\ \xNN, no CRLF added")
+@command("raw", r"send exact bytes; escapes \r \n \t \0 \\ \xNN, no CRLF added",
+         args=(Arg("TEXT"),))
 async def _raw(core: ShellCore, args: str) -> None:
     r = core.renderer
     s = core.session

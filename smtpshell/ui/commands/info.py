@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from .commands import command
-from .core import ShellCore
+from typing import TYPE_CHECKING
+
+from ...explain import explain
+from .registry import Arg, Kind, command, on_off
+
+if TYPE_CHECKING:
+    from ..core import ShellCore
 
 SWITCHES = {
     "hints": "print a short hint under common failure replies",
@@ -12,11 +17,9 @@ SWITCHES = {
 }
 
 
-@command("explain", "/explain CODE|X.Y.Z|KEYWORD|REPLY",
-         "explain a reply code, an enhanced status code (RFC 3463) or an EHLO keyword")
+@command("explain", "explain a reply code, an enhanced status code (RFC 3463) or an EHLO keyword",
+         args=(Arg("CODE|X.Y.Z|KEYWORD|REPLY", Kind.TOPIC),))
 async def _explain(core: ShellCore, args: str) -> None:
-    from ..explain import explain
-
     query = args.strip()
     if not query and core.last_replies:
         query = core.last_replies[-1].lines[0]
@@ -31,8 +34,8 @@ async def _explain(core: ShellCore, args: str) -> None:
         core.renderer.write(f"  {line}")
 
 
-@command("set", "/set [hints|require-tls|auth-in-clear] [on|off]",
-         "show or change the shell's switches")
+@command("set", "show or change the shell's switches",
+         args=(Arg("SWITCH", Kind.WORD, words=tuple(SWITCHES), optional=True), on_off(True)))
 async def _set(core: ShellCore, args: str) -> None:
     words = args.split()
     settings = core.settings

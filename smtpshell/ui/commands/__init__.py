@@ -1,0 +1,49 @@
+"""The shell's own commands (``/help``, ``/send``, ``/auth``…), one module per family.
+
+Importing this package loads every command module, and each registers its commands
+in ``registry.REGISTRY``; the shell core reads the registry and imports no command
+module itself.  How to add a command: ``registry``'s docstring.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+from . import builtin, info, mail, record
+from .registry import (
+    DATA_ESCAPE,
+    PREFIX,
+    Arg,
+    CommandSpec,
+    Flag,
+    Kind,
+    MetaCommand,
+    command,
+    lookup,
+    split_meta,
+    unique_commands,
+)
+
+# /auth, /b64 and /unb64: ui/commands/auth.py, or ui/auth.py until it moves here.
+_here = importlib.util.find_spec(f"{__name__}.auth") is not None
+auth = importlib.import_module(".auth" if _here else "..auth", __name__)
+
+__all__ = [
+    "DATA_ESCAPE",
+    "PREFIX",
+    "Arg",
+    "CommandSpec",
+    "Flag",
+    "Kind",
+    "MetaCommand",
+    "auth",
+    "builtin",
+    "command",
+    "info",
+    "lookup",
+    "mail",
+    "record",
+    "split_meta",
+    "unique_commands",
+]

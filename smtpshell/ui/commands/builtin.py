@@ -1,0 +1,78 @@
+"""The shell's basic commands: /help, /quit, /reconnect, /close, /tls, /status."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ... import tls
+from .registry import Arg, Kind, command, lookup, unique_commands
+
+if TYPE_CHECKING:
+    from ..core import ShellCore
+
+
+@command("help", "list the shell's commands, or explain one", aliases=("?",),
+         args=(Arg("COMMAND", Kind.COMMAND, optional=True),))
+async def _help(core: ShellCore, args: str) -> None:
+    if args:
+        meta = lookup(args.lstrip("/"))
+        if meta is None:
+            core.renderer.error(f"no such command: {args}")
+        else:
+            core.renderer.write(f"{meta.usage}\n    {meta.help}")
+        return
+    core.renderer.write("Type SMTP commands; each line goes to the server with CRLF.")
+    core.renderer.write("Shell commands start with '/' (in DATA mode with '/!'):")
+    for meta in unique_commands():
+        core.renderer.write(f"  {meta.usage:<28} {meta.help}")
+
+
+@command("quit", "send QUIT if connected, then leave the shell", aliases=("exit",))
+async def _quit(core: ShellCore, args: str) -> None:
+    if core.session.connected and not core.session.in_data:
+        await core.session.send("QUIT", origin="shell")
+    await core.session.close()
+    core.quit_requested = True
+
+
+@command("reconnect", "open a new connection with the same options")
+async def _reconnect(core: ShellCore, args: str) -> None:
+    await core.session.close()
+    core.status = await core.connect()
+
+
+@command("close", "close the connection without QUIT (stay in the shell)")
+async def _close(core: ShellCore, args: str) -> None:
+    await core.session.close()
+    core.renderer.info("connection closed; /reconnect to open a new one")
+
+
+@command("tls", "show the TLS report of this connection (chain: all certificates)",
+         args=(Arg("chain", Kind.WORD, words=("chain",), optional=True),))
+async def _tls(core: ShellCore, args: str) -> None:
+    report = core.session.tls_report
+    if report is None or not core.session.is_tls:
+        core.renderer.info("this connection is not encrypted (type STARTTLS to start TLS)")
+        return
+    for line in tls.render_report(report, show_chain=args.strip() == "chain"):
+        core.renderer.write(f"  {line}")
+
+
+@command("status", "connection, TLS, authentication and transaction state")
+async def _status(core: ShellCore, args: str) -> None:
+    s = core.session
+    r = core.renderer
+    r.write(f"  target      {core.options.target}  ({'connected' if s.connected else 'closed'})")
+    if s.tls_report and s.is_tls:
+        r.write(f"  tls         {s.tls_report.version} {s.tls_report.cipher}")
+    else:
+        r.write("  tls         none (plain text)")
+    r.write(f"  auth        {s.auth_user or ('yes' if s.authenticated else 'no')}")
+    r.write(f"  stage       {s.stage.value}")
+    caps = s.capabilities
+    if caps is None:
+        r.write("  ehlo        not sent on this connection (or reset by STARTTLS)")
+    else:
+        r.write("  ehlo        " + " ".join(sorted(caps.keywords)))
+    if s.closed_reason and not s.connected:
+        r.write(f"  closed      {s.closed_reason}")
