@@ -23,6 +23,7 @@ from prompt_toolkit.output import ColorDepth, Output
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.styles import Style, merge_styles, style_from_pygments_dict
 
+from ..escapes import for_terminal
 from ..status import ExitStatus
 from .completer import shell_completer
 from .core import ShellCore
@@ -67,7 +68,8 @@ def prompt_text(core: ShellCore) -> HTML:
 
 
 def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Outside text (target, user name) for the prompt: terminal-escaped, then HTML-escaped."""
+    return for_terminal(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 @contextlib.contextmanager

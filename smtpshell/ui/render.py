@@ -1,8 +1,28 @@
-"""Turn session events into coloured lines of text.
+"""Turn session events into coloured lines of text: the one terminal-safe writer.
 
 Used by the REPL (through prompt_toolkit's stdout patching) and by batch mode, so
 it writes plain text with ANSI colour and imports neither prompt_toolkit nor
 pygments (batch mode must start fast).
+
+Terminal safety lives here, at one point: every string the Renderer prints goes through
+``escapes.for_terminal`` first and only then gets the Renderer's own colour, so the only
+control sequences that reach the terminal are the colours in ``COLOURS`` (and the
+highlighter's, which colours text already escaped).  Callers hand it plain text, their own
+or from outside (a reply, a host or file name, a user name, an exception message), and
+never escape or colour it themselves:
+
+* ``write(text)``: one line as it is (escaped);
+* ``info``/``warn``/``error(text)``: one line with its marker (``*``, ``!``, ``x``) and colour;
+* ``line(text, key)``: one line in the colour ``key`` (a reply class ``"2"``…``"5"``,
+  ``"sent"``, ``"dim"``, ``"info"``, ``"warn"``, ``"error"``);
+* ``paint(text, key)``: escaped and coloured text to compose a line from pieces; the
+  result is ``Painted``, which ``write`` prints as it is.  Gluing a ``Painted`` to a plain
+  string gives a plain string again, so its colour codes would be escaped, visibly: a
+  mistake shows, it never leaks.
+
+A line is one line: a CR or LF inside the text is escaped (``\\x0d``, ``\\x0a``), so text
+from outside cannot start a line that looks like the program's own; print two lines with
+two calls.
 """
 
 from __future__ import annotations
@@ -12,6 +32,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .. import tls
+from ..escapes import for_terminal
 from ..protocol.events import Closed, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
 
@@ -27,6 +48,18 @@ COLOURS = {
     "error": "\x1b[1;31m",
     "dim": "\x1b[2m",
 }
+
+
+class Painted(str):
+    """Text ready for the terminal: outside text already escaped, plus the Renderer's own
+    colour codes.  Only ``Renderer.paint`` (and the highlighter path) makes one."""
+
+    __slots__ = ()
+
+
+def safe(text: str) -> str:
+    """``text`` for the terminal: a ``Painted`` as it is, anything else escaped."""
+    return text if isinstance(text, Painted) else for_terminal(text)
 
 
 def pygments_highlighter(background: str = "dark") -> Callable[[str], str]:
@@ -76,23 +109,31 @@ class Renderer:
         self.show_chain = False
         self._tls = False
 
-    def paint(self, text: str, key: str) -> str:
+    def paint(self, text: str, key: str) -> Painted:
+        """``text`` escaped, then in the colour ``key`` (when colour is on)."""
+        shown = safe(text)
         if not self.colour or key not in COLOURS:
-            return text
-        return f"{COLOURS[key]}{text}{RESET}"
+            return Painted(shown)
+        return Painted(f"{COLOURS[key]}{shown}{RESET}")
 
-    def _coloured(self, prefix: str, line: str, key: str) -> str:
+    def _coloured(self, prefix: str, line: str, key: str) -> Painted:
         if self.colour and self.highlight is not None:
             try:
-                return prefix + self.highlight(line)
+                # the highlighter colours text already escaped: its codes are the only ones
+                return Painted(safe(prefix) + self.highlight(safe(line)))
             except Exception as exc:  # the reply is shown all the same
                 self.highlight = None
                 self.warn(f"highlighting is off: {type(exc).__name__}: {exc}")
         return self.paint(prefix + line, key)
 
     def write(self, text: str) -> None:
-        self.out.write(text + "\n")
+        """One line: ``text`` escaped (a ``Painted`` is printed as it is)."""
+        self.out.write(safe(text) + "\n")
         self.out.flush()
+
+    def line(self, text: str, key: str | None = None) -> None:
+        """One line of ``text``, escaped, in the colour ``key``."""
+        self.write(self.paint(text, key) if key else text)
 
     def info(self, text: str) -> None:
         self.write(self.paint(f"* {text}", "info"))

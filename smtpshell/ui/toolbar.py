@@ -3,11 +3,18 @@
 ``toolbar_fragments`` is a pure function of the session, the settings and the
 recording state; it returns prompt_toolkit style fragments (``(style, text)`` pairs)
 without importing prompt_toolkit.  The styles it uses are in ``TOOLBAR_STYLE``.
+
+Text from outside (the target as given, the user name, the TLS version and cipher the
+peer chose, the transcript's file name) is escaped with ``escapes.for_terminal``:
+prompt_toolkit shows C0 and C1 controls as ``^[``-style carets, but passes bidi and
+invisible characters on to the terminal, and a CR or LF would break the toolbar's line.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+from ..escapes import for_terminal
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -54,7 +61,7 @@ def toolbar_fragments(
     session: Session, settings: Settings | None = None, *, recording: str | None = None
 ) -> Fragments:
     """The toolbar for ``session``; ``recording`` names the transcript being written."""
-    out: Fragments = [("class:toolbar.target", f" {session.options.target} ")]
+    out: Fragments = [("class:toolbar.target", f" {for_terminal(session.options.target)} ")]
     if not session.connected:
         out.append(("class:toolbar.closed", "closed"))
     else:
@@ -62,7 +69,7 @@ def toolbar_fragments(
         _sep(out)
         report = session.tls_report
         if session.is_tls and report is not None:
-            out.append(("class:toolbar.tls", f"{report.version} {report.cipher}"))
+            out.append(("class:toolbar.tls", for_terminal(f"{report.version} {report.cipher}")))
             if not report.verified:
                 out.append(("class:toolbar.warn", " unverified"))
         elif session.is_tls:
@@ -71,7 +78,8 @@ def toolbar_fragments(
             out.append(("class:toolbar.plain", "plain"))
         _sep(out)
         if session.authenticated:
-            out.append(("class:toolbar.auth", f"user {session.auth_user or '(authenticated)'}"))
+            user = for_terminal(session.auth_user or "(authenticated)")
+            out.append(("class:toolbar.auth", f"user {user}"))
         else:
             out.append(("class:toolbar.dim", "no auth"))
         _sep(out)
@@ -89,7 +97,7 @@ def toolbar_fragments(
                     "require-TLS"))  # fmt: skip
     if recording:
         _sep(out)
-        out.append(("class:toolbar.rec", f"● REC {recording}"))
+        out.append(("class:toolbar.rec", f"● REC {for_terminal(recording)}"))
     out.append(("", " "))
     return out
 
