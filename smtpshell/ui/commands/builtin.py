@@ -19,7 +19,8 @@ async def _help(core: ShellCore, args: str) -> None:
         if meta is None:
             core.renderer.error(f"no such command: {args}")
         else:
-            core.renderer.write(f"{meta.usage}\n    {meta.help}")
+            core.renderer.write(meta.usage)  # one line per call: the writer escapes a newline
+            core.renderer.write(f"    {meta.help}")
         return
     core.renderer.write("Type SMTP commands; each line goes to the server with CRLF.")
     core.renderer.write("Shell commands start with '/' (in DATA mode with '/!'):")
