@@ -9,8 +9,9 @@ It runs aiosmtpd on 127.0.0.1 with a throw-away trustme CA, so everything works 
 * recipients in ``reject_recipients`` are answered ``550 5.1.1`` so a refusal can be shown;
 * ``lmtp=True`` serves LMTP (LHLO, one DATA reply per accepted recipient) without TLS.
 
-Use ``async with Sandbox(config) as sb:`` inside a running loop, ``with SandboxThread(config)
-as sb:`` from blocking code, or :func:`serve` for the command line.
+Use ``async with Sandbox(config) as sb:`` inside a running loop, or ``with SandboxThread(config)
+as sb:`` from blocking code; ``smtpshell sandbox`` (``smtpshell.cli.sandbox``) runs it in the
+foreground.
 """
 
 from __future__ import annotations
@@ -22,9 +23,7 @@ import mailbox
 import os
 import secrets
 import shutil
-import signal
 import ssl
-import sys
 import tempfile
 import threading
 import time
@@ -32,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any
 
 import trustme
 from aiosmtpd.lmtp import LMTP
@@ -52,7 +51,6 @@ __all__ = [
     "SandboxConfig",
     "SandboxThread",
     "format_address",
-    "serve",
 ]
 
 DEFAULT_PORT = 2525
@@ -500,89 +498,3 @@ class SandboxThread:
         async with self._sandbox:
             self._ready.set()
             await self._stop.wait()
-
-
-# -- command line -------------------------------------------------------------------------
-
-
-def _banner(sb: Sandbox) -> list[str]:
-    ca = sb.ca_file
-    lines = ["smtpshell sandbox: a local mail server for testing and teaching"]
-    if sb.lmtp:
-        lines.append(f"  LMTP              {format_address(sb.host, sb.port)}  (no TLS)")
-    else:
-        lines.append(f"  SMTP + STARTTLS   {format_address(sb.host, sb.port)}")
-        if sb.tls_port is not None:
-            lines.append(f"  implicit TLS      {format_address(sb.host, sb.tls_port)}")
-    lines += [f"  server name       {sb.hostname}", f"  CA certificate    {ca}"]
-    if not sb.lmtp:
-        lines.append(f"    trust it with:  smtpshell --cafile {ca} {sb.host} {sb.port}")
-    tls_note = "after STARTTLS" if sb.config.auth_require_tls else "TLS not required"
-    lines.append(f"  test account      {sb.user} / {sb.password}")
-    if not sb.lmtp:
-        lines.append(f"    AUTH PLAIN, LOGIN, CRAM-MD5 ({tls_note})")
-    if sb.config.reject_recipients:
-        lines.append(f"  rejected (550)    {', '.join(sb.config.reject_recipients)}")
-    lines += [f"  maildir           {sb.maildir}", "Ready. Press Ctrl-C to stop."]
-    return lines
-
-
-async def _serve(config: SandboxConfig, out: TextIO, err: TextIO) -> int:
-    def report(d: Delivery) -> None:
-        rcpts = ", ".join(d.rcpt_tos)
-        via = " over TLS" if d.tls else ""
-        print(
-            f"  message from <{d.mail_from}> to {rcpts}{via}: {len(d.data)} bytes, "
-            f"stored as {d.key}",
-            file=out,
-            flush=True,
-        )
-
-    sandbox = Sandbox(config, on_delivery=report)
-    try:
-        await sandbox.start()
-    except OSError as exc:
-        where = format_address(config.host, config.port)
-        print(f"smtpshell sandbox: cannot start on {where}: {exc.strerror or exc}", file=err)
-        return 1
-    handler = logging.StreamHandler(out)
-    handler.setFormatter(logging.Formatter("  server: %(message)s"))
-    handler.setLevel(logging.WARNING)
-    server_log = logging.getLogger("mail.log")
-    server_log.addHandler(handler)
-    # Ctrl-C (SIGINT) cancels this task via asyncio.run; SIGTERM (kill, service managers, and
-    # background jobs whose SIGINT the shell ignores) ends the wait the same clean way.
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    term_handled = False
-    try:
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        term_handled = True
-    except (NotImplementedError, RuntimeError):  # Windows, or not the main thread
-        pass
-    try:
-        print("\n".join(_banner(sandbox)), file=out, flush=True)
-        await stop.wait()
-    finally:
-        if term_handled:
-            loop.remove_signal_handler(signal.SIGTERM)
-        server_log.removeHandler(handler)
-        await sandbox.stop()
-    print("sandbox stopped.", file=out, flush=True)
-    return 0
-
-
-def serve(config: SandboxConfig, out: TextIO, err: TextIO | None = None) -> int:
-    """Run the sandbox until Ctrl-C or SIGTERM, printing where it listens; returns 0, or 1
-    with a one-line message on ``err`` (default ``out``) if it cannot start."""
-    errors = err if err is not None else out
-    try:
-        status = asyncio.run(_serve(config, out, errors))
-    except KeyboardInterrupt:
-        print("\nsandbox stopped.", file=out, flush=True)
-        return 0
-    return status
-
-
-if __name__ == "__main__":  # pragma: no cover - a handy way to try it: python -m smtpshell.sandbox
-    raise SystemExit(serve(SandboxConfig(port=DEFAULT_PORT, tls_port=DEFAULT_TLS_PORT), sys.stdout))

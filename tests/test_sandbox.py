@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from smtpshell.cli import main
+from smtpshell.context import Environment
 from smtpshell.sandbox import (
     DEFAULT_HOSTNAME,
     DEFAULT_PASSWORD,
@@ -27,7 +29,6 @@ from smtpshell.sandbox import (
     Sandbox,
     SandboxConfig,
     SandboxThread,
-    serve,
 )
 
 # A message whose body exercises dot-stuffing: smtplib stuffs, the server must unstuff.
@@ -328,9 +329,9 @@ def test_async_context_manager_inside_a_running_loop() -> None:
 
 SERVE_SCRIPT = """
 import signal, sys
-from smtpshell.sandbox import SandboxConfig, serve
+from smtpshell.cli import main
 signal.signal(signal.SIGINT, signal.default_int_handler)
-sys.exit(serve(SandboxConfig(), sys.stdout))
+sys.exit(main(["sandbox", "--port", "0", "--tls-port", "0"]))
 """
 
 
@@ -385,7 +386,9 @@ def test_serve_prints_where_it_listens_and_stops_on_a_signal(stop_signal: int) -
 
 def test_serve_reports_a_busy_port_in_one_line(sb: Sandbox) -> None:
     out, err = io.StringIO(), io.StringIO()
-    assert serve(SandboxConfig(port=sb.port), out, err) == 1
+    env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ={},
+                      stdin_isatty=False, stdout_isatty=False)
+    assert main(["sandbox", "--port", str(sb.port), "--tls-port", "0"], env) == 1
     assert out.getvalue() == ""
     [line] = err.getvalue().splitlines()
     assert line.startswith(f"smtpshell sandbox: cannot start on 127.0.0.1:{sb.port}")

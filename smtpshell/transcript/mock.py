@@ -13,24 +13,20 @@ Programmatic use::
         ...  # point a client at srv.port
         results = await srv.wait(1)
 
-``smtpshell mock FILE`` is :func:`mock_main`.
+``smtpshell mock FILE`` (its command line) is ``smtpshell.cli.mock``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hashlib
-import signal
 import ssl
-import tempfile
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
 
 from smtpshell.transcript.matching import Mismatch, match_client_line
 from smtpshell.transcript.model import (
@@ -42,11 +38,9 @@ from smtpshell.transcript.model import (
     ServerLine,
     Step,
     Transcript,
-    TranscriptError,
     wire_bytes,
 )
-from smtpshell.transcript.syntax import load
-from smtpshell.transport import AsyncioStream, TransportError, format_address, serve_tcp
+from smtpshell.transport import AsyncioStream, TransportError, serve_tcp
 
 __all__ = [
     "DEFAULT_PORT",
@@ -54,10 +48,10 @@ __all__ = [
     "DEVIATED_REPLY",
     "MockResult",
     "MockServer",
-    "build_parser",
+    "implicit_tls",
     "make_server_context",
-    "mock_main",
     "needs_tls",
+    "tls_words",
 ]
 
 DEFAULT_PORT = 2525
@@ -183,7 +177,7 @@ def needs_tls(transcript: Transcript) -> bool:
     )
 
 
-def _implicit(transcript: Transcript) -> bool:
+def implicit_tls(transcript: Transcript) -> bool:
     return transcript.header.tls_mode == "implicit" or any(
         isinstance(e, Event) and e.kind == "tls" and e.get("via") == "implicit"
         for e in transcript.entries
@@ -354,7 +348,7 @@ class _Session:
             raise _Failure(error=f"{where}TLS handshake failed: not finished within "
                            f"{self.timeout:g} s", reply=None) from None
         except (OSError, ssl.SSLError) as exc:
-            raise _Failure(error=f"{where}TLS handshake failed: {_tls_words(exc)}",
+            raise _Failure(error=f"{where}TLS handshake failed: {tls_words(exc)}",
                            reply=None) from None
 
 
@@ -368,7 +362,7 @@ def _summary(lines: Sequence[str]) -> str:
     return f"({len(lines)} lines, {size} bytes, sha256={digest.hexdigest()})"
 
 
-def _tls_words(exc: BaseException) -> str:
+def tls_words(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None)
     if isinstance(reason, str) and reason:
         words = reason.replace("_", " ").lower()
@@ -414,7 +408,7 @@ class MockServer:
         self.results: list[MockResult] = []
         self._on_result = on_result
         self._plan = plan(transcript.steps())
-        self._implicit = _implicit(transcript)
+        self._implicit = implicit_tls(transcript)
         self._source = None if transcript.source == "<string>" else transcript.source
         numbers = [e.lineno for e in transcript.entries if e.lineno is not None]
         self._last_lineno = max(numbers, default=None)
@@ -506,178 +500,3 @@ def make_server_context(names: Sequence[str], ca_out: str | Path) -> ssl.SSLCont
     cert.configure_cert(context)
     ca.cert_pem.write_to_path(str(ca_out))
     return context
-
-
-def _cert_names(host: str, extra: Sequence[str]) -> list[str]:
-    names = ["localhost", "127.0.0.1", "::1"]
-    for name in (host, *extra):
-        if name and name not in names and name not in ("0.0.0.0", "::"):
-            names.append(name)
-    return names
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="smtpshell mock",
-        description="Serve the server side of a transcript to an SMTP client and report where "
-        "the client deviates from it: exit 0 ok, 1 mismatch, 2 error.",
-    )
-    p.add_argument("file", metavar="FILE", help="the transcript to serve")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=_port, default=DEFAULT_PORT,
-                   help=f"port to listen on ({DEFAULT_PORT}; 0 picks a free one)")
-    p.add_argument("--cert", metavar="PEM", help="server certificate chain (with the key, or "
-                   "see --key); default: a fresh one from a throw-away CA")
-    p.add_argument("--key", metavar="PEM", help="private key for --cert")
-    p.add_argument("--ca-out", metavar="PATH", help="write the throw-away CA certificate here "
-                   "(default: a temporary file, removed at exit)")
-    p.add_argument("--cert-name", metavar="NAME", action="append",
-                   help="another name for the throw-away certificate (repeatable)")
-    p.add_argument("--once", action="store_true",
-                   help="serve one connection, then exit 0 if it matched, 1 if not")
-    p.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="S",
-                   help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g})")
-    return p
-
-
-def mock_main(argv: list[str], out: TextIO, err: TextIO) -> int:
-    """``smtpshell mock FILE``: 0 every connection matched, 1 one did not, 2 error."""
-    parser = build_parser()
-    try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return 0 if exc.code in (0, None) else 2
-    if args.key and not args.cert:
-        err.write("smtpshell mock: --key needs --cert\n")
-        return 2
-    try:
-        transcript = load(args.file)
-    except TranscriptError as exc:
-        err.write(f"smtpshell mock: {exc}\n")
-        return 2
-    if not any(isinstance(s, Expect | Send) for s in transcript.steps()):
-        err.write(f"smtpshell mock: {args.file}: nothing to serve (no client or server lines)\n")
-        return 2
-    results: list[MockResult] = []
-    with tempfile.TemporaryDirectory(prefix="smtpshell-mock-") as tmp:
-        made = _server_context(args, transcript, Path(tmp))
-        if isinstance(made, str):
-            err.write(f"smtpshell mock: {made}\n")
-            return 2
-        context, ca_path = made
-        try:
-            return asyncio.run(_serve(args, transcript, context, ca_path, results, out, err))
-        except KeyboardInterrupt:
-            out.write(_stopped(results) + "\n")
-            out.flush()
-            if args.once and not results:
-                return 130
-            return 0 if all(r.ok for r in results) else 1
-
-
-def _server_context(
-    args: argparse.Namespace, transcript: Transcript, tmp: Path
-) -> tuple[ssl.SSLContext | None, Path | None] | str:
-    """(context, CA file written), (None, None) if no TLS is needed, or an error message."""
-    if args.cert:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        try:
-            context.load_cert_chain(args.cert, args.key)
-        except (OSError, ssl.SSLError) as exc:
-            what = args.cert + (f" / {args.key}" if args.key else "")
-            detail = getattr(exc, "strerror", None) or _tls_words(exc)
-            return f"cannot load the certificate {what}: {detail}"
-        return context, None
-    if not needs_tls(transcript):
-        return None, None
-    ca_path = Path(args.ca_out) if args.ca_out else tmp / "ca.pem"
-    try:
-        context = make_server_context(_cert_names(args.host, args.cert_name or ()), ca_path)
-    except OSError as exc:
-        return f"cannot write the CA certificate {ca_path}: {exc.strerror or exc}"
-    return context, ca_path
-
-
-async def _serve(
-    args: argparse.Namespace,
-    transcript: Transcript,
-    context: ssl.SSLContext | None,
-    ca_path: Path | None,
-    results: list[MockResult],
-    out: TextIO,
-    err: TextIO,
-) -> int:
-    def report(result: MockResult) -> None:
-        results.append(result)
-        out.write(result.render() + "\n")
-        out.flush()
-
-    server = MockServer(transcript, args.host, args.port, ssl_context=context,
-                        timeout=args.timeout, max_connections=1 if args.once else None,
-                        on_result=report)
-    try:
-        await server.start()
-    except OSError as exc:
-        where = format_address(args.host, args.port)
-        err.write(f"smtpshell mock: cannot listen on {where}: {exc.strerror or exc}\n")
-        return 2
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    term_handled = False
-    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows; not main thread
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        term_handled = True
-    try:
-        _banner(args, transcript, server, ca_path, out)
-        if args.once:
-            await server.wait(1)
-        else:
-            await stop.wait()
-            out.write(_stopped(results) + "\n")
-    finally:
-        if term_handled:
-            loop.remove_signal_handler(signal.SIGTERM)
-        await server.stop()
-    return 0 if all(r.ok for r in results) else 1
-
-
-def _stopped(results: Sequence[MockResult]) -> str:
-    good = sum(r.ok for r in results)
-    return (f"mock stopped: {len(results)} connection(s), {good} ok, "
-            f"{len(results) - good} did not follow the transcript.")
-
-
-def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer,
-            ca_path: Path | None, out: TextIO) -> None:
-    mode = ("implicit TLS" if server._implicit
-            else "STARTTLS" if needs_tls(transcript) else "no TLS")
-    lines = [f"smtpshell mock: serving {args.file} on {format_address(server.host, server.port)} "
-             f"({mode})"]
-    if ca_path is not None:
-        lines.append(f"  CA certificate  {ca_path}  (the client must trust it)")
-    elif args.cert:
-        lines.append(f"  certificate     {args.cert}")
-    lines.append("  waiting for one client (--once)" if args.once
-                 else "  Ready. Press Ctrl-C to stop.")
-    out.write("\n".join(lines) + "\n")
-    out.flush()

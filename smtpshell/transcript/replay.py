@@ -2,14 +2,12 @@
 
 The client lines are sent, each reply is matched by the rules of
 docs/transcript-format.md, STARTTLS and implicit TLS happen where the transcript
-says, and the first mismatch ends the run with a diff.  ``replay_main`` is the
-``smtpshell replay`` command: exit 0 when every file passed, 1 on a mismatch, 2 on
-an error (unreadable transcript, no server).
+says, and the first mismatch ends the run with a diff.  The ``smtpshell replay`` command
+line is ``smtpshell.cli.replay``.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import ssl
@@ -17,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import Literal
 
 from ..protocol.events import Closed, Reply
 from ..session import (
@@ -359,41 +357,21 @@ def load_all(files: Sequence[Path]) -> list[tuple[Path, Transcript | TranscriptE
 
 async def replay_many(loaded: Sequence[tuple[Path, Transcript | TranscriptError]],
                       options: ReplayOptions, jobs: int,
-                      out: TextIO | None = None) -> list[ReplayResult]:
-    """Replay transcripts concurrently (at most ``jobs`` at a time), printing as each ends."""
+                      report: Callable[[ReplayResult], None] | None = None
+                      ) -> list[ReplayResult]:
+    """Replay transcripts concurrently (at most ``jobs`` at a time); ``report`` is called
+    with each result as it ends."""
     semaphore = asyncio.Semaphore(max(1, jobs))
     options = with_shared_context(options)
 
     async def one(path: Path, transcript: Transcript | TranscriptError) -> ReplayResult:
         async with semaphore:
             result = await _replay_loaded(str(path), transcript, options)
-        if out is not None:
-            out.write(result.render() + "\n")
-            for note in result.notes:
-                out.write(f"  note: {note}\n")
-            out.flush()
+        if report is not None:
+            report(result)
         return result
 
     return list(await asyncio.gather(*(one(p, t) for p, t in loaded)))
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="smtpshell replay",
-        description="Replay transcripts against a server: exit 0 pass, 1 mismatch, 2 error.",
-    )
-    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help=f"transcripts (*{SUFFIX})")
-    p.add_argument("--server", metavar="HOST:PORT",
-                   help="connect here instead of each transcript's target")
-    p.add_argument("--cafile", metavar="PEM")
-    p.add_argument("--capath", metavar="DIR")
-    p.add_argument("-k", "--insecure", action="store_true")
-    p.add_argument("--sni", metavar="NAME")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S")
-    p.add_argument("-j", "--jobs", type=int, default=8, metavar="N",
-                   help="transcripts replayed at the same time (default 8)")
-    p.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
-    return p
 
 
 def secret_variables(transcripts: Iterable[Transcript | TranscriptError]) -> list[str]:
@@ -421,73 +399,3 @@ def ask_missing_secrets(transcripts: Iterable[Transcript | TranscriptError],
             if value:
                 found[name] = value
     return found
-
-
-def _ask_tty(name: str) -> str | None:
-    """Ask on the terminal without echo; never when stdin is not a terminal (scripts, CI)."""
-    import getpass
-    import sys
-
-    if not sys.stdin.isatty():
-        return None
-    try:
-        return getpass.getpass(f"{name} (for the transcripts' secrets; not echoed): ")
-    except (EOFError, KeyboardInterrupt):
-        return None
-
-
-def replay_main(argv: Sequence[str], out: TextIO, err: TextIO,
-                environ: Mapping[str, str] | None = None,
-                ask: Callable[[str], str | None] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(list(argv))
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
-    server = None
-    if args.server:
-        try:
-            server = split_target(args.server)
-        except ValueError as exc:
-            err.write(f"smtpshell replay: --server: {exc}\n")
-            return 2
-    options = ReplayOptions(
-        server=server,
-        tls=TlsOptions(cafile=args.cafile, capath=args.capath, insecure=args.insecure,
-                       server_name=args.sni),
-        timeout=args.timeout,
-        env=dict(os.environ if environ is None else environ),
-    )
-    files, problems = collect(args.paths)
-    for problem in problems:
-        err.write(f"smtpshell replay: {problem}\n")
-    if ask is None:
-        ask = _ask_tty
-    loaded = load_all(files)
-    asked = ask_missing_secrets((t for _, t in loaded), options.env, ask)
-    options = replace(options, env={**options.env, **asked})
-    quiet_out = _FailuresOnly(out) if args.quiet else out
-    results = asyncio.run(replay_many(loaded, options, args.jobs, quiet_out))  # type: ignore[arg-type]
-    passed = sum(r.status == "pass" for r in results)
-    failed = sum(r.status == "mismatch" for r in results)
-    errors = sum(r.status == "error" for r in results) + len(problems)
-    out.write(f"{passed} passed, {failed} failed, {errors} errors\n")
-    if errors:
-        return 2
-    return 1 if failed else 0
-
-
-class _FailuresOnly:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self._skip = False
-
-    def write(self, text: str) -> int:
-        if text.startswith("PASS ") or (text.startswith("  note:") and self._skip):
-            self._skip = True
-            return len(text)
-        self._skip = False
-        return self.out.write(text)
-
-    def flush(self) -> None:
-        self.out.flush()

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TextIO
+from typing import Protocol
 
 from .. import tls
 from ..escapes import for_terminal
@@ -83,6 +83,14 @@ def pygments_highlighter(background: str = "dark") -> Callable[[str], str]:
     return lambda line: made()(line)
 
 
+class Writable(Protocol):
+    """Where a Renderer writes: a text stream, or anything with ``write`` and ``flush``."""
+
+    def write(self, text: str, /) -> object: ...
+
+    def flush(self) -> object: ...
+
+
 class Renderer:
     """An observer that prints events.
 
@@ -92,7 +100,7 @@ class Renderer:
 
     def __init__(
         self,
-        out: TextIO,
+        out: Writable,
         *,
         colour: bool = False,
         echo: bool = False,

@@ -188,7 +188,7 @@ def test_show_html_is_valid_and_contains_the_session(tmp_path: Path) -> None:
 
 
 def test_missing_secret_is_asked_for(sandbox: Sandbox, tmp_path: Path) -> None:
-    from smtpshell.transcript.replay import replay_main
+    from smtpshell.cli import replay as replay_command
 
     path = tmp_path / "ask.smtp"
     record(sandbox, path, "--starttls", "--auth", "plain", "--user", "demo", "--password-env",
@@ -200,8 +200,11 @@ def test_missing_secret_is_asked_for(sandbox: Sandbox, tmp_path: Path) -> None:
         return PASSWORD
 
     out, err = io.StringIO(), io.StringIO()
-    status = replay_main(["--server", f"127.0.0.1:{sandbox.port}", "--cafile",
-                          str(sandbox.ca_file), str(path)], out, err, {}, ask)
+    args = replay_command.build_parser().parse_args(
+        ["--server", f"127.0.0.1:{sandbox.port}", "--cafile", str(sandbox.ca_file), str(path)])
+    env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ={},
+                      stdin_isatty=False, stdout_isatty=False)
+    status = replay_command.run(args, env, ask)
     assert status == 0, out.getvalue()
     assert asked == ["PW"]
 

@@ -1,30 +1,20 @@
-"""Command line: ``main(argv, env) -> ExitStatus``.
-
-    smtpshell HOST [PORT]          interactive (or batch when stdin is not a terminal)
-    smtpshell sandbox              run the local test server
-    smtpshell demo                 sandbox + shell in one process, CA trusted
-"""
+"""``smtpshell HOST [PORT]``: the shell's options, profiles, and the connection they make."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import socket
-import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from . import __version__
-from .context import Environment
-from .status import ExitStatus
+from .. import __version__
+from ..context import Environment
+from ..status import ExitStatus
+from .common import HelpFormatter, UsageError, parse_target
 
 if TYPE_CHECKING:
-    from .session import ConnectOptions
-    from .ui.core import ShellCore
-
-SUBCOMMANDS = ("sandbox", "demo", "replay", "mock", "show")
+    from ..session import ConnectOptions
 
 DESCRIPTION = (
     "smtpshell: an interactive SMTP client for testing and teaching. Type raw SMTP; "
@@ -42,31 +32,6 @@ other commands:
 exit status: 0 ok, 1 last reply failed, 2 usage, 3 connect, 4 TLS, 5 AUTH,
              6 MAIL, 7 RCPT, 8 DATA, 9 protocol error, 130 interrupted
 """
-
-
-class UsageError(Exception):
-    pass
-
-
-def parse_target(target: str, port: str | None, default_port: int) -> tuple[str, int]:
-    """HOST, HOST:PORT, [IPv6]:PORT, a bare IPv6 literal; PORT may also come separately."""
-    host, port_text = target, port
-    m = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?", target)
-    if m:
-        host, inline = m.group(1), m.group(2)
-        port_text = port_text or inline
-    elif target.count(":") == 1:
-        host, inline = target.split(":")
-        if port_text and inline:
-            raise UsageError("port given twice")
-        port_text = port_text or inline
-    if not host:
-        raise UsageError("empty host name")
-    if port_text is None:
-        return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise UsageError(f"invalid port: {port_text}")
-    return host, int(port_text)
 
 
 def add_tls_arguments(p: argparse.ArgumentParser) -> None:
@@ -95,36 +60,13 @@ def add_tls_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--show-certs", action="store_true", help="show every certificate received")
 
 
-def _terminal_columns() -> int:
-    """What ``shutil.get_terminal_size()`` answers, without importing shutil (start-up)."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    stdout = sys.__stdout__
-    if columns <= 0 and stdout is not None:
-        try:
-            columns = os.get_terminal_size(stdout.fileno()).columns
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns or 80
-
-
-class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """argparse makes a formatter per add_argument; this one does not import shutil."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        width = _terminal_columns() - 2 if width is None else width
-        super().__init__(prog, indent_increment, max_help_position, width)
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="smtpshell",
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("target", metavar="HOST[:PORT]", nargs="?",
                    help="server: host, host:port, [v6]:port")
@@ -178,27 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def build_sandbox_parser(prog: str) -> argparse.ArgumentParser:
-    from .sandbox import DEFAULT_PORT, DEFAULT_TLS_PORT
-
-    p = argparse.ArgumentParser(prog=f"smtpshell {prog}")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (loopback)")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT if prog == "sandbox" else 0,
-                   help="plain/STARTTLS port")
-    p.add_argument("--tls-port", type=int, default=DEFAULT_TLS_PORT if prog == "sandbox" else 0,
-                   help="implicit TLS port")
-    p.add_argument("--dir", metavar="DIR", help="where the CA, certificate and maildir go")
-    if prog == "demo":
-        p.add_argument("--no-color", action="store_true")
-        p.add_argument("--tls", action="store_true", help="connect to the implicit TLS port")
-    return p
-
-
 def apply_profile(args: argparse.Namespace, env: Environment) -> None:
     """Fill options the command line left unset from the chosen profile."""
     if not args.profile:
         return
-    from .config import ConfigError, config_path, load_profile  # tomllib: only with -p
+    from ..config import ConfigError, config_path, load_profile  # tomllib: only with -p
 
     assert env.config_dir is not None
     try:
@@ -231,8 +157,8 @@ def parse_bind(text: str | None) -> tuple[str, int] | None:
 
 
 def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOptions:
-    from .session import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, ConnectOptions
-    from .tls import TlsOptions
+    from ..session import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, ConnectOptions
+    from ..tls import TlsOptions
 
     default_port = 465 if args.implicit else (24 if args.lmtp else 25)
     if args.unix:
@@ -291,41 +217,12 @@ def default_ehlo_name() -> str:
     return name if name and "/" not in name else "localhost"
 
 
-def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
-    env = env or Environment()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "replay":
-        from .transcript.replay import replay_main
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    from ..ui.core import Settings
+    from .frontend import front_end
 
-        return ExitStatus(replay_main(argv[1:], env.stdout, env.stderr, env.environ))
-    if argv and argv[0] == "mock":
-        from .transcript.mock import mock_main
-
-        return ExitStatus(mock_main(argv[1:], env.stdout, env.stderr))
-    if argv and argv[0] == "show":
-        from .ui.show import show_main
-
-        return ExitStatus(show_main(argv[1:], env))
-    if argv and argv[0] in SUBCOMMANDS:
-        return _subcommand(argv[0], argv[1:], env)
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        apply_profile(args, env)
-        options = options_from_args(args, env)
-    except SystemExit as exc:
-        return ExitStatus.OK if exc.code == 0 else ExitStatus.USAGE
-    except UsageError as exc:
-        env.stderr.write(f"smtpshell: {exc}\n")
-        return ExitStatus.USAGE
-    return _run_shell(options, args, env)
-
-
-def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from .ui.core import Settings, ShellCore
-    from .ui.render import Renderer
-
-    colour = env.colour(args.no_color)
+    apply_profile(args, env)
+    options = options_from_args(args, env)
     settings = Settings(
         hints=not args.no_hints,
         require_tls=args.require_tls,
@@ -339,53 +236,16 @@ def _run_shell(options: ConnectOptions, args: argparse.Namespace, env: Environme
     )
     if env.interactive:
         options = _ask_key_passphrase(options)
-    try:
-        if env.interactive:
-            from .ui.render import pygments_highlighter
-            from .ui.terminal import PromptSecrets, StdoutWriter, start_repl
-
-            renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
-                                hints=settings.hints,
-                                highlight=pygments_highlighter(env.background) if colour else None)
-            renderer.show_chain = args.show_certs
-            core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings,
-                             interactive=True)
-            if args.record and not _start_record(core, args):
-                return ExitStatus.USAGE
-            history = None if args.no_history else env.history_file
-            return asyncio.run(start_repl(core, history_file=history, colour=colour,
-                                          background=env.background))
-        from .ui.batch import run_batch
-
-        _bytes_as_typed(env)
-        renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True,
-                            hints=settings.hints)
-        renderer.show_chain = args.show_certs
-        core = ShellCore(options, renderer, settings=settings)
-        if args.record and not _start_record(core, args):
-            return ExitStatus.USAGE
-        return asyncio.run(run_batch(core, env.stdin))
-    except KeyboardInterrupt:
-        env.stderr.write("smtpshell: interrupted\n")
-        return ExitStatus.INTERRUPTED
-
-
-def _bytes_as_typed(env: Environment) -> None:
-    """Batch mode: bytes that are not UTF-8 go to the server (and the screen) as they are."""
-    for stream in (env.stdin, env.stdout):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:
-            try:
-                reconfigure(errors="surrogateescape")
-            except (ValueError, OSError):
-                pass
+    return asyncio.run(front_end(
+        options, settings, env, colour=env.colour(args.no_color), show_certs=args.show_certs,
+        record=args.record, history=not args.no_history))
 
 
 def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:
     """Interactive only: prompt (no echo) for an encrypted client key's passphrase."""
     from dataclasses import replace
 
-    from .tls import TlsConfigError, make_client_context
+    from ..tls import TlsConfigError, make_client_context
 
     if not options.tls.certfile or options.tls.key_password is not None:
         return options
@@ -403,86 +263,3 @@ def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:
             return options
         return replace(options, tls=replace(options.tls, key_password=passphrase))
     return options
-
-
-def _start_record(core: ShellCore, args: argparse.Namespace) -> bool:
-    from .ui.record_commands import start_recording
-
-    return start_recording(core, args.record)
-
-
-def _subcommand(name: str, argv: list[str], env: Environment) -> ExitStatus:
-    from pathlib import Path
-
-    from .sandbox import SandboxConfig
-
-    parser = build_sandbox_parser(name)
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return ExitStatus.OK if exc.code == 0 else ExitStatus.USAGE
-    config = SandboxConfig(
-        host=args.host,
-        port=args.port,
-        tls_port=args.tls_port,
-        workdir=Path(args.dir) if args.dir else None,
-    )
-    if name == "sandbox":
-        from .sandbox import serve
-
-        return ExitStatus(serve(config, env.stdout, env.stderr))
-    return _demo(config, args, env)
-
-
-def _demo(config, args: argparse.Namespace, env: Environment) -> ExitStatus:  # type: ignore[no-untyped-def]
-    from .sandbox import Sandbox
-    from .session import ConnectOptions
-    from .tls import TlsOptions
-    from .ui.core import Settings, ShellCore
-    from .ui.render import Renderer
-
-    async def run() -> ExitStatus:
-        async with Sandbox(config) as sb:
-            port = sb.tls_port if args.tls and sb.tls_port else sb.port
-            options = ConnectOptions(
-                host=sb.host,
-                port=port,
-                tls_mode="implicit" if args.tls else "plain",
-                tls=TlsOptions(cafile=str(sb.ca_file)),
-                ehlo_name="demo.client",
-            )
-            colour = env.colour(args.no_color)
-            intro = (
-                f"sandbox: {sb.host} port {sb.port} (STARTTLS), {sb.tls_port} (implicit TLS); "
-                f"account {sb.user} / {sb.password}; CA {sb.ca_file}; mail kept in {sb.maildir}"
-            )
-            if env.interactive:
-                from .ui.render import pygments_highlighter
-                from .ui.terminal import PromptSecrets, StdoutWriter, start_repl
-
-                renderer = Renderer(StdoutWriter(), colour=colour,  # type: ignore[arg-type]
-                                    highlight=pygments_highlighter(env.background))
-                renderer.info(intro)
-                renderer.info("try: EHLO me, STARTTLS, EHLO me, MAIL FROM:<a@example.org>, "
-                              "RCPT TO:<b@example.org>, DATA, QUIT")
-                core = ShellCore(options, renderer, prompter=PromptSecrets(), interactive=True,
-                                 settings=Settings(user=sb.user, environ=env.environ))
-                return await start_repl(core, history_file=env.history_file, colour=colour,
-                                        background=env.background)
-            from .ui.batch import run_batch
-
-            renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True)
-            renderer.info(intro)
-            core = ShellCore(options, renderer, settings=Settings(user=sb.user,
-                                                                  environ=env.environ))
-            return await run_batch(core, env.stdin)
-
-    try:
-        return asyncio.run(run())
-    except KeyboardInterrupt:
-        return ExitStatus.INTERRUPTED
-
-
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(int(main()))

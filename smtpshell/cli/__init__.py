@@ -1,0 +1,77 @@
+"""Command line: ``main(argv, env) -> ExitStatus``, one module per sub-command.
+
+    smtpshell HOST [PORT]          the shell: interactive, or batch when stdin is not a terminal
+    smtpshell sandbox              run the local test server
+    smtpshell demo                 sandbox + shell in one process, CA trusted
+    smtpshell replay FILE|DIR      replay transcripts against a server
+    smtpshell mock FILE            serve a transcript's server side to a client
+    smtpshell show FILE            print a transcript highlighted, or as HTML
+
+Each sub-command module (``cli/shell.py``, ``cli/sandbox.py``…) has ``build_parser()`` and
+``run(args, env) -> ExitStatus``. ``main`` picks the module by the first word (argparse's
+own sub-parsers cannot sit beside the shell's optional ``HOST`` positional), parses, runs,
+and is the one place where ``SystemExit``, usage errors, a closed pipe and Ctrl-C become
+an exit status.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..context import Environment
+from ..status import ExitStatus
+from .common import UsageError, parse_target
+
+__all__ = ["SUBCOMMANDS", "UsageError", "main", "parse_target", "run"]
+
+SUBCOMMANDS = ("sandbox", "demo", "replay", "mock", "show")
+
+
+def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
+    env = env or Environment()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    name = argv[0] if argv and argv[0] in SUBCOMMANDS else "shell"
+    if name != "shell":
+        argv = argv[1:]
+    module = importlib.import_module(f"{__name__}.{name}")
+    parser = module.build_parser()
+    try:
+        with contextlib.redirect_stdout(env.stdout), contextlib.redirect_stderr(env.stderr):
+            args = parser.parse_args(argv)
+        status: ExitStatus = module.run(args, env)
+        return status
+    except SystemExit as exc:  # argparse: --help, --version (0) or a usage error (2)
+        return ExitStatus.OK if exc.code in (0, None) else ExitStatus.USAGE
+    except UsageError as exc:
+        _say(env, f"{parser.prog}: {exc}")
+        return exc.status
+    except BrokenPipeError:  # `smtpshell replay … | head`: the reader has gone
+        _quiet_broken_pipe(env)
+        return ExitStatus.ERROR
+    except KeyboardInterrupt:
+        _say(env, f"{parser.prog}: interrupted")
+        return ExitStatus.INTERRUPTED
+
+
+def _say(env: Environment, line: str) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        env.stderr.write(line + "\n")
+        env.stderr.flush()
+
+
+def _quiet_broken_pipe(env: Environment) -> None:
+    """Stop Python from reporting the closed pipe again when it flushes stdout at exit."""
+    import os
+
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, env.stdout.fileno())
+        os.close(devnull)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(int(main()))

@@ -1,0 +1,168 @@
+"""``smtpshell mock FILE``: serve a transcript's server side: exit 0 every connection
+matched, 1 one did not, 2 error (130: Ctrl-C with ``--once`` before any client came)."""
+
+from __future__ import annotations
+
+import argparse
+import ssl
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..context import Environment
+from ..status import ExitStatus
+from ..transcript.mock import (
+    DEFAULT_PORT,
+    DEFAULT_TIMEOUT,
+    MockResult,
+    MockServer,
+    implicit_tls,
+    make_server_context,
+    needs_tls,
+    tls_words,
+)
+from ..transcript.model import Expect, Send, Transcript, TranscriptError
+from ..transcript.syntax import load
+from ..transport import format_address
+from .common import UsageError, parser, port_number, seconds
+from .serving import run_until_signal, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser(
+        "smtpshell mock",
+        "Serve the server side of a transcript to an SMTP client and report where "
+        "the client deviates from it: exit 0 ok, 1 mismatch, 2 error.",
+    )
+    p.add_argument("file", metavar="FILE", help="the transcript to serve")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
+                   help=f"port to listen on ({DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--cert", metavar="PEM", help="server certificate chain (with the key, or "
+                   "see --key); default: a fresh one from a throw-away CA")
+    p.add_argument("--key", metavar="PEM", help="private key for --cert")
+    p.add_argument("--ca-out", metavar="PATH", help="write the throw-away CA certificate here "
+                   "(default: a temporary file, removed at exit)")
+    p.add_argument("--cert-name", metavar="NAME", action="append",
+                   help="another name for the throw-away certificate (repeatable)")
+    p.add_argument("--once", action="store_true",
+                   help="serve one connection, then exit 0 if it matched, 1 if not")
+    p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
+                   help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g})")
+    return p
+
+
+def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
+    if args.key and not args.cert:
+        raise UsageError("--key needs --cert")
+    try:
+        transcript = load(args.file)
+    except TranscriptError as exc:
+        raise UsageError(str(exc)) from None
+    if not any(isinstance(s, Expect | Send) for s in transcript.steps()):
+        raise UsageError(f"{args.file}: nothing to serve (no client or server lines)")
+    results: list[MockResult] = []
+    out = env.stdout
+
+    def stopped() -> ExitStatus:
+        out.write(_stopped(results) + "\n")
+        out.flush()
+        if args.once and not results:
+            return ExitStatus.INTERRUPTED
+        return _status(results)
+
+    with tempfile.TemporaryDirectory(prefix="smtpshell-mock-") as tmp:
+        context, ca_path = _server_context(args, transcript, Path(tmp))
+        return serve(lambda: _serve(args, transcript, context, ca_path, results, env), stopped)
+
+
+def _status(results: Sequence[MockResult]) -> ExitStatus:
+    return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.ERROR
+
+
+def _server_context(
+    args: argparse.Namespace, transcript: Transcript, tmp: Path
+) -> tuple[ssl.SSLContext | None, Path | None]:
+    """(context, CA file written), or (None, None) if no TLS is needed."""
+    if args.cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(args.cert, args.key)
+        except (OSError, ssl.SSLError) as exc:
+            what = args.cert + (f" / {args.key}" if args.key else "")
+            detail = getattr(exc, "strerror", None) or tls_words(exc)
+            raise UsageError(f"cannot load the certificate {what}: {detail}") from None
+        return context, None
+    if not needs_tls(transcript):
+        return None, None
+    ca_path = Path(args.ca_out) if args.ca_out else tmp / "ca.pem"
+    try:
+        context = make_server_context(_cert_names(args.host, args.cert_name or ()), ca_path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the CA certificate {ca_path}: "
+                         f"{exc.strerror or exc}") from None
+    return context, ca_path
+
+
+def _cert_names(host: str, extra: Sequence[str]) -> list[str]:
+    names = ["localhost", "127.0.0.1", "::1"]
+    for name in (host, *extra):
+        if name and name not in names and name not in ("0.0.0.0", "::"):
+            names.append(name)
+    return names
+
+
+async def _serve(
+    args: argparse.Namespace,
+    transcript: Transcript,
+    context: ssl.SSLContext | None,
+    ca_path: Path | None,
+    results: list[MockResult],
+    env: Environment,
+) -> ExitStatus:
+    out = env.stdout
+
+    def report(result: MockResult) -> None:
+        results.append(result)
+        out.write(result.render() + "\n")
+        out.flush()
+
+    server = MockServer(transcript, args.host, args.port, ssl_context=context,
+                        timeout=args.timeout, max_connections=1 if args.once else None,
+                        on_result=report)
+    try:
+        await server.start()
+    except OSError as exc:
+        where = format_address(args.host, args.port)
+        raise UsageError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    try:
+        banner = _banner(args, transcript, server, ca_path)
+        if not await run_until_signal(banner, out, server.wait(1) if args.once else None):
+            out.write(_stopped(results) + "\n")
+    finally:
+        await server.stop()
+    return _status(results)
+
+
+def _stopped(results: Sequence[MockResult]) -> str:
+    good = sum(r.ok for r in results)
+    return (f"mock stopped: {len(results)} connection(s), {good} ok, "
+            f"{len(results) - good} did not follow the transcript.")
+
+
+def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer,
+            ca_path: Path | None) -> list[str]:
+    mode = ("implicit TLS" if implicit_tls(transcript)
+            else "STARTTLS" if needs_tls(transcript) else "no TLS")
+    lines = [f"smtpshell mock: serving {args.file} on {format_address(server.host, server.port)} "
+             f"({mode})"]
+    if ca_path is not None:
+        lines.append(f"  CA certificate  {ca_path}  (the client must trust it)")
+    elif args.cert:
+        lines.append(f"  certificate     {args.cert}")
+    lines.append("  waiting for one client (--once)" if args.once
+                 else "  Ready. Press Ctrl-C to stop.")
+    return lines
+
+
+__all__ = ["build_parser", "run"]

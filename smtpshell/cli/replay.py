@@ -1,0 +1,98 @@
+"""``smtpshell replay FILE|DIR…``: replay transcripts against a server: exit 0 every file
+passed, 1 a mismatch, 2 an error (an unreadable transcript, no server)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable
+from dataclasses import replace
+
+from ..context import Environment
+from ..status import ExitStatus
+from ..tls import TlsOptions
+from ..transcript.replay import (
+    SUFFIX,
+    ReplayOptions,
+    ReplayResult,
+    ask_missing_secrets,
+    collect,
+    load_all,
+    replay_many,
+    split_target,
+)
+from .common import UsageError, parser, seconds
+
+Ask = Callable[[str], "str | None"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = parser("smtpshell replay",
+               "Replay transcripts against a server: exit 0 pass, 1 mismatch, 2 error.")
+    p.add_argument("paths", nargs="+", metavar="FILE|DIR", help=f"transcripts (*{SUFFIX})")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="connect here instead of each transcript's target")
+    p.add_argument("--cafile", metavar="PEM")
+    p.add_argument("--capath", metavar="DIR")
+    p.add_argument("-k", "--insecure", action="store_true")
+    p.add_argument("--sni", metavar="NAME")
+    p.add_argument("--timeout", type=seconds, default=10.0, metavar="S")
+    p.add_argument("-j", "--jobs", type=int, default=8, metavar="N",
+                   help="transcripts replayed at the same time (default 8)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
+    return p
+
+
+def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> ExitStatus:
+    """Replay; ``ask`` supplies secrets the environment lacks (default: the terminal)."""
+    server = None
+    if args.server:
+        try:
+            server = split_target(args.server)
+        except ValueError as exc:
+            raise UsageError(f"--server: {exc}") from None
+    options = ReplayOptions(
+        server=server,
+        tls=TlsOptions(cafile=args.cafile, capath=args.capath, insecure=args.insecure,
+                       server_name=args.sni),
+        timeout=args.timeout,
+        env=dict(env.environ),
+    )
+    files, problems = collect(args.paths)
+    for problem in problems:
+        env.stderr.write(f"smtpshell replay: {problem}\n")
+    loaded = load_all(files)
+    asked = ask_missing_secrets((t for _, t in loaded), options.env,
+                                ask or (lambda name: _ask_tty(name, env)))
+    options = replace(options, env={**options.env, **asked})
+
+    def report(result: ReplayResult) -> None:
+        if args.quiet and result.passed:
+            return
+        env.stdout.write(result.render() + "\n")
+        for note in result.notes:
+            env.stdout.write(f"  note: {note}\n")
+        env.stdout.flush()
+
+    results = asyncio.run(replay_many(loaded, options, args.jobs, report))
+    passed = sum(r.status == "pass" for r in results)
+    failed = sum(r.status == "mismatch" for r in results)
+    errors = sum(r.status == "error" for r in results) + len(problems)
+    env.stdout.write(f"{passed} passed, {failed} failed, {errors} errors\n")
+    env.stdout.flush()
+    if errors:
+        return ExitStatus.USAGE
+    return ExitStatus.ERROR if failed else ExitStatus.OK
+
+
+def _ask_tty(name: str, env: Environment) -> str | None:
+    """Ask on the terminal without echo; never when stdin is not a terminal (scripts, CI)."""
+    import getpass
+
+    if not env.stdin_isatty:
+        return None
+    try:
+        return getpass.getpass(f"{name} (for the transcripts' secrets; not echoed): ")
+    except (EOFError, KeyboardInterrupt):
+        return None
+
