@@ -139,9 +139,15 @@ def fifo(tmp_path: Path) -> Iterator[Path]:
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
     yield path
-    if thread.is_alive():  # nobody opened it: release the writer
-        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
-    thread.join(10)
+    # Release the writer if nobody opened the pipe. The reader stays open until the writer
+    # is done: the writer thread may not have reached its open() yet, and an open() for
+    # writing that comes after the last reader closed would block again (a 10 s teardown).
+    reader = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        thread.join(10)
+    finally:
+        os.close(reader)
+    assert not thread.is_alive()
 
 
 def test_send_a_named_pipe_is_refused_without_opening_it(fifo: Path) -> None:
