@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 
 import pytest
 
 from smtpshell.sandbox import DEFAULT_PASSWORD, DEFAULT_USER, Sandbox
 from smtpshell.session import ConnectOptions, Session
 from smtpshell.tls import TlsOptions
-from smtpshell.ui.core import Settings
+from smtpshell.ui.core import Settings, ShellCore
+from smtpshell.ui.render import Renderer
 from smtpshell.ui.toolbar import TOOLBAR_STYLE, Fragments, human_size, toolbar_fragments
 from tests.helpers import sandbox_options
 
@@ -141,3 +143,64 @@ def test_unverified_tls_is_flagged(sandbox: Sandbox) -> None:
     frags = asyncio.run(run())
     assert styled(frags, "toolbar.warn") == [" unverified"]
     assert styled(frags, "toolbar.tls")[0].startswith("TLSv1.")
+
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b]52;c;cHduZWQ=\x07\x1b[2J\x9b31m\r\n\u202e\u2066\u200b\ufeff"
+HOSTILE_SHOWN = ("\\x1b]0;pwned\\x07\\x1b]52;c;cHduZWQ=\\x07\\x1b[2J\\x9b31m\\x0d\\x0a"
+                 "\\u202e\\u2066\\u200b\\ufeff")
+UNSAFE = {ch for ch in HOSTILE if not ch.isprintable()}
+
+
+async def accepts_anyone(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"220 lenient ESMTP\r\n")
+    while line := await reader.readline():
+        verb = line.split(b" ", 1)[0].strip().upper()
+        if verb == b"EHLO":
+            writer.write(b"250-lenient\r\n250 AUTH PLAIN\r\n")
+        elif verb == b"AUTH":
+            writer.write(b"235 2.7.0 welcome\r\n")
+        elif verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            await writer.drain()
+            return
+        else:
+            writer.write(b"250 ok\r\n")
+        await writer.drain()
+
+
+def test_outside_text_in_the_toolbar_and_status_is_escaped() -> None:
+    """The user name (--user, echoed back), the target as given and the transcript name
+    reach the toolbar and /status escaped: prompt_toolkit would pass bidi characters on as
+    they are, and a CR or LF would break the bar."""
+    from tests.hostile.more_servers import shell_options
+    from tests.hostile.servers import serve
+
+    out = io.StringIO()
+    bars: dict[str, Fragments] = {}
+
+    async def run() -> None:
+        async with serve(accepts_anyone) as srv:
+            settings = Settings(user="eve" + HOSTILE, auth="plain", allow_plain_auth=True,
+                                password_env="PW", environ={"PW": "pw"})
+            core = ShellCore(shell_options(srv.port), Renderer(out), settings=settings)
+            await core.connect()
+            assert core.session.authenticated, out.getvalue()
+            bars["auth"] = toolbar_fragments(core.session, settings, recording="rec" + HOSTILE)
+            await core.handle_line("/status")
+            await core.handle_line("QUIT")
+            await core.close()
+
+    asyncio.run(run())
+    never = Session(ConnectOptions(host="mx" + HOSTILE, port=25))
+    bars["target"] = toolbar_fragments(never)
+    assert styled(bars["auth"], "toolbar.auth") == ["user eve" + HOSTILE_SHOWN]
+    assert styled(bars["auth"], "toolbar.rec") == ["● REC rec" + HOSTILE_SHOWN]
+    assert styled(bars["target"], "toolbar.target") == [f" mx{HOSTILE_SHOWN}:25 "]
+    for bar in bars.values():
+        shown = text(bar)
+        assert not any(ch in shown for ch in UNSAFE), shown
+    printed = out.getvalue()
+    assert f"  auth        eve{HOSTILE_SHOWN}\n" in printed  # /status
+    assert f"authenticated as eve{HOSTILE_SHOWN}" in printed  # the AUTH outcome
+    assert not any(ch in printed for ch in UNSAFE - {"\n"}), printed

@@ -1,0 +1,202 @@
+"""Nothing from outside reaches the terminal raw (issue 13 §2).
+
+A fixed corpus of hostile sequences (an OSC 0/2 title, an OSC 52 clipboard write, CSI 2J,
+the alternate screen, a C1 CSI, cursor home, backspaces, a bare CR, bidi overrides and
+isolates, zero-width and BOM characters) goes through every printer: replies from a real
+asyncio server on 127.0.0.1 (batch mode and the REPL in a pty), the toolbar and prompt
+with a hostile user name, /status, ``show`` of a transcript file, replay and mock
+reports, error lines.  Each test reads the bytes the program wrote and asserts that no
+hostile sequence is among them and that its escaped form is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from smtpshell.ui.render import COLOURS, RESET, Renderer, pygments_highlighter
+from tests.hostile.servers import Hostile, serve_in_thread
+from tests.ptyshell import PtyShell
+
+Reader = asyncio.StreamReader
+Writer = asyncio.StreamWriter
+
+# name -> (what the peer sends, what the screen shows)
+CORPUS: dict[str, tuple[bytes, str]] = {
+    "osc0": (b"\x1b]0;pwned\x07", "\\x1b]0;pwned\\x07"),
+    "osc2": (b"\x1b]2;pwned\x1b\\", "\\x1b]2;pwned\\x1b\\"),
+    "osc52": (b"\x1b]52;c;cHduZWQ=\x07", "\\x1b]52;c;cHduZWQ=\\x07"),
+    "clear": (b"\x1b[2J", "\\x1b[2J"),
+    "altscreen": (b"\x1b[?1049h", "\\x1b[?1049h"),
+    "c1csi": (b"\xc2\x9b31m", "\\x9b31m"),
+    "c1raw": (b"\x9b31m", "\\x9b31m"),
+    "home": (b"\x1b[H", "\\x1b[H"),
+    "backspace": (b"\x08\x08\x08", "\\x08\\x08\\x08"),
+    "bare-cr": (b"\rFAKE", "\\x0dFAKE"),
+    "rlo": ("\u202egnp.exe".encode(), "\\u202egnp.exe"),
+    "lri": ("\u2066x\u2069".encode(), "\\u2066x\\u2069"),
+    "zwsp": ("pay\u200bpal".encode(), "pay\\u200bpal"),
+    "bom": ("\ufeff".encode(), "\\ufeff"),
+}
+
+
+def framed(name: str) -> tuple[bytes, str]:
+    """The payload between markers, so the test can tell the peer's bytes from the program's
+    own colours and cursor moves: raw as sent, and as it must be shown."""
+    raw, shown = CORPUS[name]
+    return b"<" + name.encode() + b":" + raw + b":>", f"<{name}:{shown}:>"
+
+
+def assert_safe(written: bytes, names: list[str] | None = None, *,
+                visible: str | None = None) -> None:
+    """No hostile payload in ``written`` (the raw bytes); each escaped form in ``visible``
+    (the text with the program's own colours removed; by default ``written`` itself)."""
+    text = visible if visible is not None else written.decode("utf-8", "replace")
+    for name in names if names is not None else list(CORPUS):
+        raw, shown = framed(name)
+        assert raw not in written, f"{name}: raw bytes reached the terminal"
+        assert shown in text, f"{name}: escaped form {shown!r} not shown"
+    for bad in ("\u202e", "\u2066", "\u200b", "\ufeff"):
+        assert bad.encode() not in written
+    assert b"\xc2\x9b" not in written and b"\x9b31m" not in written  # C1 CSI, either way
+
+
+def assert_no_controls(written: bytes) -> None:
+    """Plain output (not a terminal): no control byte at all but the newline."""
+    bad = sorted({b for b in written if (b < 0x20 and b != 0x0A) or b == 0x7F})
+    assert bad == [], f"control bytes {bad} in {written!r}"
+    assert b"\xc2\x9b" not in written and b"\x9b31m" not in written
+
+
+# ---- a hostile server ---------------------------------------------------------------
+
+
+def reply(code: bytes, names: list[str]) -> bytes:
+    lines = [code + b"-" + framed(n)[0] for n in names]
+    return b"\r\n".join(lines) + b"\r\n" + code + b" end of " + code + b"\r\n"
+
+
+async def corpus_server(reader: Reader, writer: Writer) -> None:
+    """Greets, then answers every command with the whole corpus (a 250 for NOOP, a 550
+    for VRFY, a 235 for AUTH), and says goodbye with it too."""
+    writer.write(reply(b"220", list(CORPUS)))
+    await writer.drain()
+    while line := await reader.readline():
+        verb = line.split(b" ", 1)[0].strip().upper()
+        if verb == b"QUIT":
+            writer.write(b"221 bye " + framed("osc0")[0] + b"\r\n")
+            await writer.drain()
+            return
+        if verb == b"EHLO":
+            writer.write(b"250-hostile " + framed("rlo")[0] + b"\r\n250-AUTH PLAIN\r\n"
+                         b"250 PIPELINING\r\n")
+        elif verb == b"AUTH":
+            writer.write(b"235 2.7.0 welcome " + framed("clear")[0] + b"\r\n")
+        elif verb == b"VRFY":
+            writer.write(reply(b"550", list(CORPUS)))
+        else:
+            writer.write(reply(b"250", list(CORPUS)))
+        await writer.drain()
+
+
+@pytest.fixture
+def server() -> Iterator[Hostile]:
+    with serve_in_thread(corpus_server) as srv:
+        yield srv
+
+
+def smtpshell(args: list[str], stdin: str = "", env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess[bytes]:
+    """The real program, its output a pipe (batch mode: no colour)."""
+    return subprocess.run(
+        [sys.executable, "-m", "smtpshell", *args], input=stdin.encode(), capture_output=True,
+        timeout=60, env={**os.environ, "HOME": "/nonexistent", **(env or {})}, check=False,
+    )
+
+
+# ---- replies ----------------------------------------------------------------------------
+
+
+def test_replies_in_batch_mode(server: Hostile) -> None:
+    done = smtpshell(["127.0.0.1", str(server.port)], "EHLO me\nNOOP\nVRFY x\nQUIT\n")
+    out = done.stdout
+    assert b"end of 250" in out and b"end of 550" in out, out
+    assert_safe(out)
+    assert_no_controls(out + done.stderr)
+
+
+def test_replies_with_colour_carry_only_the_writers_own_colours() -> None:
+    """With colour (and the REPL's pygments highlighter) the only escape sequences are
+    SGR colours: escape first, then paint."""
+    from smtpshell.protocol.replies import ReplyParser
+
+    events = list(ReplyParser().feed(reply(b"250", list(CORPUS)) + reply(b"550", list(CORPUS))))
+    for highlight in (None, pygments_highlighter("dark")):
+        out = io.StringIO()
+        r = Renderer(out, colour=True, arrows=True, highlight=highlight)
+        for event in events:
+            r(event)
+        r.info("user " + CORPUS["osc52"][0].decode())
+        r.error("cannot read " + CORPUS["clear"][0].decode())
+        r.write(r.paint("sent " + CORPUS["rlo"][0].decode(), "sent"))
+        written = out.getvalue()
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", written)
+        assert "\x1b" not in plain, plain
+        assert_safe(written.encode(), visible=plain)
+        used = set(re.findall(r"\x1b\[[0-9;]*m", written))
+        if highlight is None:
+            assert used <= {*COLOURS.values(), RESET}
+
+
+def test_painted_text_glued_to_a_plain_string_is_escaped_never_leaked() -> None:
+    out = io.StringIO()
+    r = Renderer(out, colour=True)
+    r.write("> " + r.paint("x", "sent"))  # a mistake: the colour codes show, escaped
+    assert "\x1b" not in out.getvalue()
+    assert "\\x1b[2m" in out.getvalue()
+
+
+def test_one_line_is_one_line() -> None:
+    """A CR or LF inside text from outside cannot start a line that looks like the
+    program's own."""
+    out = io.StringIO()
+    r = Renderer(out)
+    r.info("authenticated as alice\r\n< 250 2.0.0 all fine")
+    r.write("  auth        bob\n  stage       DATA")
+    assert out.getvalue().splitlines() == [
+        "* authenticated as alice\\x0d\\x0a< 250 2.0.0 all fine",
+        "  auth        bob\\x0a  stage       DATA",
+    ]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pty")
+def test_replies_toolbar_and_prompt_in_the_repl(server: Hostile, tmp_path: Path) -> None:
+    """The REPL in a pty, with colour: replies, a hostile --user in the prompt, the
+    toolbar and /status; the raw bytes never reach the terminal."""
+    user = "eve" + CORPUS["osc0"][0].decode() + "\u202e"
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"),
+           "HOSTILE_PW": "secret", "TERM": "xterm-256color"}
+    shell = PtyShell(["--auth", "plain", "--auth-in-clear", "--user", user,
+                      "--password-env", "HOSTILE_PW", "127.0.0.1", str(server.port)], env)
+    try:
+        shell.expect(r"type /help")
+        shell.sendline("NOOP")
+        shell.expect(r"end of 250")
+        shell.sendline("/status")
+        shell.expect(r"stage")
+        shell.sendline("/quit")
+        shell.wait()
+    finally:
+        shell.close()
+    written = shell.buffer
+    assert_safe(written, visible=shell.text)
+    assert b"\x1b]0;pwned" not in written
+    assert "eve\\x1b]0;pwned\\x07\\u202e" in shell.text  # prompt, toolbar, /status, outcome
