@@ -27,6 +27,7 @@ from collections import deque
 from typing import TextIO
 
 from ..status import ExitStatus
+from . import pipeline
 from .core import ShellCore
 
 READ_SIZE = 64 * 1024
@@ -199,18 +200,4 @@ def _group(core: ShellCore, reader: LineReader, first: str) -> list[str]:
             if line == ".":
                 break
         return lines
-    if core.pipeline_role(first) != "member":
-        return [first]
-    lines = [first]
-    while True:
-        line = reader.ready_line()
-        if line is None:
-            break
-        role = core.pipeline_role(line)
-        if role is None:
-            reader.push_back(line)
-            break
-        lines.append(line)
-        if role == "last":
-            break
-    return lines
+    return pipeline.group(first, core.pipeline_policy(), reader.ready_line, reader.push_back)

@@ -7,31 +7,22 @@ the settings the meta-commands change.  It never touches a socket itself.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ..protocol import sasl
 from ..protocol.events import Reply, ReplyKind
 from ..session import ConnectOptions, Observer, Sent, Session, SessionError, SessionEvent
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
+from . import pipeline
 from .commands import lookup, split_meta
 from .commands.record import stop_recording
 from .render import Renderer
 
 if TYPE_CHECKING:
     from ..transcript.recorder import Recorder
-
-
-GROUP_ENDERS = frozenset({"EHLO", "HELO", "LHLO", "DATA", "QUIT", "NOOP", "STARTTLS", "AUTH",
-                          "VRFY", "EXPN", "BDAT"})
-"""Commands after which a pipelining client waits (RFC 2920 §3.1)."""
-
-PIPELINE_ANYWHERE = frozenset({"MAIL", "RCPT", "RSET"})
-"""Commands that may stand anywhere in a pipelined group (RFC 2920 §3.1)."""
-PIPELINE_LAST = frozenset({"EHLO", "HELO", "LHLO", "DATA", "QUIT", "NOOP", "VRFY", "EXPN"})
-"""Commands that may end a batch-mode group.  STARTTLS, AUTH and BDAT are sent on their
-own: the TLS switch, secrets and raw octets are clearer, and safer, one at a time."""
 
 
 class Prompter(Protocol):
@@ -156,35 +147,19 @@ class ShellCore:
     async def handle_paste(self, lines: list[str]) -> None:
         """Pasted lines go out in order; with PIPELINING, commands go as groups (RFC 2920).
 
-        A group ends with a command after which the client must wait (EHLO, DATA, QUIT,
-        NOOP, VRFY, EXPN, STARTTLS, AUTH, BDAT) or before a meta-command; each reply is then shown
-        beside the command it answers.
+        ``pipeline.group`` decides which lines go out together (the same policy as batch
+        mode); each reply is then shown beside the command it answers.
         """
-        i = 0
-        while i < len(lines) and not self.quit_requested:
-            caps = self.session.capabilities
-            pipelining = caps is not None and "PIPELINING" in caps
-            if not pipelining or self.session.in_data or self.session.in_auth:
-                await self.handle_line(lines[i])
-                i += 1
-                continue
-            group: list[str] = []
-            while i < len(lines):
-                line = lines[i]
-                if split_meta(line, in_data=False) is not None or not line:
-                    break
-                if not await self.allowed(line) or self.analyze(line).secret:
-                    break
-                group.append(line)
-                i += 1
-                if line.split(" ", 1)[0].upper() in GROUP_ENDERS:
-                    break
-            if len(group) <= 1:
-                if group:
-                    await self.handle_line(group[0])
-                else:
-                    await self.handle_line(lines[i])
-                    i += 1
+        queue = deque(lines)
+
+        def more() -> str | None:
+            return queue.popleft() if queue else None
+
+        while queue and not self.quit_requested:
+            group = pipeline.group(queue.popleft(), self.pipeline_policy(), more,
+                                   queue.appendleft)  # fmt: skip
+            if len(group) == 1:
+                await self.handle_line(group[0])
                 continue
             replies = await self.session.send_lines(group)
             self.last_replies = replies
@@ -192,26 +167,17 @@ class ShellCore:
                 self.renderer.write(f"  {command_line}  →  {reply.lines[-1]}")
 
     # ---- batch mode: pipelined groups and message lines ---------------------------------
-    def pipeline_role(self, line: str) -> Literal["member", "last"] | None:
-        """May this line join a pipelined group now, and where ("member" or "last")?
-
-        Only when the server advertised PIPELINING, outside DATA and AUTH, for an SMTP
-        command (not a meta-command) that carries no secret and that policy allows.
-        """
+    def pipeline_policy(self) -> pipeline.Policy:
+        """What ``pipeline.group`` needs to know about this session, now."""
         session = self.session
         caps = session.capabilities
-        if caps is None or "PIPELINING" not in caps or session.in_data or session.in_auth:
-            return None
-        if not line or "\r" in line or split_meta(line, in_data=False) is not None:
-            return None
-        verb = line.split(" ", 1)[0].upper()
-        if self.settings.require_tls and not session.is_tls and verb == "MAIL":
-            return None  # handle_line says why it is not sent
-        if self.redactor and self.redactor.redact(line) != line:
-            return None
-        if verb in PIPELINE_ANYWHERE:
-            return "member"
-        return "last" if verb in PIPELINE_LAST else None
+        return pipeline.Policy(
+            pipelining=(caps is not None and "PIPELINING" in caps
+                        and not session.in_data and not session.in_auth),
+            is_tls=session.is_tls,
+            require_tls=self.settings.require_tls,
+            has_secret=lambda line: bool(self.redactor) and self.redactor.redact(line) != line,
+        )  # fmt: skip
 
     def message_line(self, line: str) -> bool:
         """Can this line of a message (after 354) go out with others in one write?"""

@@ -1,0 +1,99 @@
+"""The one pipelining policy (RFC 2920), for lines pasted into the REPL and batch input.
+
+When the server advertised PIPELINING, a client may send several commands before it
+reads their replies.  RFC 2920 §3.1: RSET, MAIL FROM and RCPT TO may stand anywhere in
+a group; EHLO, DATA, VRFY, EXPN, TURN, QUIT and NOOP may only END a group, because
+their outcome changes what the client must do next.  This shell is stricter in three
+places: STARTTLS (the TLS switch), AUTH (secrets) and BDAT (raw octets) are sent on
+their own, as are the shell's own commands, empty lines, lines with a bare CR, lines
+that carry a known secret, and MAIL on a plain connection under require-TLS (so the
+core can refuse it with its reason).
+
+``group(first, policy, more, push_back)`` takes ``first`` and as many following lines
+as may go out with it in one write; ``more()`` gives the next line that is already
+there (or None) and ``push_back(line)`` returns one that must wait.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .commands.registry import split_meta
+
+__all__ = ["ANYWHERE", "GROUP_ENDERS", "Policy", "Role", "group", "verb_role"]
+
+ANYWHERE = frozenset({"MAIL", "RCPT", "RSET"})
+"""Commands that may stand anywhere in a pipelined group (RFC 2920 §3.1)."""
+
+GROUP_ENDERS = frozenset({"EHLO", "HELO", "LHLO", "DATA", "VRFY", "EXPN", "TURN", "QUIT",
+                          "NOOP"})  # fmt: skip
+"""Commands that may only be the last of a group (RFC 2920 §3.1; HELO and LMTP's LHLO
+as EHLO)."""
+
+
+class Role(enum.Enum):
+    MEMBER = "member"
+    """May stand anywhere in a group."""
+    LAST = "last"
+    """Ends the group it joins."""
+    ALONE = "alone"
+    """Is sent on its own, waiting for the replies before it."""
+
+
+def verb_role(verb: str) -> Role:
+    """The role RFC 2920 (and this shell's stricter rules) give a command verb."""
+    verb = verb.upper()
+    if verb in ANYWHERE:
+        return Role.MEMBER
+    return Role.LAST if verb in GROUP_ENDERS else Role.ALONE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """The facts the decision depends on, taken once per group."""
+
+    pipelining: bool
+    """The server advertised PIPELINING, and no message or AUTH exchange is open."""
+    is_tls: bool = False
+    require_tls: bool = False
+    has_secret: Callable[[str], bool] = lambda line: False
+
+    def role(self, line: str) -> Role:
+        if not self.pipelining or not line or "\r" in line:
+            return Role.ALONE
+        if split_meta(line, in_data=False) is not None:
+            return Role.ALONE
+        verb = line.split(" ", 1)[0].upper()
+        role = verb_role(verb)
+        if role is Role.ALONE:
+            return role
+        if self.require_tls and not self.is_tls and verb == "MAIL":
+            return Role.ALONE  # the core says why it is not sent
+        return Role.ALONE if self.has_secret(line) else role
+
+
+def group(
+    first: str,
+    policy: Policy,
+    more: Callable[[], str | None],
+    push_back: Callable[[str], None],
+) -> list[str]:
+    """``first`` and the lines after it that go out in the same write.
+
+    A group starts with a command that may stand anywhere and ends with the first
+    group-ender, before a line that must go alone, or when no more lines are there.
+    """
+    if policy.role(first) is not Role.MEMBER:
+        return [first]
+    lines = [first]
+    while (line := more()) is not None:
+        role = policy.role(line)
+        if role is Role.ALONE:
+            push_back(line)
+            break
+        lines.append(line)
+        if role is Role.LAST:
+            break
+    return lines
