@@ -6,6 +6,7 @@ import base64
 import binascii
 import re
 
+from ..protocol.replies import parse_reply_line
 from .codes import (
     ENHANCED_CLASSES,
     ENHANCED_DETAILS,
@@ -19,7 +20,6 @@ from .keywords import KEYWORDS
 __all__ = ["explain"]
 
 _DIRECTION = re.compile(r"^(?:~>|<~|->|<-|[<>]|[CS]:)\s+")
-_REPLY_LINE = re.compile(r"^(\d{3})(?:[ -](.*))?$", re.DOTALL)
 _ENHANCED = re.compile(r"^([245Xx])\.(\d{1,3})\.(\d{1,3})$")
 _ENHANCED_PREFIX = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})(?:\s|$)")
 
@@ -94,9 +94,9 @@ def explain(query: str) -> list[str] | None:
     text = _DIRECTION.sub("", query.strip()).strip()
     if not text:
         return None
-    reply = _REPLY_LINE.match(text)
+    reply = parse_reply_line(text)  # the one reply-line grammar (protocol.replies)
     if reply is not None:
-        return _explain_reply(reply[1], reply[2] or "")
+        return _explain_reply(str(reply.code), reply.text)
     word = re.split(r"[\s=:]", text, maxsplit=1)[0]
     if _ENHANCED.match(word):
         return _explain_enhanced(word)

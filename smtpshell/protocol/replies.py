@@ -1,5 +1,10 @@
 """The reply grammar of RFC 5321 §4.2: lines in, complete replies out.
 
+This is the one reply-line grammar of the package: a code 2xx-5xx, then a space, a
+hyphen (more lines follow) or the end of the line.  The parser, transcripts, the mock
+server and /explain all read reply lines with it (``parse_reply_line``), so they agree
+on what a reply line is.
+
 ``ReplyParser`` accepts bytes in any split and yields ``Reply`` or ``ProtocolError``
 events.  Memory is bounded: a line longer than ``max_line`` bytes without a line end,
 or a reply of more than ``max_lines`` lines, is a fatal ``ProtocolError``.
@@ -19,8 +24,10 @@ MAX_LINE = 8192
 MAX_LINES = 1000
 RFC_REPLY_LINE = 512
 
-_CODE = re.compile(rb"^([2-5][0-9][0-9])([ -]|$)")
-_ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
+_REPLY_LINE = r"([2-5][0-9][0-9])([ -]|$)"
+_CODE = re.compile(_REPLY_LINE.encode("ascii"))
+_CODE_TEXT = re.compile(_REPLY_LINE, re.ASCII)
+_ENHANCED = re.compile(r"([245])\.([0-9]{1,3})\.([0-9]{1,3})(?=\s|$)", re.ASCII)
 
 
 def enhanced_code(code: int, text: str) -> str | None:
@@ -29,6 +36,28 @@ def enhanced_code(code: int, text: str) -> str | None:
     if m and int(m.group(1)) == code // 100:
         return m.group(0)
     return None
+
+
+@dataclass(frozen=True)
+class ReplyLine:
+    """One reply line read with the grammar: ``250-SIZE 10`` -> 250, not final, "SIZE 10"."""
+
+    code: int
+    final: bool
+    text: str
+    """What follows the code and its separator."""
+
+    @property
+    def enhanced(self) -> str | None:
+        return enhanced_code(self.code, self.text)
+
+
+def parse_reply_line(line: str) -> ReplyLine | None:
+    """``line`` (without its line end) read as a reply line, or None when it is not one."""
+    m = _CODE_TEXT.match(line)
+    if m is None:
+        return None
+    return ReplyLine(int(m.group(1)), m.group(2) != "-", line[m.end():])
 
 
 _CONTROL_BYTES = re.compile(rb"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -67,10 +96,6 @@ class ReplyParser:
     def buffered(self) -> bytes:
         """Bytes received but not yet part of a complete line."""
         return bytes(self._buf)
-
-    @property
-    def in_reply(self) -> bool:
-        return self._partial is not None
 
     def take_buffer(self) -> bytes:
         """Remove and return everything not yet parsed (complete lines included)."""

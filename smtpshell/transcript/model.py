@@ -22,6 +22,7 @@ from typing import Literal, TypeAlias
 
 from smtpshell import __version__
 from smtpshell.protocol import sasl
+from smtpshell.protocol.replies import parse_reply_line
 
 FORMAT_VERSION = 1
 MAGIC = "# smtpshell transcript v"
@@ -454,8 +455,6 @@ class Transcript:
 _NAME_RE = re.compile(r"[a-z][a-z0-9-]*", re.ASCII)
 _ENV_RE = re.compile(r"\$[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
 _SECRET_VALUE_RE = re.compile(r'[^\s"\\{}]+')
-_REPLY_RE = re.compile(r"([0-9]{3})(?:([ -])|$)", re.ASCII)
-_ENHANCED_RE = re.compile(r"[0-9]{3}[ -]([245]\.[0-9]{1,3}\.[0-9]{1,3})(?= |$)", re.ASCII)
 _HEX64_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _HEADER_KEYS = ("target", "recorded", "tool", "tls", "description")
 _UNWRITABLE_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # see _unwritable
@@ -465,12 +464,15 @@ _VOLATILE_RES = {kind: re.compile(pattern, re.DOTALL) for kind, pattern in VOLAT
 
 
 def reply_parts(text: str) -> tuple[int | None, bool, str | None]:
-    """(code, final, enhanced) of a reply line; code None if it isn't a reply line."""
-    m = _REPLY_RE.match(text)
-    if not m:
+    """(code, final, enhanced) of a reply line; code None if it isn't a reply line.
+
+    Read with the client's own grammar (``protocol.replies``), so a transcript, the mock
+    and the live parser agree on what a reply line is.
+    """
+    line = parse_reply_line(text)
+    if line is None:
         return None, True, None
-    enhanced = _ENHANCED_RE.match(text)
-    return int(m[1]), m[2] != "-", enhanced[1] if enhanced else None
+    return line.code, line.final, line.enhanced
 
 
 def wire_bytes(text: str) -> bytes:

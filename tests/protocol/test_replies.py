@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from smtpshell.explain import explain
 from smtpshell.protocol.events import ProtocolError, Reply
-from smtpshell.protocol.replies import Capabilities, ReplyParser, enhanced_code
+from smtpshell.protocol.replies import Capabilities, ReplyParser, enhanced_code, parse_reply_line
+from smtpshell.transcript.model import reply_parts
 
 EHLO = (
     b"250-sandbox.smtpshell.test\r\n250-SIZE 33554432\r\n250-8BITMIME\r\n"
@@ -103,3 +106,25 @@ def test_endless_multiline_is_fatal() -> None:
 def test_any_bytes_any_split_never_raise(chunks: list[bytes]) -> None:
     for event in feed_all(chunks):
         assert isinstance(event, Reply | ProtocolError)
+
+
+LINES = ["250 ok", "250-SIZE 10", "250", "354 go", "199 early", "600 high", "099 low",
+         "25 short", "2500 long", "250x", "\u0662\u0665\u0660 arabic-indic digits",
+         "550 5.1.1 no", "250 5.1.1 class differs", "421-4.3.2 bye"]
+
+
+@pytest.mark.parametrize("text", LINES)
+def test_one_reply_line_grammar_for_parser_transcripts_and_explain(text: str) -> None:
+    """The live parser, a transcript's server line and /explain agree on what a reply
+    line is (they had three grammars: transcripts and /explain took 199, 600 and other
+    digits the parser refuses)."""
+    events = feed_all([text.encode() + b"\r\n"] + ([b"250 end\r\n"] if "-" in text[:4] else []))
+    parsed = events[0]
+    line = parse_reply_line(text)
+    code, final, enhanced = reply_parts(text)
+    if isinstance(parsed, Reply):
+        assert line is not None and (line.code, line.enhanced) == (parsed.code, parsed.enhanced)
+        assert (code, final, enhanced) == (line.code, line.final, line.enhanced)
+    else:
+        assert line is None and code is None
+        assert explain(text) is None or not explain(text)[0].startswith(text[:3])
