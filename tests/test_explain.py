@@ -4,7 +4,16 @@ import re
 
 import pytest
 
-from smtpshell.explain import ENHANCED_DETAILS, KEYWORDS, REPLY_CODES, explain, hint_for
+from smtpshell.explain import (
+    ENHANCED_DETAILS,
+    KEYWORDS,
+    REPLY_CODES,
+    Facts,
+    diagnose,
+    explain,
+    hint_for,
+)
+from smtpshell.protocol.replies import Capabilities
 
 BASIC_CODES = [
     220, 221, 235, 250, 251, 252, 334, 354, 421, 450, 451, 452, 454, 455, 500, 501, 502,
@@ -134,7 +143,13 @@ KEYWORD_SOURCES = {
     "FUTURERELEASE": "RFC 4865", "XCLIENT": "Postfix", "XFORWARD": "Postfix",
     "EHLO": "RFC 5321", "HELO": "RFC 5321", "MAIL": "RFC 5321", "RCPT": "RFC 5321",
     "DATA": "RFC 5321", "BDAT": "RFC 3030", "RSET": "RFC 5321", "NOOP": "RFC 5321",
-    "QUIT": "RFC 5321", "LHLO": "RFC 2033",
+    "QUIT": "RFC 5321", "LHLO": "RFC 2033", "PIPECONNECT": "Exim", "AUTH=": "RFC 4954 §5",
+    "PRDR": "Exim", "ATRN": "RFC 2645", "TURN": "RFC 821", "UTF8SMTP": "RFC 5336",
+    "RRVS": "RFC 7293", "NO-SOLICITING": "RFC 3865", "SUBMITTER": "RFC 4405",
+    "CHECKPOINT": "RFC 1845", "VERB": "Sendmail", "ONEX": "Sendmail", "XVERP": "Postfix",
+    "X-EXPS": "Exchange", "XEXCH50": "Exchange", "X-ANONYMOUSTLS": "Exchange",
+    "X-LINK2STATE": "Exchange", "XSHADOW": "Exchange", "XSHADOWREQUEST": "Exchange",
+    "XOORG": "Exchange",
 }  # fmt: skip
 
 
@@ -163,7 +178,7 @@ def test_auth_is_keyword_and_command() -> None:
 @pytest.mark.parametrize(
     ("query", "word"),
     [("MAIL FROM:<a@b> SIZE=10", "MAIL FROM"), ("rcpt to:<c@d>", "RCPT TO"),
-     ("SIZE 35882577", "SIZE [n]"), ("AUTH=LOGIN", "AUTH mech"), ("> EHLO client", "EHLO")],
+     ("SIZE 35882577", "SIZE [n]"), ("AUTH=LOGIN", "AUTH=mech"), ("> EHLO client", "EHLO")],
 )  # fmt: skip
 def test_command_lines(query: str, word: str) -> None:
     lines = explain(query)
@@ -202,7 +217,7 @@ def test_ehlo_reply_line_explains_the_keyword() -> None:
     lines = explain("250-PIPELINING")
     assert lines is not None
     assert lines[0].startswith("250: ")
-    assert lines[-1].startswith("PIPELINING (EHLO keyword, RFC 2920)")
+    assert lines[2].startswith("PIPELINING (EHLO keyword, RFC 2920)")
     lines = explain("250-SIZE 35882577")
     assert lines is not None
     assert "RFC 1870" in lines[-1]
@@ -275,3 +290,95 @@ def test_no_hint(code: int, enhanced: str | None, text: str) -> None:
 
 def test_hint_default_text() -> None:
     assert hint_for(503, None) is not None
+
+
+# ---- EHLO keywords real servers send -------------------------------------------------------
+def test_pipelining_lists_every_group_ender_of_rfc_2920() -> None:
+    lines = explain("PIPELINING")
+    assert lines is not None
+    text = " ".join(lines)
+    assert "RFC 2920 §3.1" in text
+    for verb in ("EHLO", "DATA", "VRFY", "EXPN", "TURN", "QUIT", "NOOP", "STARTTLS", "AUTH"):
+        assert verb in text, verb
+
+
+@pytest.mark.parametrize(
+    ("query", "source"),
+    [("PIPECONNECT", "Exim"), ("SMTPUTF8", "RFC 6531"), ("CHUNKING", "RFC 3030"),
+     ("BINARYMIME", "RFC 3030"), ("DSN", "RFC 3461"), ("ETRN", "RFC 1985"),
+     ("SIZE 52428800", "RFC 1870"), ("8BITMIME", "RFC 6152"),
+     ("ENHANCEDSTATUSCODES", "RFC 2034"), ("REQUIRETLS", "RFC 8689"),
+     ("MT-PRIORITY STANAG4406", "RFC 6710"), ("DELIVERBY 240", "RFC 2852"),
+     ("XCLIENT ADDR NAME HELO", "Postfix"), ("XFORWARD NAME ADDR", "Postfix"),
+     ("X-EXPS GSSAPI NTLM", "Exchange"), ("AUTH=LOGIN PLAIN", "pre-standard"),
+     ("XEXCH50", "Exchange"), ("X-ANONYMOUSTLS", "Exchange"), ("XSHADOW", "Exchange"),
+     ("PRDR", "Exim"), ("XVERP", "Postfix"), ("LIMITS RCPTMAX=100", "RFC 9422"),
+     ("TURN", "RFC 821"), ("ATRN", "RFC 2645"), ("250-PIPECONNECT", "Exim"),
+     ("250-AUTH=LOGIN", "pre-standard")],
+)  # fmt: skip
+def test_keywords_real_servers_send(query: str, source: str) -> None:
+    lines = explain(query)
+    assert lines is not None, query
+    assert source in " ".join(lines)
+
+
+# ---- diagnoses from the connection's state (diagnose) ----------------------------------------
+PLAIN_EHLO = Capabilities({"STARTTLS": "", "PIPELINING": "", "SIZE": "1000"})
+TLS_EHLO = Capabilities({"AUTH": "PLAIN LOGIN", "PIPELINING": ""})
+
+
+def test_auth_after_starttls_without_a_second_ehlo() -> None:
+    why = diagnose("AUTH", 503, Facts(tls=True, capabilities=None))
+    assert why is not None
+    assert why.startswith("AUTH was not advertised in this session: no EHLO since STARTTLS")
+    assert "send EHLO again (RFC 3207 §4.2)" in why
+    assert "already authenticated" not in why and "transaction" not in why
+
+
+def test_auth_before_starttls_is_not_advertised_in_clear() -> None:
+    why = diagnose("auth", 503, Facts(capabilities=PLAIN_EHLO))
+    assert why is not None
+    assert why.startswith("AUTH was not advertised on this plain connection")
+    assert "STARTTLS, then EHLO again, then AUTH" in why
+    # any refusal in that state has the same root (the sandbox answers 538)
+    assert diagnose("AUTH", 538, Facts(capabilities=PLAIN_EHLO)) == why
+
+
+def test_auth_before_any_ehlo_and_without_any_auth() -> None:
+    assert diagnose("AUTH", 503, Facts()) == (
+        "AUTH was not advertised in this session: no EHLO yet, and AUTH is an extension "
+        "the EHLO reply announces (RFC 4954 §3); send EHLO first")
+    implicit = diagnose("AUTH", 503, Facts(tls=True, implicit_tls=True))
+    assert implicit is not None and "no EHLO yet" in implicit
+    none = diagnose("AUTH", 502, Facts(tls=True, capabilities=Capabilities({"SIZE": ""})))
+    assert none == ("AUTH was not advertised in this session: the server's EHLO reply offers "
+                    "no authentication (RFC 4954 §3)")
+
+
+def test_the_textbook_reasons_only_when_true() -> None:
+    done = diagnose("AUTH", 503, Facts(tls=True, capabilities=TLS_EHLO, authenticated=True))
+    assert done is not None and done.startswith("already authenticated")
+    busy = diagnose("AUTH", 503, Facts(tls=True, capabilities=TLS_EHLO, in_transaction=True))
+    assert busy is not None and busy.startswith("AUTH is not allowed inside a mail transaction")
+    # advertised, not authenticated, no transaction: the state explains nothing
+    assert diagnose("AUTH", 535, Facts(tls=True, capabilities=TLS_EHLO)) is None
+
+
+def test_starttls_diagnoses() -> None:
+    inside = diagnose("STARTTLS", 503, Facts(tls=True, capabilities=TLS_EHLO))
+    assert inside == ("this connection is already encrypted: STARTTLS is not allowed once "
+                      "TLS is active (RFC 3207 §4)")
+    assert diagnose("STARTTLS", 454, Facts(tls=True, implicit_tls=True)) == inside
+    early = diagnose("STARTTLS", 503, Facts())
+    assert early is not None and early.startswith("STARTTLS was not advertised in this session")
+    absent = diagnose("STARTTLS", 502, Facts(capabilities=TLS_EHLO))
+    assert absent == "STARTTLS was not advertised: this server's EHLO reply does not offer TLS"
+    assert diagnose("STARTTLS", 454, Facts(capabilities=PLAIN_EHLO)) is None
+
+
+def test_other_commands_after_starttls_without_ehlo() -> None:
+    why = diagnose("MAIL", 503, Facts(tls=True))
+    assert why is not None and why.startswith("no EHLO since STARTTLS")
+    assert diagnose("MAIL", 503, Facts(tls=True, capabilities=TLS_EHLO)) is None
+    assert diagnose("MAIL", 250, Facts(tls=True)) is None
+    assert diagnose("RCPT", 550, Facts(tls=True)) is None

@@ -4,17 +4,21 @@
 (``5.7.1``, ``X.7.1``), a whole reply line (``550 5.7.1 Relaying denied``), an EHLO
 keyword or a command verb (``PIPELINING``, ``mail``), each with the RFC it comes
 from.  ``hint_for(code, enhanced, text)`` gives one practical hint for common
-failures.  Standard library only; nothing here does I/O.
+failures; ``diagnose(verb, code, facts)`` the true reason for a refusal from the
+connection's state.  Nothing here does I/O.
 
 The knowledge is data: ``codes`` (reply codes, RFC 3463), ``keywords`` (EHLO
-keywords and verbs); ``lookup`` answers queries; ``hints`` gives the hints.
+keywords and verbs); ``lookup`` answers queries; ``hints`` gives the hints;
+``diagnose`` reads the state.
 """
 
 from __future__ import annotations
 
 from .codes import ENHANCED_DETAILS, REPLY_CODES
+from .diagnose import Facts, diagnose
 from .hints import hint_for
 from .keywords import KEYWORDS
 from .lookup import explain
 
-__all__ = ["ENHANCED_DETAILS", "KEYWORDS", "REPLY_CODES", "explain", "hint_for"]
+__all__ = ["ENHANCED_DETAILS", "KEYWORDS", "REPLY_CODES", "Facts", "diagnose", "explain",
+           "hint_for"]

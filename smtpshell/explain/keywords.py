@@ -10,7 +10,15 @@ __all__ = ["KEYWORDS"]
 KEYWORDS: Final[dict[str, tuple[str, ...]]] = {
     "PIPELINING": (
         "PIPELINING (EHLO keyword, RFC 2920): the client may send several commands "
-        "before reading their replies; EHLO, DATA, QUIT, NOOP, STARTTLS and AUTH end a group.",
+        "before reading their replies.",
+        "RFC 2920 §3.1: RSET, MAIL FROM and RCPT TO may stand anywhere in a group; EHLO, "
+        "DATA, VRFY, EXPN, TURN, QUIT and NOOP may only end one (their outcome changes what "
+        "comes next); STARTTLS (RFC 3207) and AUTH (RFC 4954) end one too.",
+    ),
+    "PIPECONNECT": (
+        "PIPECONNECT (EHLO keyword, Exim; draft-harris-early-pipe): on a later connection "
+        "the client may send EHLO and the next commands before the greeting arrives, "
+        "trusting what this server advertised last time.",
     ),
     "SIZE": (
         "SIZE [n] (EHLO keyword, RFC 1870): the largest message the server accepts, in "
@@ -87,6 +95,84 @@ KEYWORDS: Final[dict[str, tuple[str, ...]]] = {
     "FUTURERELEASE": (
         "FUTURERELEASE max-interval max-datetime (EHLO keyword, RFC 4865): hold a message "
         "for later delivery with MAIL FROM:<...> HOLDFOR=seconds or HOLDUNTIL=date-time.",
+    ),
+    "AUTH=": (
+        "AUTH=mech ... (EHLO keyword, no RFC): the SASL mechanisms in a pre-standard form "
+        "that some old clients need; servers often send it beside the standard 'AUTH mech' "
+        "line.",
+        "AUTH=<mailbox> (MAIL FROM parameter, RFC 4954 §5): who submitted the message, "
+        "between trusted servers; <> means unknown.",
+    ),
+    "PRDR": (
+        "PRDR (EHLO keyword, Exim; draft-hall-prdr): MAIL FROM:<...> PRDR asks for one "
+        "reply per recipient after the message data, so each recipient can refuse it.",
+    ),
+    "ATRN": (
+        "ATRN domain (EHLO keyword and command, RFC 2645): on-demand mail relay; an "
+        "authenticated client asks to receive the mail queued for it on this connection.",
+    ),
+    "TURN": (
+        "TURN (command, RFC 821): swap the client and server roles; unsafe without "
+        "authentication and not part of RFC 5321. Ends a pipelined group (RFC 2920 §3.1).",
+    ),
+    "UTF8SMTP": (
+        "UTF8SMTP (EHLO keyword, RFC 5336, experimental): the forerunner of SMTPUTF8 "
+        "(RFC 6531), which replaced it.",
+    ),
+    "RRVS": (
+        "RRVS (EHLO keyword, RFC 7293): RCPT TO:<...> RRVS=date-time refuses delivery if "
+        "the mailbox changed owner since then.",
+    ),
+    "NO-SOLICITING": (
+        "NO-SOLICITING [keywords] (EHLO keyword, RFC 3865): the server states which "
+        "solicitation classes it refuses.",
+    ),
+    "SUBMITTER": (
+        "SUBMITTER (EHLO keyword, RFC 4405): MAIL FROM:<...> SUBMITTER=address names the "
+        "responsible submitter (Sender ID).",
+    ),
+    "CHECKPOINT": (
+        "CHECKPOINT (EHLO keyword, RFC 1845): a message sent again after a broken "
+        "connection resumes where it stopped (MAIL FROM:<...> TRANSID=id).",
+    ),
+    "VERB": (
+        "VERB (EHLO keyword and command, Sendmail): verbose mode; the server reports each "
+        "delivery step to the client.",
+    ),
+    "ONEX": (
+        "ONEX (EHLO keyword and command, Sendmail): only one transaction on this connection.",
+    ),
+    "XVERP": (
+        "XVERP (EHLO keyword, Postfix VERP_README): MAIL FROM:<...> XVERP asks for a "
+        "variable envelope return path per recipient, to tell bounces apart.",
+    ),
+    "X-EXPS": (
+        "X-EXPS mech ... (EHLO keyword, Microsoft Exchange): Exchange Server "
+        "authentication (e.g. GSSAPI NTLM) between Exchange servers, not for users.",
+    ),
+    "XEXCH50": (
+        "XEXCH50 (EHLO keyword, Microsoft Exchange): passes Exchange's own message "
+        "properties between Exchange servers (legacy).",
+    ),
+    "X-ANONYMOUSTLS": (
+        "X-ANONYMOUSTLS (EHLO keyword, Microsoft Exchange): TLS between Exchange servers "
+        "of one organization without certificate names.",
+    ),
+    "X-LINK2STATE": (
+        "X-LINK2STATE (EHLO keyword, Microsoft Exchange 2000/2003): exchanges routing "
+        "link-state information between Exchange servers.",
+    ),
+    "XSHADOW": (
+        "XSHADOW (EHLO keyword, Microsoft Exchange): shadow redundancy; a server keeps a "
+        "copy of a message until the next hop confirms delivery.",
+    ),
+    "XSHADOWREQUEST": (
+        "XSHADOWREQUEST (EHLO keyword, Microsoft Exchange): asks the peer to keep a shadow "
+        "copy of the message (shadow redundancy).",
+    ),
+    "XOORG": (
+        "XOORG (EHLO keyword, Microsoft Exchange): MAIL FROM:<...> XOORG=domain names the "
+        "organization the message comes from.",
     ),
     "XCLIENT": (
         "XCLIENT (Postfix extension, XCLIENT_README): an authorized client such as a proxy "

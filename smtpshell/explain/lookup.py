@@ -66,7 +66,8 @@ def _explain_reply(code: str, rest: str) -> list[str] | None:
     if enhanced is not None:
         lines += _explain_enhanced(enhanced[1]) or []
         rest = rest[enhanced.end() :].strip()
-    word = rest.split(" ", 1)[0].split("=", 1)[0].upper()
+    word = rest.split(" ", 1)[0].upper()
+    word = "AUTH=" if word.startswith("AUTH=") else word.split("=", 1)[0]
     if code == "250" and word in KEYWORDS:
         lines += KEYWORDS[word]
     if code == "334" and rest:
@@ -101,5 +102,7 @@ def explain(query: str) -> list[str] | None:
     if _ENHANCED.match(word):
         return _explain_enhanced(word)
     word = word.upper()
+    if word == "AUTH" and text[4:5] == "=":
+        word = "AUTH="  # the pre-standard EHLO form, or the MAIL FROM parameter
     lines = KEYWORDS.get(word)
     return list(lines) if lines is not None else None

@@ -1,0 +1,85 @@
+"""Why a command was refused, from the session's state and not only the reply code.
+
+A reply code alone can mislead: ``503`` to AUTH means "bad sequence", and the usual
+textbook reasons (already authenticated, inside a mail transaction) may both be false
+when the real one is that AUTH was never advertised on this connection, for example
+because EHLO was not sent again after STARTTLS (RFC 3207 §4.2).  ``diagnose`` looks at
+``Facts`` (what the connection knows now) and says the true reason, or None when the
+state explains nothing and the code's usual meaning stands.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..protocol.replies import Capabilities
+
+__all__ = ["Facts", "diagnose"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Facts:
+    """What the connection knows when a refusal arrives."""
+
+    tls: bool = False
+    implicit_tls: bool = False
+    """TLS from the first byte (port 465 style), not by STARTTLS."""
+    capabilities: Capabilities | None = None
+    """What the last EHLO advertised on this connection; None before EHLO and after
+    STARTTLS until EHLO is sent again."""
+    authenticated: bool = False
+    in_transaction: bool = False
+    """MAIL FROM was accepted and the message is not finished."""
+
+
+_EHLO_AGAIN = ("no EHLO since STARTTLS: what the server advertised before TLS no longer "
+               "counts, so nothing is advertised now; send EHLO again (RFC 3207 §4.2)")
+
+
+def diagnose(verb: str, code: int, facts: Facts) -> str | None:
+    """The state-aware reason ``verb`` got the refusal ``code`` (>= 400), or None."""
+    if code < 400:
+        return None
+    verb = verb.upper()
+    if verb == "AUTH":
+        return _auth(code, facts)
+    if verb == "STARTTLS":
+        return _starttls(facts)
+    if code == 503 and facts.capabilities is None and facts.tls and not facts.implicit_tls:
+        return _EHLO_AGAIN
+    return None
+
+
+def _auth(code: int, facts: Facts) -> str | None:
+    caps = facts.capabilities
+    if facts.authenticated:
+        return ("already authenticated on this connection: after a successful AUTH no "
+                "other AUTH is allowed (RFC 4954 §4)")
+    if facts.in_transaction:
+        return "AUTH is not allowed inside a mail transaction: RSET first (RFC 4954 §4)"
+    if caps is None:
+        if facts.tls and not facts.implicit_tls:
+            return "AUTH was not advertised in this session: " + _EHLO_AGAIN
+        return ("AUTH was not advertised in this session: no EHLO yet, and AUTH is an "
+                "extension the EHLO reply announces (RFC 4954 §3); send EHLO first")
+    if "AUTH" in caps:
+        return None  # advertised: the code's own meaning stands
+    if not facts.tls and "STARTTLS" in caps:
+        return ("AUTH was not advertised on this plain connection (the EHLO reply offers "
+                "STARTTLS, not AUTH): many servers offer AUTH only over TLS; send STARTTLS, "
+                "then EHLO again, then AUTH")
+    return ("AUTH was not advertised in this session: the server's EHLO reply offers no "
+            "authentication (RFC 4954 §3)")
+
+
+def _starttls(facts: Facts) -> str | None:
+    caps = facts.capabilities
+    if facts.tls:
+        return ("this connection is already encrypted: STARTTLS is not allowed once TLS is "
+                "active (RFC 3207 §4)")
+    if caps is None:
+        return ("STARTTLS was not advertised in this session: no EHLO yet, and STARTTLS is "
+                "an extension the EHLO reply announces (RFC 3207 §4); send EHLO first")
+    if "STARTTLS" not in caps:
+        return "STARTTLS was not advertised: this server's EHLO reply does not offer TLS"
+    return None
