@@ -12,8 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from ..explain import Facts, diagnose, hint_for
 from ..protocol import sasl
 from ..protocol.events import Reply, ReplyKind
+from ..protocol.state import Stage
 from ..session import ConnectOptions, Observer, Sent, Session, SessionError, SessionEvent
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import pipeline
@@ -76,6 +78,7 @@ class ShellCore:
     ) -> None:
         self.options = options
         self.renderer = renderer
+        renderer.hint = self.hint
         self.prompter: Prompter = prompter or NoPrompter()
         self.settings = settings or Settings()
         self.observers: list[Observer] = observers or []
@@ -234,7 +237,8 @@ class ShellCore:
         )
         last = self.last_replies[-1] if self.last_replies else None
         if last is not None and last.command == "AUTH" and last.code != 334:
-            outcome = sasl.auth_outcome(last.code, last.enhanced, None)
+            outcome = self.explain_refusal(last) or sasl.auth_outcome(
+                last.code, last.enhanced, None)
             (self.renderer.info if last.code == 235 else self.renderer.error)(outcome)
 
     def analyze(self, line: str) -> sasl.Analysis:
@@ -286,6 +290,22 @@ class ShellCore:
             self.renderer.error(f"unknown command /{name} (try /help)")
             return
         await meta.handler(self, args)
+
+    # ---- diagnoses ---------------------------------------------------------------------
+    def facts(self) -> Facts:
+        """What the connection knows now, for diagnoses."""
+        s = self.session
+        return Facts(tls=s.is_tls, implicit_tls=self.options.tls_mode == "implicit",
+                     capabilities=s.capabilities, authenticated=s.authenticated,
+                     in_transaction=s.stage is not Stage.NONE)  # fmt: skip
+
+    def explain_refusal(self, reply: Reply) -> str | None:
+        """The true reason for a refusal when the session's state tells it, else None."""
+        return diagnose(reply.command or "", reply.code, self.facts())
+
+    def hint(self, reply: Reply) -> str | None:
+        """The hint the renderer prints under a refusal: the state's reason first."""
+        return self.explain_refusal(reply) or hint_for(reply.code, reply.enhanced, reply.text)
 
     def exit_status(self) -> ExitStatus:
         """Batch mode: success when the last reply was 2xx/3xx."""

@@ -91,6 +91,13 @@ class Writable(Protocol):
     def flush(self) -> object: ...
 
 
+def reply_hint(reply: Reply) -> str | None:
+    """The hint for a refusal from its code and text alone (no session state)."""
+    from ..explain import hint_for
+
+    return hint_for(reply.code, reply.enhanced, reply.text)
+
+
 class Renderer:
     """An observer that prints events.
 
@@ -115,6 +122,8 @@ class Renderer:
         self.hints = hints
         self.highlight = highlight
         self.show_chain = False
+        self.hint: Callable[[Reply], str | None] = reply_hint
+        """The hint under a refusal; the shell core gives one that reads the session's state."""
         self._tls = False
 
     def paint(self, text: str, key: str) -> Painted:
@@ -204,8 +213,6 @@ class Renderer:
 
             self.write(self.paint(f"  {describe_challenge(reply.texts[0].strip())}", "dim"))
         if self.hints and reply.code >= 400 and reply.command != "AUTH":
-            from ..explain import hint_for
-
-            hint = hint_for(reply.code, reply.enhanced, reply.text)
+            hint = self.hint(reply)
             if hint:
                 self.write(self.paint(f"  hint: {hint}", "dim"))

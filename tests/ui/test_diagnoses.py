@@ -1,0 +1,85 @@
+"""Diagnoses from the session's state, against the real sandbox (aiosmtpd + trustme).
+
+Each case once printed a reason the state contradicted: "already authenticated, or AUTH
+inside a mail transaction" for an AUTH that was simply not advertised after STARTTLS,
+"try again later" for STARTTLS inside TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from smtpshell.sandbox import Sandbox
+from smtpshell.session import ConnectOptions
+from smtpshell.tls import TlsOptions
+from smtpshell.ui.core import ShellCore
+from smtpshell.ui.render import Renderer
+
+PLAIN_AUTH = "AUTH PLAIN AGFsaWNlAHMzY3JldA=="  # \0alice\0s3cret, refused before it is read
+
+
+def run_lines(sb: Sandbox, lines: list[str], *, implicit: bool = False) -> str:
+    out = io.StringIO()
+
+    async def run() -> None:
+        port = sb.tls_port if implicit else sb.port
+        assert port is not None
+        core = ShellCore(
+            ConnectOptions(host="127.0.0.1", port=port, tls=TlsOptions(cafile=str(sb.ca_file)),
+                           tls_mode="implicit" if implicit else "plain", ehlo_name="x",
+                           reply_timeout=10),
+            Renderer(out),
+        )  # fmt: skip
+        assert await core.connect() == 0
+        for line in lines:
+            await core.handle_line(line)
+        await core.close()
+
+    asyncio.run(run())
+    return out.getvalue()
+
+
+def test_auth_after_starttls_without_a_second_ehlo(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "STARTTLS", PLAIN_AUTH])
+    assert "503 Error: send EHLO first" in out
+    assert ("x AUTH was not advertised in this session: no EHLO since STARTTLS: what the "
+            "server advertised before TLS no longer counts, so nothing is advertised now; "
+            "send EHLO again (RFC 3207 §4.2)") in out
+    assert "already authenticated" not in out and "mail transaction" not in out
+
+
+def test_auth_before_starttls_is_not_advertised_in_clear(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", PLAIN_AUTH])
+    assert "538 5.7.11" in out
+    assert ("x AUTH was not advertised on this plain connection (the EHLO reply offers "
+            "STARTTLS, not AUTH): many servers offer AUTH only over TLS; send STARTTLS, then "
+            "EHLO again, then AUTH") in out
+
+
+def test_auth_before_any_ehlo(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, [PLAIN_AUTH])
+    assert ("x AUTH was not advertised in this session: no EHLO yet, and AUTH is an "
+            "extension the EHLO reply announces (RFC 4954 §3); send EHLO first") in out
+
+
+def test_starttls_inside_tls(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "STARTTLS"], implicit=True)
+    assert "454 TLS not available" in out
+    assert ("  hint: this connection is already encrypted: STARTTLS is not allowed once TLS "
+            "is active (RFC 3207 §4)") in out
+    assert "try again later" not in out
+
+
+def test_a_command_after_starttls_without_ehlo(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "STARTTLS", "MAIL FROM:<a@example.org>"])
+    assert "503 Error: send HELO first" in out
+    assert "  hint: no EHLO since STARTTLS" in out
+    assert "the usual order is" not in out
+
+
+def test_the_code_alone_still_hints_when_the_state_says_nothing(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "RCPT TO:<b@example.org>"])
+    assert "503" in out
+    assert ("  hint: bad sequence of commands: the usual order is EHLO, MAIL FROM, RCPT TO, "
+            "DATA") in out
