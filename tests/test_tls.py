@@ -19,12 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smtpshell.certs import cert_info, would_verify
 from smtpshell.tls import (
     TlsConfigError,
     TlsOptions,
     TlsReport,
-    _cert_time,
     build_report,
     check_pins,
     explain_tls_error,
@@ -32,6 +30,8 @@ from smtpshell.tls import (
     render_report,
     server_hostname,
 )
+from smtpshell.tls.certinfo import cert_time
+from smtpshell.tls.verify import cert_info, would_verify
 from tests.helpers import write_self_signed
 
 TIMEOUT = 20.0  # a safety net against hangs, never a synchronisation
@@ -276,8 +276,10 @@ def test_report_from_ssl_matches_cryptography(tmp_path: Path) -> None:
     assert report.peer.sans == ("localhost", "::1", "127.0.0.1", "ops@example.test")
     assert report.peer.subject.startswith("CN=\\ #mx \\<edge\\>,")
     root_der = ssl.PEM_cert_to_DER_cert(ca.cert_pem.bytes().decode())
-    assert report.chain == (cert_info(cert.der), cert_info(root_der))
-    assert report.chain[1].self_signed and not report.chain[0].self_signed
+    assert report.sent == (cert.der,)  # the server sent its own certificate only
+    assert report.path == (cert.der, root_der)  # the verifier added the local CA
+    assert [report.info(d) for d in report.path] == [cert_info(cert.der), cert_info(root_der)]
+    assert report.missing == ()
 
 
 def test_verified_by_ip_address_sends_no_sni(pki: Pki) -> None:
@@ -356,7 +358,8 @@ def test_wrong_host(pki: Pki) -> None:
     words = failure(pki.wrong_host, TlsOptions(cafile=pki.cafile))
     assert words == "host name mismatch: the certificate is not valid for 'localhost'"
     words = failure(pki.wrong_host, TlsOptions(cafile=pki.cafile), peer=True)
-    assert words.endswith("'localhost'; it is for: mail.example.test")
+    sha = cert_info(pki.wrong_host.der).sha256
+    assert words.endswith(f"'localhost'; it is for: mail.example.test (certificate SHA-256 {sha})")
 
 
 def test_wrong_ip(pki: Pki) -> None:
@@ -497,11 +500,12 @@ def test_would_verify_needs_the_intermediate(tmp_path: Path) -> None:
     root = trustme.CA()
     leaf = root.create_child_ca().issue_cert("localhost")
     root.cert_pem.write_to_path(str(tmp_path / "root.pem"))
-    opts = TlsOptions(cafile=str(tmp_path / "root.pem"))
+    cafile = str(tmp_path / "root.pem")
     der, inter = (ssl.PEM_cert_to_DER_cert(p.bytes().decode()) for p in leaf.cert_chain_pems[:2])
-    assert would_verify(der, (inter,), opts, "localhost")[0] is True
-    ok, words = would_verify(der, (), opts, "localhost")
-    assert ok is False and "did not send an intermediate" in words
+    assert would_verify(der, (inter,), "localhost", cafile=cafile)[0] is True
+    ok, words = would_verify(der, (), "localhost", cafile=cafile)
+    assert ok is False
+    assert "a missing intermediate? the server sent only its own certificate" in words
 
 
 def test_pin_matches_in_any_spelling(pki: Pki) -> None:
@@ -621,7 +625,7 @@ def test_config_errors(pki: Pki, files: dict[str, str]) -> None:
             f"the key in {pki.other_key} does not belong to the certificate in {cert}",
         ),
         (TlsOptions(no_sni=True), "--no-sni: Python checks the host name only through SNI"),
-        (TlsOptions(pins=("abcd",)), "pin 'abcd' is not a SHA-256 fingerprint"),
+        (TlsOptions(pins=("abcd",)), "--pin 'abcd' is not a SHA-256 fingerprint"),
     ]
     for opts, expected in cases:
         assert config_error(opts).startswith(expected), opts
@@ -674,11 +678,17 @@ def test_render_report(pki: Pki) -> None:
     expired = render_report(report, now=report.peer.not_after + dt.timedelta(days=3))
     assert "(EXPIRED 3 days ago)" in "\n".join(expired)
     chain = render_report(report, show_chain=True, now=now)
-    assert len(chain) == len(lines) + max(1, len(report.chain))
-    if report.chain:  # Python >= 3.13
-        assert chain[len(lines)].startswith("chain    [0] ")
-    else:
-        assert chain[-1].startswith("chain    not available")
+    assert chain[: len(lines)] == lines
+    leaf = report.peer.subject
+    assert chain[len(lines):] == [
+        "sent     1 certificate, in the order the server sent them:",
+        f"         [0] {leaf}  (issued by {report.peer.issuer})",
+        f"path     built by the verifier, from the server's certificate to a CA in CA file"
+        f" {pki.cafile}:",
+        f"         [0] {leaf}  (issued by {report.peer.issuer})  [sent by the server]",
+        f"         [1] {report.peer.issuer}  (self-signed)  [trusted CA from CA file"
+        f" {pki.cafile}, not sent]",
+    ]
 
 
 def test_render_self_signed(pki: Pki) -> None:
@@ -703,13 +713,13 @@ def test_certificate_times_read_like_ssl_reads_them(when: dt.datetime) -> None:
     when = when.replace(microsecond=0)
     text = when.strftime("%b ") + f"{when.day:2d}" + when.strftime(" %H:%M:%S %Y GMT")
     expected = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(text), dt.UTC)
-    assert _cert_time(text) == expected
+    assert cert_time(text) == expected
 
 
 @pytest.mark.parametrize("text", ["Feb 30 00:00:00 2024 GMT", "Jan 1 12:00:00 2024 GMT"])
 def test_odd_certificate_times_go_to_ssl(text: str) -> None:
     expected = dt.datetime.fromtimestamp(ssl.cert_time_to_seconds(text), dt.UTC)
-    assert _cert_time(text) == expected
+    assert cert_time(text) == expected
 
 
 @pytest.mark.parametrize("text", [
@@ -717,4 +727,4 @@ def test_odd_certificate_times_go_to_ssl(text: str) -> None:
 ])
 def test_unreadable_certificate_times_raise_value_error(text: str) -> None:
     with pytest.raises(ValueError):
-        _cert_time(text)
+        cert_time(text)

@@ -1,11 +1,14 @@
-"""Certificates read with ``cryptography``: summaries, and why one would not verify.
+"""Is this certificate the server's? Pins, and checks made with ``cryptography``.
 
-The part of TLS that needs more than the standard library, kept apart so that a session
-whose certificate verified (the common case) never imports ``cryptography``: its report is
-built from what ``ssl`` already decoded (see :func:`smtpshell.tls.build_report`). This
-module is loaded when a certificate is unverified (``--insecure``, a pin), when a handshake
-failed and the shell explains why, and when OpenSSL refuses a client certificate or key.
-No I/O but reading the files the options name.
+``cryptography`` is imported inside the functions that need it, never at the top: a
+session whose certificate verified (the common case) never loads it (about 50 ms of
+start-up).  It is loaded when a certificate is unverified (``--insecure``, a pin) and the
+report says why it would not verify, when a failed handshake is explained, when a chain is
+shown that ``ssl`` did not decode (Python >= 3.13), and when OpenSSL refuses a client
+certificate or key.  No I/O but reading the files the options name.
+
+Nothing here imports :mod:`smtpshell.tls.options`: the options module calls in, with the
+plain values these functions need.
 """
 
 from __future__ import annotations
@@ -17,29 +20,88 @@ import re
 import ssl
 import warnings
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509 import verification as xv
+from .certinfo import CertInfo, fingerprint, format_date, format_name, info_from_ssl, is_ip
 
-from .tls import (
-    CertInfo,
-    TlsOptions,
-    fingerprint,
-    format_date,
-    format_name,
-    is_ip,
-    read_file,
-    store_words,
-)
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.x509 import verification as xv
 
-__all__ = ["cert_info", "diagnose_cert_key", "would_verify"]
+__all__ = [
+    "cert_info",
+    "check_pins",
+    "diagnose_cert_key",
+    "parse_pin",
+    "store_words",
+    "summarise",
+    "would_verify",
+]
+
+
+# --- pins -----------------------------------------------------------------------------------
+
+
+def parse_pin(pin: str) -> str | None:
+    """A pin as 64 lower-case hex digits, or None when it is not a SHA-256 fingerprint.
+
+    Accepted: hex with or without colons or blanks, any case, optionally prefixed
+    "sha256:" (or "sha256/", "sha256=").
+    """
+    text = pin.strip().lower()
+    for prefix in ("sha256:", "sha256/", "sha256="):
+        text = text.removeprefix(prefix)
+    text = re.sub(r"[\s:]", "", text)
+    return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
+
+
+def check_pins(der: bytes, pins: tuple[str, ...] | list[str]) -> str | None:
+    """None when the certificate matches one of ``pins`` (or there are none), else why not.
+
+    A malformed pin matches nothing (:func:`smtpshell.tls.check_options` refuses them
+    before a connection is made).
+    """
+    if not pins:
+        return None
+    got = fingerprint(der)
+    wanted = {parse_pin(pin) for pin in pins}
+    if got.replace(":", "").lower() in wanted:
+        return None
+    return f"certificate fingerprint SHA-256 {got} matches no pin"
+
+
+def store_words(cafile: str | None, capath: str | None) -> str:
+    """The CA store a verified connection uses, in words."""
+    if cafile and capath:
+        return f"CA file {cafile} and CA directory {capath}"
+    if cafile:
+        return f"CA file {cafile}"
+    if capath:
+        return f"CA directory {capath}"
+    return "system CAs"
+
+
+# --- summaries --------------------------------------------------------------------------------
+
+
+def summarise(der: bytes, decoded: dict[str, Any] | None = None) -> CertInfo | None:
+    """Summarise one certificate: from ``ssl``'s decoding when there is one, else with
+    ``cryptography``; None when it cannot be parsed."""
+    if decoded:
+        info = info_from_ssl(der, decoded)
+        if info is not None:
+            return info
+    try:
+        return cert_info(der)
+    except ValueError:
+        return None
 
 
 def cert_info(der: bytes) -> CertInfo:
-    """Summarise a DER certificate; raise ValueError if it cannot be parsed."""
+    """Summarise a DER certificate with ``cryptography``; raise ValueError if it cannot be
+    parsed."""
+    from cryptography import x509
+
     cert = x509.load_der_x509_certificate(der)
     return CertInfo(
         subject=_name(cert.subject),
@@ -54,6 +116,8 @@ def cert_info(der: bytes) -> CertInfo:
 
 
 def _sans(cert: x509.Certificate) -> tuple[str, ...]:
+    from cryptography import x509
+
     try:
         ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except (x509.ExtensionNotFound, ValueError):
@@ -68,6 +132,8 @@ def _sans(cert: x509.Certificate) -> tuple[str, ...]:
 
 
 def _self_signed(cert: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     if cert.issuer != cert.subject:
         return False
     try:
@@ -78,7 +144,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 
 def _name(name: x509.Name) -> str:
-    """The RFC 4514 string :func:`smtpshell.tls.format_name` makes from ``ssl``'s names."""
+    """The RFC 4514 string :func:`certinfo.format_name` makes from ``ssl``'s names."""
     rdns = []
     for rdn in name.rdns:
         pairs = []
@@ -92,21 +158,32 @@ def _name(name: x509.Name) -> str:
     return format_name(tuple(rdns))
 
 
+# --- would it verify? -------------------------------------------------------------------------
+
+
 def would_verify(
-    der: bytes, intermediates: tuple[bytes, ...], opts: TlsOptions, name: str
+    der: bytes,
+    intermediates: tuple[bytes, ...],
+    name: str,
+    *,
+    cafile: str | None = None,
+    capath: str | None = None,
 ) -> tuple[bool | None, str]:
     """Check a certificate the way a verified connection would, and say the outcome in words.
 
     Returns ``(True, "would verify ...")``, ``(False, "self-signed certificate; ...")`` with
-    every reason found (self-signed, unknown CA, expired/not yet valid, host name mismatch),
-    or ``(None, "unknown: ...")`` when there is no CA store to check against.
+    every reason found (self-signed, unknown CA or a missing intermediate, expired/not yet
+    valid, host name mismatch), or ``(None, "unknown: ...")`` when there is no CA store to
+    check against.  ``intermediates``: the other certificates the server sent.
     """
+    from cryptography import x509
+
     try:
         leaf = x509.load_der_x509_certificate(der)
     except ValueError:
         return False, "the certificate cannot be parsed"
     now = datetime.now(UTC)
-    store = _store(opts)
+    store = _store(cafile, capath)
     in_store = store is not None and any(c == leaf for c in store)
     reasons: list[str] = []
     self_signed = _self_signed(leaf)
@@ -128,7 +205,19 @@ def would_verify(
         return False, "; ".join(reasons)
     if store is None:
         return None, "unknown: no CA store to check the issuer against"
-    return True, f"would verify against {store_words(opts)} for host {name}"
+    return True, f"would verify against {store_words(cafile, capath)} for host {name}"
+
+
+def missing_issuer(sent: tuple[bytes, ...]) -> str | None:
+    """The issuer name of the last certificate the server sent when that certificate is not
+    self-signed (so the next one up, an intermediate or a root, was not sent); None when
+    the chain ends in a self-signed certificate or cannot be read."""
+    if not sent:
+        return None
+    last = summarise(sent[-1])
+    if last is None or last.self_signed:
+        return None
+    return last.issuer
 
 
 def _chain_problem(
@@ -139,6 +228,9 @@ def _chain_problem(
 ) -> str | None:
     """Does the leaf chain up to the store? Time and name are taken from the leaf itself so
     that only the issuer question is asked (those two are reported on their own)."""
+    from cryptography import x509
+    from cryptography.x509 import verification as xv
+
     subject = _some_subject(leaf)
     if subject is None:
         return "the certificate has no subjectAltName (required for a server certificate)"
@@ -165,9 +257,12 @@ def _chain_problem(
     except xv.VerificationError as exc:
         text = str(exc).split(" (encountered processing", 1)[0].removeprefix("validation failed: ")
         if "no interior errors" in text:
-            issuer = _name(leaf.issuer) or "(empty name)"
-            hint = "" if intermediates else " (or the server did not send an intermediate)"
-            return f"unknown CA: issuer {issuer} is not trusted{hint}"
+            top = others[-1] if others else leaf
+            issuer = _name(top.issuer) or "(empty name)"
+            if not others:
+                return (f"unknown CA: issuer {issuer} is not trusted (a missing intermediate?"
+                        " the server sent only its own certificate)")
+            return f"unknown CA: issuer {issuer} is not trusted"
         return f"the chain does not verify: {text}"
     except ValueError as exc:
         return f"the chain cannot be checked: {exc}"
@@ -176,6 +271,8 @@ def _chain_problem(
 
 def _some_subject(leaf: x509.Certificate) -> xv.Subject | None:
     """A name the leaf is valid for, to ask the verifier about the chain alone."""
+    from cryptography import x509
+
     for value in _sans(leaf):
         if is_ip(value):
             return x509.IPAddress(ipaddress.ip_address(value))
@@ -190,6 +287,8 @@ def _some_subject(leaf: x509.Certificate) -> xv.Subject | None:
 
 def _name_matches(leaf: x509.Certificate, name: str) -> bool:
     """RFC 6125 host-name match against the subjectAltName (no CN fallback, as in ssl)."""
+    from cryptography import x509
+
     try:
         ext = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except (x509.ExtensionNotFound, ValueError):
@@ -209,13 +308,13 @@ def _name_matches(leaf: x509.Certificate, name: str) -> bool:
     return False
 
 
-def _store(opts: TlsOptions) -> tuple[x509.Certificate, ...] | None:
+def _store(cafile: str | None, capath: str | None) -> tuple[x509.Certificate, ...] | None:
     """The certificates a verified connection would trust, or None if we cannot tell."""
     files: list[str] = []
     dirs: list[str] = []
-    if opts.cafile or opts.capath:
-        files = [opts.cafile] if opts.cafile else []
-        dirs = [opts.capath] if opts.capath else []
+    if cafile or capath:
+        files = [cafile] if cafile else []
+        dirs = [capath] if capath else []
     else:
         paths = ssl.get_default_verify_paths()
         if paths.cafile and os.path.isfile(paths.cafile):
@@ -240,8 +339,11 @@ def _store(opts: TlsOptions) -> tuple[x509.Certificate, ...] | None:
 @functools.lru_cache(maxsize=512)
 def _load_pem_file(path: str, mtime_ns: int, size: int) -> tuple[x509.Certificate, ...]:
     """Every certificate in a PEM file that parses (cached by path, mtime and size)."""
+    from cryptography import x509
+    from cryptography.utils import CryptographyDeprecationWarning
+
     try:
-        data = read_file(path)
+        data = _read(path)
     except OSError:
         return ()
     certs: list[x509.Certificate] = []
@@ -258,11 +360,23 @@ def _load_pem_file(path: str, mtime_ns: int, size: int) -> tuple[x509.Certificat
     return tuple(certs)
 
 
-def diagnose_cert_key(certfile: str, keyfile: str, opts: TlsOptions) -> str:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+# --- a refused client certificate or key ------------------------------------------------------
+
+
+def diagnose_cert_key(certfile: str, keyfile: str, key_password: str | None) -> str:
     """Say in words why OpenSSL refused the client certificate or key ("PEM lib"...)."""
+    from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     try:
-        cert_data = read_file(certfile)
-        key_data = cert_data if keyfile == certfile else read_file(keyfile)
+        cert_data = _read(certfile)
+        key_data = cert_data if keyfile == certfile else _read(keyfile)
     except OSError as exc:
         return f"cannot read {exc.filename}: {exc.strerror or exc}"
     try:
@@ -271,7 +385,7 @@ def diagnose_cert_key(certfile: str, keyfile: str, opts: TlsOptions) -> str:
         return f"--cert {certfile}: no PEM certificate in it"
     if b"PRIVATE KEY-----" not in key_data:
         return f"{keyfile}: no PEM private key in it"
-    password = None if opts.key_password is None else opts.key_password.encode()
+    password = None if key_password is None else key_password.encode()
     try:
         key = serialization.load_pem_private_key(key_data, password)
     except TypeError:  # a password given for a plain key is ignored by OpenSSL: try without
