@@ -12,6 +12,7 @@ from smtpshell.explain import (
     diagnose,
     explain,
     hint_for,
+    mechanism_problem,
 )
 from smtpshell.protocol.replies import Capabilities
 
@@ -382,3 +383,35 @@ def test_other_commands_after_starttls_without_ehlo() -> None:
     assert diagnose("MAIL", 503, Facts(tls=True, capabilities=TLS_EHLO)) is None
     assert diagnose("MAIL", 250, Facts(tls=True)) is None
     assert diagnose("RCPT", 550, Facts(tls=True)) is None
+
+
+# ---- /auth WORD: a mechanism or a user name? ---------------------------------------------
+SUPPORTED = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
+
+
+@pytest.mark.parametrize("word", ["plian", "PALIN", "logn", "cram-md4", "xoath2", "LOGINN"])
+def test_a_misspelt_mechanism_is_not_a_user_name(word: str) -> None:
+    problem = mechanism_problem(word, SUPPORTED)
+    assert problem is not None
+    assert problem.startswith(f"unknown mechanism {word!r} (did you mean ")
+    assert f"name the mechanism first: /auth PLAIN {word}" in problem
+
+
+def test_plian_suggests_plain() -> None:
+    assert mechanism_problem("plian", SUPPORTED) == (
+        "unknown mechanism 'plian' (did you mean PLAIN?); known: PLAIN, LOGIN, CRAM-MD5, "
+        "XOAUTH2; to log in as a user named 'plian', name the mechanism first: "
+        "/auth PLAIN plian")
+
+
+@pytest.mark.parametrize("word", ["SCRAM-SHA-256", "gssapi", "NTLM", "oauthbearer"])
+def test_a_mechanism_the_shell_does_not_speak(word: str) -> None:
+    assert mechanism_problem(word, SUPPORTED) == (
+        f"{word}: a SASL mechanism this shell does not speak (it knows PLAIN, LOGIN, "
+        "CRAM-MD5, XOAUTH2); /auth MECH USER picks one")
+
+
+@pytest.mark.parametrize("word", ["alice", "bob@example.org", "plain", "Login", "postmaster",
+                                  "a", "smtp-user"])
+def test_user_names_and_supported_mechanisms_pass(word: str) -> None:
+    assert mechanism_problem(word, SUPPORTED) is None

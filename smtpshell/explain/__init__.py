@@ -15,10 +15,10 @@ keywords and verbs); ``lookup`` answers queries; ``hints`` gives the hints;
 from __future__ import annotations
 
 from .codes import ENHANCED_DETAILS, REPLY_CODES
-from .diagnose import Facts, diagnose
+from .diagnose import Facts, diagnose, mechanism_problem
 from .hints import hint_for
 from .keywords import KEYWORDS
 from .lookup import explain
 
 __all__ = ["ENHANCED_DETAILS", "KEYWORDS", "REPLY_CODES", "Facts", "diagnose", "explain",
-           "hint_for"]
+           "hint_for", "mechanism_problem"]

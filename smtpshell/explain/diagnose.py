@@ -10,11 +10,20 @@ state explains nothing and the code's usual meaning stands.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..protocol.replies import Capabilities
 
-__all__ = ["Facts", "diagnose"]
+__all__ = ["SASL_MECHANISMS", "Facts", "diagnose", "mechanism_problem"]
+
+SASL_MECHANISMS = frozenset({
+    "PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "XOAUTH2", "OAUTHBEARER", "GSSAPI",
+    "GS2-KRB5", "NTLM", "ANONYMOUS", "EXTERNAL", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS",
+    "SCRAM-SHA-256", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-512", "SCRAM-SHA-512-PLUS", "OTP",
+    "SECURID", "SKEY", "KERBEROS_V4", "SRP", "MSN", "XOAUTH", "CRAM-SHA1",
+})  # fmt: skip
+"""SASL mechanism names in use (the IANA SASL registry, and LOGIN, XOAUTH2, MSN)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,3 +92,38 @@ def _starttls(facts: Facts) -> str | None:
     if "STARTTLS" not in caps:
         return "STARTTLS was not advertised: this server's EHLO reply does not offer TLS"
     return None
+
+
+def mechanism_problem(word: str, supported: Sequence[str]) -> str | None:
+    """Where a mechanism or a user name may stand (``/auth WORD``): the problem when
+    ``word`` names a mechanism the shell does not speak or misspells one it does, else
+    None (a supported mechanism, or a user name).
+
+    A word one letter away from a mechanism (``plian``) is taken for a typo: a user
+    whose name looks like one names the mechanism first (``/auth PLAIN alain``).
+    """
+    upper = word.upper()
+    if upper in supported or "@" in word:
+        return None
+    known = ", ".join(supported)
+    if upper in SASL_MECHANISMS:
+        return (f"{word}: a SASL mechanism this shell does not speak (it knows {known}); "
+                "/auth MECH USER picks one")
+    close = [m for m in (*supported, *sorted(SASL_MECHANISMS)) if _one_edit(upper, m)]
+    if close:
+        return (f"unknown mechanism {word!r} (did you mean {close[0]}?); known: {known}; "
+                f"to log in as a user named {word!r}, name the mechanism first: "
+                f"/auth {supported[0]} {word}")
+    return None
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """One substitution, insertion, deletion or swap of neighbours turns ``a`` into ``b``."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1
+                                  and a[diff[0]] == b[diff[1]] and a[diff[1]] == b[diff[0]])
+    short, long_ = sorted((a, b), key=len)
+    return any(long_[:i] + long_[i + 1 :] == short for i in range(len(long_)))
