@@ -163,7 +163,7 @@ def test_lmtp_one_reply_per_recipient(tmp_path: Path) -> None:
         )
     after_dot = out.split("> .")[1]
     assert after_dot.count("< 250") == 2, out
-    assert status is ExitStatus.OK
+    assert status is ExitStatus.RCPT  # the refused recipient is the first failed step
 
 
 @pytest.fixture
@@ -210,3 +210,116 @@ def test_bind_source_address(sandbox: Sandbox, tmp_path: Path) -> None:
     status, out, _ = run(["--bind", "127.0.0.1:0", "-4", *cafile_args(sandbox), "127.0.0.1",
                           str(sandbox.port)], "NOOP\n", tmp_path)
     assert status is ExitStatus.OK, out
+
+
+# ---- batch mode: rules a script can trust -------------------------------------------------
+
+
+def test_refused_data_sends_no_message_line_and_the_first_failure_is_the_status(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """A body line that looks like a command must never be executed after DATA got 503."""
+    status, out, _ = run(
+        [*cafile_args(sandbox), "127.0.0.1", str(sandbox.port)],
+        "EHLO me\nMAIL FROM:<a@example.org>\nRCPT TO:<reject@sandbox.test>\nDATA\n"
+        "Subject: not sent\n\nRCPT TO:<bob@example.org>\n.\nQUIT\n",
+        tmp_path,
+    )
+    assert "< 503" in out
+    assert out.count('DATA was refused: the message lines up to the lone "." are not sent') == 1
+    assert "RCPT TO:<bob@example.org>" not in out and "Subject" not in out
+    assert "> QUIT" in out and "< 221" in out  # the script goes on after the "."
+    assert status is ExitStatus.RCPT, out  # the first failure, though QUIT succeeded
+    assert sandbox.messages() == []
+
+
+def test_the_first_failure_stays_the_status_after_later_successes(sandbox: Sandbox,
+                                                                  tmp_path: Path) -> None:
+    status, out, _ = run(
+        [*cafile_args(sandbox), "127.0.0.1", str(sandbox.port)],
+        "EHLO me\nRCPT TO:<b@example.org>\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\n"
+        "DATA\nSubject: ok\n\nhi\n.\nQUIT\n",
+        tmp_path,
+    )
+    assert "< 503" in out and "< 221" in out
+    assert status is ExitStatus.RCPT, out  # RCPT before MAIL: refused, then all went well
+    assert len(sandbox.messages()) == 1
+
+
+def test_expect_turns_a_refusal_into_a_check(sandbox: Sandbox, tmp_path: Path) -> None:
+    """A script that tests a 550 says so with /expect (and /!expect inside a message)."""
+    status, out, _ = run(
+        [*cafile_args(sandbox), "127.0.0.1", str(sandbox.port)],
+        "EHLO me\nMAIL FROM:<a@example.org>\n/expect 550\nRCPT TO:<reject@sandbox.test>\n"
+        "/expect 2xx 3xx\nRCPT TO:<b@example.org>\nDATA\nSubject: e\n\nhi\n/!expect 25x\n.\n"
+        "QUIT\n",
+        tmp_path,
+    )
+    assert status is ExitStatus.OK, out
+    assert "* 550 as expected" in out and "* 250 as expected" in out
+    assert "/expect" not in out.replace("/!expect", "")  # never sent to the server
+    [message] = sandbox.messages()
+    assert b"expect" not in message
+
+
+@pytest.mark.parametrize(
+    ("script", "expected", "line"),
+    [
+        ("/expect 550\nRCPT TO:<b@example.org>\n", ExitStatus.ERROR, "x expected 550, got 250"),
+        ("/expect 5xx\n", ExitStatus.ERROR, "x expected 5xx, but no reply came"),
+        ("/expect 5\nNOOP\n", ExitStatus.USAGE, "x usage: /expect CODE"),
+    ],
+)
+def test_an_unmet_or_bad_expect_fails(sandbox: Sandbox, tmp_path: Path, script: str,
+                                      expected: ExitStatus, line: str) -> None:
+    status, out, _ = run([*cafile_args(sandbox), "127.0.0.1", str(sandbox.port)],
+                         "EHLO me\nMAIL FROM:<a@example.org>\n" + script, tmp_path)
+    assert status is expected, out
+    assert any(got.startswith(line) for got in out.splitlines()), out
+
+
+async def _cut_reply(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.write(b"220 cut.test ESMTP\r\n")
+    await reader.readline()
+    writer.write(b"250-cut.test\r\n250-PIPELI")  # the reply ends in the middle
+    await writer.drain()
+
+
+def test_a_reply_cut_in_the_middle_is_a_protocol_error(tmp_path: Path) -> None:
+    with serve_in_thread(_cut_reply) as srv:
+        status, out, _ = run(["--ehlo", "x", "--timeout", "10", "127.0.0.1", str(srv.port)],
+                             "EHLO x\n", tmp_path)
+    assert "the connection ended in the middle of a reply" in out, out
+    assert status is ExitStatus.PROTOCOL
+
+
+RECORD_SCRIPT = """
+import resource, signal, sys
+sys.dont_write_bytecode = True  # a .pyc cut short by the limit would break later runs
+from smtpshell.cli import main
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[1]), int(sys.argv[1])))
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def test_a_transcript_that_cannot_be_written_fails_and_says_so(sandbox: Sandbox,
+                                                              tmp_path: Path) -> None:
+    """The disk fills up mid-session (a file size limit stands in for a full disk: it works
+    without privileges): no "transcript written", and a status that is not 0."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "full.smtp"
+    proc = subprocess.run(
+        [sys.executable, "-c", RECORD_SCRIPT, "300", "--no-history", *cafile_args(sandbox),
+         "--record", str(path), "127.0.0.1", str(sandbox.port)],
+        input="EHLO me\nNOOP\nNOOP\nNOOP\nQUIT\n", capture_output=True, text=True,
+        timeout=60,
+        env={"PATH": "", "HOME": str(tmp_path), "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert "transcript written" not in proc.stdout
+    assert f"recording to {path} stopped: File too large" in proc.stdout, proc.stdout
+    assert f"transcript {path} is incomplete: File too large" in proc.stdout
+    assert proc.returncode == ExitStatus.ERROR
+    assert "< 221" in proc.stdout  # the session itself went on

@@ -54,6 +54,8 @@ class Recorder:
     ) -> None:
         self.path = Path(path)
         self.on_error = on_error
+        self.error: str | None = None
+        """Why recording stopped early (a write failed: disk full…); None while it works."""
         self.writer = TranscriptWriter(path, header, overwrite=overwrite)
         self.password_env = password_env or DEFAULT_PASSWORD_ENV
         self.token_env = token_env or password_env or DEFAULT_TOKEN_ENV
@@ -72,7 +74,11 @@ class Recorder:
         return self.writer.closed
 
     def close(self) -> None:
-        self._flush_body()
+        try:
+            if not self.writer.closed:
+                self._flush_body()
+        except OSError as exc:
+            self._failed(exc)
         self.writer.close()
 
     def __call__(self, event: SessionEvent) -> None:
@@ -81,9 +87,13 @@ class Recorder:
         try:
             self._record(event)
         except OSError as exc:  # disk full, file removed: stop recording, never crash
-            self.writer.close()
-            if self.on_error is not None:
-                self.on_error(f"recording to {self.path} stopped: {exc.strerror}")
+            self._failed(exc)
+
+    def _failed(self, exc: OSError) -> None:
+        self.writer.close()
+        self.error = exc.strerror or str(exc)
+        if self.on_error is not None:
+            self.on_error(f"recording to {self.path} stopped: {self.error}")
 
     def _record(self, event: SessionEvent) -> None:
         w = self.writer

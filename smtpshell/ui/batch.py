@@ -1,8 +1,17 @@
 """Batch mode: stdin is not a terminal, so lines are read and sent without asking anything.
 
 Each command waits for its reply; message lines after a 354 go out without waiting
-until the final ".".  Nothing ever prompts.  The exit status says whether the last
-reply was a success (or which connect-time stage failed).
+until the final ".".  Nothing ever prompts.  Rules a script can rely on:
+
+* The exit status is that of the FIRST failed step, by its stage code (``Outcome``), even
+  when the script goes on and ends with a successful QUIT; 0 only if nothing failed.
+* When DATA is refused, the message lines up to the lone "." are not sent (they would
+  be taken for commands); the shell says so once.
+* A protocol error (a reply cut in the middle, a line that is not a reply) or a connection
+  the server ended is 9; a transcript that could not be written is 1 and never
+  "transcript written".
+* ``/expect CODE`` (``/!expect`` inside a message) says the next reply should have that
+  code (550, 55x, 5xx; several allowed): then it is a success, anything else fails with 1.
 
 Two things save time without changing what is sent or shown:
 
@@ -21,14 +30,22 @@ import asyncio
 import contextlib
 import io
 import os
+import re
 import select
 import stat
 from collections import deque
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..status import ExitStatus
+from ..protocol.events import Closed, ProtocolError, Reply, ReplyKind
+from ..session import SessionEvent
+from ..status import VERB_STATUS, ExitStatus
 from . import pipeline
+from .commands.registry import split_meta
 from .core import ShellCore
+from .render import Renderer
+
+if TYPE_CHECKING:
+    from ..transcript.recorder import Recorder
 
 READ_SIZE = 64 * 1024
 DATA_BATCH_BYTES = 256 * 1024
@@ -146,40 +163,147 @@ class LineReader:
 
 
 async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
+    """Send stdin's lines; the status of the first failed step (module docstring)."""
+    outcome = Outcome()
+    core.observers.append(outcome)
     status = await core.connect()
     if status is not ExitStatus.OK:
         await core.close()
         return status
     reader = LineReader(stdin)
     quit_sent = False
+    skipping = False  # DATA was refused: the message lines up to the lone "." are not sent
+    recorders: list[Recorder] = []
     while not core.quit_requested:
         line = await reader.line()
         if line is None:
             break
-        if not core.session.connected:
+        if skipping:
+            skipping = line != "."
+            continue
+        session = core.session
+        if not session.connected:
             core.renderer.error(f"not sent (connection closed): {line}")
-            core.status = ExitStatus.PROTOCOL
+            outcome.fail(ExitStatus.PROTOCOL)
             break
+        meta = split_meta(line, in_data=session.in_data)
+        if meta is not None and meta[0] == "expect":
+            outcome.arm(meta[1], core.renderer)
+            continue
+        was_in_data = session.in_data
         lines = _group(core, reader, line)
         if len(lines) > 1:
-            if core.session.in_data:
+            if session.in_data:
                 await core.send_message_lines(lines)
             else:
                 await core.send_pipelined(lines)
         else:
             await core.handle_line(line)
-        if any(sent.strip().upper() == "QUIT" for sent in lines):
+        outcome.report(core.renderer)
+        if core.status is not ExitStatus.OK:
+            outcome.fail(core.status)  # a shell command failed (/auth, /reconnect)
+        if core.recorder is not None and core.recorder not in recorders:
+            recorders.append(core.recorder)
+        if any(r.error for r in recorders):
+            outcome.fail(ExitStatus.ERROR)
+        if any(_verb(sent) == "QUIT" for sent in lines):
             quit_sent = True
-    status = core.exit_status()
+        if not was_in_data and _verb(lines[-1]) == "DATA" and not core.session.in_data:
+            core.renderer.error('DATA was refused: the message lines up to the lone "." '
+                                "are not sent")
+            skipping = True
     session = core.session
-    if status is ExitStatus.OK and not quit_sent and not session.connected and (
+    if not quit_sent and not session.connected and (
         session.closed_reason and session.closed_reason != "closed by the client"
     ):
-        status = ExitStatus.PROTOCOL
-    if core.session.connected and not quit_sent and not core.session.in_data:
-        await core.session.send("QUIT", origin="shell")
+        outcome.fail(ExitStatus.PROTOCOL)
+    outcome.finish(core.renderer)
+    if session.connected and not quit_sent and not session.in_data:
+        await session.send("QUIT", origin="shell")
     await core.close()
-    return status
+    if any(r.error for r in recorders):
+        outcome.fail(ExitStatus.ERROR)
+    return outcome.status
+
+
+def _verb(line: str) -> str:
+    return line.split(" ", 1)[0].upper()
+
+
+EXPECT_USAGE = "/expect CODE…  (CODE: 550, 55x or 5xx; several allowed)"
+
+
+class Outcome:
+    """A session observer that keeps the first failed step and checks ``/expect``.
+
+    A reply of 4xx or 5xx fails its step with the stage code of the command it answers
+    (``status.VERB_STATUS``: AUTH 5, MAIL 6, RCPT 7, DATA or the final "." 8, anything
+    else 1); a protocol error, an unsolicited failure or a connection the server ended
+    fails with 9. ``/expect CODE`` makes the next reply a check instead: the code it names
+    is a success, any other reply fails with 1. The first failure is the exit status.
+    """
+
+    def __init__(self) -> None:
+        self.status = ExitStatus.OK
+        self._expected: tuple[str, ...] | None = None
+        self._notes: list[tuple[bool, str]] = []
+
+    def fail(self, status: ExitStatus) -> None:
+        if self.status is ExitStatus.OK and status is not ExitStatus.OK:
+            self.status = status
+
+    def arm(self, args: str, renderer: Renderer) -> None:
+        """``/expect CODE…``: the next reply is to have one of these codes."""
+        codes = tuple(args.lower().split())
+        if not codes or not all(re.fullmatch(r"[2-5][0-9x][0-9x]", c) for c in codes):
+            renderer.error(f"usage: {EXPECT_USAGE}")
+            self.fail(ExitStatus.USAGE)
+            return
+        self._expected = codes
+
+    def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, Reply):
+            self._reply(event)
+        elif isinstance(event, ProtocolError):
+            self.fail(ExitStatus.PROTOCOL)
+        elif isinstance(event, Closed) and (event.unexpected or event.pending):
+            self.fail(ExitStatus.PROTOCOL)
+
+    def _reply(self, reply: Reply) -> None:
+        if reply.kind is ReplyKind.GREETING:
+            return  # connect() judges the greeting
+        if reply.kind is ReplyKind.UNSOLICITED:
+            if reply.code >= 400:
+                self.fail(ExitStatus.PROTOCOL)
+            return
+        expected, self._expected = self._expected, None
+        if expected is not None:
+            wanted = " or ".join(expected)
+            if any(_code_matches(pattern, reply.code) for pattern in expected):
+                self._notes.append((True, f"{reply.code} as expected"))
+            else:
+                self._notes.append((False, f"expected {wanted}, got {reply.code}"))
+                self.fail(ExitStatus.ERROR)
+            return
+        if reply.code >= 400:
+            self.fail(VERB_STATUS.get(reply.command or "", ExitStatus.ERROR))
+
+    def report(self, renderer: Renderer) -> None:
+        """Print what ``/expect`` found (after the step, beside its replies)."""
+        for ok, note in self._notes:
+            (renderer.info if ok else renderer.error)(note)
+        self._notes.clear()
+
+    def finish(self, renderer: Renderer) -> None:
+        self.report(renderer)
+        if self._expected is not None:
+            renderer.error(f"expected {' or '.join(self._expected)}, but no reply came")
+            self._expected = None
+            self.fail(ExitStatus.ERROR)
+
+
+def _code_matches(pattern: str, code: int) -> bool:
+    return all(p in ("x", c) for p, c in zip(pattern, str(code), strict=True))
 
 
 def _group(core: ShellCore, reader: LineReader, first: str) -> list[str]:

@@ -106,7 +106,7 @@ def test_a_refused_recipient_gives_the_same_exit_status_as_one_by_one() -> None:
     pipelined, output = _batch(handler, stdin)
     plain_handler, _ = strict_server(rcpt_code=550, pipelining=False, withhold=False)
     one_by_one, plain_output = _batch(plain_handler, stdin)
-    assert pipelined is one_by_one is ExitStatus.DATA
+    assert pipelined is one_by_one is ExitStatus.RCPT  # the first failed step, not DATA's refusal
     assert "< 550 5.1.1 no such user" in output
     assert output.splitlines()[-5:] == plain_output.splitlines()[-5:]
 

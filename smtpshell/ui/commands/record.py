@@ -51,7 +51,10 @@ def stop_recording(core: ShellCore) -> None:
     recorder.close()
     core.recorder = None
     core.recording_name = None
-    core.renderer.info(f"transcript written to {recorder.path}")
+    if recorder.error is not None:
+        core.renderer.error(f"transcript {recorder.path} is incomplete: {recorder.error}")
+    else:
+        core.renderer.info(f"transcript written to {recorder.path}")
 
 
 @command("record", "record this session to a transcript file (mode 0600), or stop recording",
