@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.formatted_text import HTML
+from prompt_toolkit.formatted_text import HTML, FormattedText
 from prompt_toolkit.history import FileHistory
 from prompt_toolkit.input import Input
 from prompt_toolkit.lexers import PygmentsLexer
@@ -118,9 +118,10 @@ async def run_repl(
         lexer=PygmentsLexer(SmtpLexer) if colour else None,
         style=style,
         color_depth=None if colour else ColorDepth.MONOCHROME,
-        bottom_toolbar=lambda: toolbar_fragments(
+        # toolbar.py stays free of prompt_toolkit; FormattedText is its list type
+        bottom_toolbar=lambda: FormattedText(toolbar_fragments(
             core.session, core.settings, recording=core.recording_name
-        ),
+        )),
     )
     with patch_stdout(raw=True):
         status = await core.connect() if connected is None else connected
