@@ -243,16 +243,6 @@ def bdat_chunks(
         yield held + tail, True
 
 
-def data_payload(data: bytes) -> bytes:
-    """The whole DATA payload of ``data`` at once (reference for the streaming version)."""
-    text = normalise_line_endings(data)
-    if text and not text.endswith(b"\r\n"):
-        text += b"\r\n"
-    if text.startswith(b"."):
-        text = b"." + text
-    return text.replace(b"\r\n.", b"\r\n..") + TERMINATOR
-
-
 def normalise_line_endings(data: bytes) -> bytes:
     """Every CRLF, bare CR and bare LF as CRLF."""
     return re.sub(rb"\r\n|\r|\n", b"\r\n", data)
@@ -328,16 +318,6 @@ def _domain_of(address: str) -> str:
     return domain if domain and "@" in address else "localhost"
 
 
-def _header_value(name: str, value: str) -> str:
-    if "\r" in value or "\n" in value:
-        raise ValueError(f"{name} cannot contain CR or LF")
-    if value.isascii():
-        return value
-    from email.header import Header
-
-    return Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
-
-
 def quick_message(
     from_addr: str,
     to_addrs: Sequence[str],
@@ -346,44 +326,39 @@ def quick_message(
     date: str | None = None,
     message_id: str | None = None,
 ) -> bytes:
-    """A minimal valid RFC 5322 message with CRLF line endings.
+    """A minimal valid RFC 5322 message with CRLF line endings (``email`` with
+    ``policy.SMTP``).
 
     Non-ASCII in the subject is RFC 2047-encoded; a non-ASCII body is sent as
     quoted-printable UTF-8 text with MIME headers, so it needs no 8BITMIME.
     Raises ValueError for CR or LF inside a header value.
     """
-    import email.utils  # imported here: batch mode that sends no /msg never needs it
+    # imported here: batch mode that sends no /msg never needs the email package
+    import email.policy
+    import email.utils
+    from email.message import EmailMessage
 
     sender = from_addr.strip()
-    headers = [
-        ("From", _header_value("From", sender)),
-        ("To", _header_value("To", ", ".join(a.strip() for a in to_addrs))),
-        ("Subject", _header_value("Subject", subject)),
-        ("Date", _header_value("Date", date or email.utils.formatdate(localtime=True))),
-        (
-            "Message-ID",
-            _header_value(
-                "Message-ID",
-                message_id or email.utils.make_msgid("smtpshell", domain=_domain_of(sender)),
-            ),
-        ),
-    ]
+    headers = {
+        "From": sender,
+        "To": ", ".join(a.strip() for a in to_addrs),
+        "Subject": subject,
+        "Date": date or email.utils.formatdate(localtime=True),
+        "Message-ID": message_id or email.utils.make_msgid("smtpshell", domain=_domain_of(sender)),
+    }
+    msg = EmailMessage(policy=email.policy.SMTP)
+    for name, value in headers.items():
+        if "\r" in value or "\n" in value:
+            raise ValueError(f"{name} cannot contain CR or LF")
+        msg[name] = value
     text = body.replace("\r\n", "\n").replace("\r", "\n")
     if not text.endswith("\n"):
         text += "\n"
     if text.isascii():
-        payload = text.encode("ascii")
+        msg.set_payload(text)  # plain 7-bit text needs no MIME headers
     else:
-        headers += [
-            ("MIME-Version", "1.0"),
-            ("Content-Type", "text/plain; charset=utf-8"),
-            ("Content-Transfer-Encoding", "quoted-printable"),
-        ]
-        import quopri
-
-        payload = quopri.encodestring(text.encode("utf-8"))
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers).encode("ascii")
-    return head + b"\r\n" + payload.replace(b"\n", b"\r\n")
+        msg.set_content(text, cte="quoted-printable")
+    return msg.as_bytes()
 
 
 # ---- raw bytes ---------------------------------------------------------------------
@@ -486,7 +461,6 @@ __all__ = [
     "DataStats",
     "bdat_chunks",
     "check_message_file",
-    "data_payload",
     "describe_bytes",
     "format_escapes",
     "iter_data_chunks",

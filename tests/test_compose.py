@@ -18,7 +18,6 @@ from smtpshell.compose import (
     DataStats,
     bdat_chunks,
     check_message_file,
-    data_payload,
     describe_bytes,
     format_escapes,
     iter_data_chunks,
@@ -62,6 +61,16 @@ def unstuff(payload: bytes) -> bytes:
     return b"".join(out)
 
 
+def whole_payload(data: bytes) -> bytes:
+    """The whole DATA payload at once: the reference for the streaming version."""
+    text = normalise_line_endings(data)
+    if text and not text.endswith(b"\r\n"):
+        text += b"\r\n"
+    if text.startswith(b"."):
+        text = b"." + text
+    return text.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+
+
 def expected_message(data: bytes) -> bytes:
     text = normalise_line_endings(data)
     return text + b"\r\n" if text and not text.endswith(b"\r\n") else text
@@ -77,7 +86,7 @@ def test_streaming_equals_whole_input_transformation(data: bytes, chunk_size: in
     chunks = list(iter_data_chunks(io.BytesIO(data), chunk_size, stats=stats))
     joined = b"".join(chunks)
     assert all(chunks)
-    assert joined == data_payload(data) == reference_stuffed(data)
+    assert joined == whole_payload(data) == reference_stuffed(data)
     assert unstuff(joined) == expected_message(data)
     assert re.search(rb"\r(?!\n)|(?<!\r)\n", joined) is None  # no bare CR or LF on the wire
     whole = DataStats()
@@ -93,7 +102,7 @@ def test_streaming_equals_whole_input_transformation(data: bytes, chunk_size: in
 @given(data=MESSAGES, chunk_size=CHUNK_SIZES)
 def test_without_terminator_the_body_ends_with_crlf(data: bytes, chunk_size: int) -> None:
     body = b"".join(iter_data_chunks(io.BytesIO(data), chunk_size, terminator=False))
-    assert body + b".\r\n" == data_payload(data)
+    assert body + b".\r\n" == whole_payload(data)
 
 
 @pytest.mark.parametrize("data", [
@@ -387,3 +396,11 @@ def test_format_escapes_round_trips(data: bytes) -> None:
 def test_describe_bytes(data: bytes, description: str) -> None:
     assert describe_bytes(data) == description
     assert bool(notable_sequences(data)) == (": " in description)
+
+
+def test_quick_message_folds_long_headers() -> None:
+    many = [f"recipient{i}@example.net" for i in range(12)]
+    raw = quick_message("a@x.test", many, subject="s")
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    assert parse(raw)["To"].addresses[11].addr_spec == "recipient11@example.net"

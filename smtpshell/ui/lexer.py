@@ -54,7 +54,6 @@ __all__ = [
     "SmtpDarkStyle",
     "SmtpLexer",
     "SmtpLightStyle",
-    "highlight_reply_lines",
     "pygments_style_for",
     "reply_token",
     "style_for",
@@ -321,21 +320,3 @@ def tokens(text: str) -> list[tuple[_TokenType, str]]:
     """Lex ``text`` as SMTP; the token texts join back to ``text`` (with CRs made LFs)."""
     lexer = SmtpLexer(stripnl=False, ensurenl=False)
     return list(lexer.get_tokens(text))
-
-
-def highlight_reply_lines(lines: list[str]) -> list[tuple[str, str]]:
-    """prompt_toolkit formatted-text fragments for server reply lines.
-
-    Each line is lexed on its own (replies never open a DATA section here); lines
-    are separated by ``"\\n"`` with no trailing newline.  The style strings are
-    ``class:pygments.…`` names, matched by ``style_from_pygments_dict(style_for())``.
-    """
-    from prompt_toolkit.styles.pygments import pygments_token_to_classname
-
-    fragments: list[tuple[str, str]] = []
-    for index, line in enumerate(lines):
-        if index:
-            fragments.append(("", "\n"))
-        for token, value in tokens(line):
-            fragments.append(("class:" + pygments_token_to_classname(token), value))
-    return fragments

@@ -42,7 +42,6 @@ from smtpshell.ui.lexer import (
     SmtpDarkStyle,
     SmtpLexer,
     SmtpLightStyle,
-    highlight_reply_lines,
     pygments_style_for,
     reply_token,
     style_for,
@@ -503,18 +502,6 @@ def test_prompt_toolkit_style_and_fragments(background: str) -> None:
 def test_tokens_round_trip() -> None:
     text = "\n\nEHLO x\r\n250 ok"
     assert "".join(v for _, v in tokens(text)) == "\n\nEHLO x\n250 ok"
-
-
-def test_highlight_reply_lines() -> None:
-    lines = ["354 go ahead", "250-PIPELINING", "550 5.1.1 <x@y>: no such user"]
-    fragments = highlight_reply_lines(lines)
-    assert "".join(text for _, text in fragments) == "\n".join(lines)
-    by_text = {text: style for style, text in fragments}
-    assert by_text["354"] == "class:pygments.generic.subheading.reply"
-    assert by_text["250"] == "class:pygments.generic.inserted.reply"  # lexed on its own
-    assert by_text["550"] == "class:pygments.generic.error.reply"
-    assert by_text["5.1.1"] == "class:pygments.literal.number"
-    assert highlight_reply_lines([]) == []
 
 
 def test_prompt_toolkit_lexer_on_a_document() -> None:
