@@ -54,11 +54,9 @@ def drive(sb: Sandbox, lines: list[str], history: Path | None) -> tuple[str, She
             task = asyncio.create_task(
                 run_repl(core, history_file=history, input=pipe, output=DummyOutput())
             )
-            for line in lines:
-                pipe.send_text(line + "\r")
-                await asyncio.sleep(0)
-            # Ctrl-D ends the shell once every line has been handled.
-            pipe.send_text("\x04")
+            # Typed ahead, all at once: the prompt takes one line at a time, in order,
+            # and Ctrl-D (at an empty prompt) ends the shell once every line is handled.
+            pipe.send_text("".join(line + "\r" for line in lines) + "\x04")
             await asyncio.wait_for(task, 30)
             return core
 
