@@ -1,10 +1,13 @@
 """The thin asyncio transport: connect, implicit TLS, STARTTLS, bounded buffers.
 
 ``NetworkStream`` is what the session needs: ``read``, ``write``, ``close``,
-``start_tls`` (returning a new stream), and ``take_buffered`` so that plaintext
-that arrived before a STARTTLS handshake can be discarded instead of being mixed
-into the TLS session.  ``AsyncioStream`` implements it on an asyncio Protocol.
-Tests drive it over real sockets on 127.0.0.1 (there is no in-memory stand-in).
+``abort``, ``start_tls`` (returning a new stream), and ``take_buffered`` so that
+plaintext that arrived before a STARTTLS handshake can be discarded instead of being
+mixed into the TLS session.  ``AsyncioStream`` implements it on an asyncio Protocol;
+``open_stream`` is the default *opener* a ``Session`` connects with.  ``MockStream``
+is the in-memory stand-in (httpcore's model): canned server bytes, recorded writes, a
+``start_tls`` that returns a new MockStream reporting TLS.  Tests whose point is not
+the network use it; the network itself is tested over real sockets on 127.0.0.1.
 
 The same stream serves the server side of a connection (the transcript mock):
 ``serve_tcp`` hands each accepted connection over as a server-side ``AsyncioStream``,
@@ -18,7 +21,7 @@ import errno
 import socket
 import ssl
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, Protocol
 
 
@@ -30,6 +33,7 @@ class NetworkStream(Protocol):
     async def read(self) -> bytes: ...
     async def write(self, data: bytes) -> None: ...
     async def close(self) -> None: ...
+    def abort(self) -> None: ...
     async def start_tls(
         self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
     ) -> NetworkStream: ...
@@ -38,6 +42,23 @@ class NetworkStream(Protocol):
     def ssl_object(self) -> ssl.SSLObject | None: ...
     @property
     def peer(self) -> str: ...
+
+
+class Opener(Protocol):
+    """How a session opens its stream (``open_stream``; tests pass ``MockStream.opener``)."""
+
+    async def __call__(
+        self,
+        *,
+        host: str,
+        port: int,
+        unix_path: str | None,
+        timeout: float | None,
+        ssl_context: ssl.SSLContext | None,
+        server_hostname: str | None,
+        family: int,
+        local_addr: tuple[str, int] | None,
+    ) -> NetworkStream: ...
 
 
 _HIGH_WATER = 256 * 1024
@@ -325,3 +346,142 @@ async def serve_tcp(
 
     loop = asyncio.get_running_loop()
     return await loop.create_server(lambda: _StreamProtocol(accepted), host, port)
+
+
+async def open_stream(
+    *,
+    host: str,
+    port: int,
+    unix_path: str | None = None,
+    timeout: float | None,
+    ssl_context: ssl.SSLContext | None = None,
+    server_hostname: str | None = None,
+    family: int = 0,
+    local_addr: tuple[str, int] | None = None,
+) -> NetworkStream:
+    """The default opener: a Unix socket when ``unix_path`` is given, else TCP."""
+    if unix_path:
+        return await open_unix(unix_path, timeout=timeout, ssl_context=ssl_context)
+    return await open_tcp(
+        host,
+        port,
+        timeout=timeout,
+        ssl_context=ssl_context,
+        server_hostname=server_hostname,
+        family=family,
+        local_addr=local_addr,
+    )
+
+
+class _Script:
+    """What a MockStream and the streams its ``start_tls`` made share."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks: deque[bytes] = deque(chunks)
+        self.writes: list[bytes] = []
+        self.released = 1  # the first chunk (the greeting) is there from the start
+        self.given = 0
+        self.closed = False
+        self.changed = asyncio.Event()
+
+
+class MockStream:
+    """A stream of canned server bytes that records what the client writes.
+
+    ``chunks[0]`` can be read at once (the greeting); each later chunk becomes readable
+    after one more ``write`` (the server answers what it was sent).  When the chunks run
+    out, ``read`` returns ``b""`` (the server closed) after the next write, or at
+    ``close``.  ``start_tls`` returns a new MockStream on the same script whose ``tls``
+    is true and whose ``tls_report`` is the one given here (any object: the session
+    shows it as the handshake's result); the old stream is then dead.
+    """
+
+    def __init__(
+        self,
+        chunks: Iterable[bytes] = (),
+        *,
+        tls: bool = False,
+        tls_report: object | None = None,
+        _script: _Script | None = None,
+    ) -> None:
+        self._script = _script if _script is not None else _Script(chunks)
+        self.tls = tls
+        self.tls_report = tls_report
+        self.started_tls: MockStream | None = None
+        self.aborted = False
+
+    @property
+    def written(self) -> bytes:
+        """Everything the client wrote, on this stream and the ones start_tls made."""
+        return b"".join(self._script.writes)
+
+    @property
+    def writes(self) -> list[bytes]:
+        return list(self._script.writes)
+
+    @property
+    def peer(self) -> str:
+        return "mock"
+
+    @property
+    def ssl_object(self) -> ssl.SSLObject | None:
+        return None
+
+    @property
+    def closed(self) -> bool:
+        return self._script.closed
+
+    def opener(self) -> Opener:
+        """An opener that hands out this stream (``Session(..., opener=stream.opener())``)."""
+
+        async def open_mock(**_: object) -> NetworkStream:
+            return self
+
+        return open_mock
+
+    def _check(self) -> None:
+        if self._script.closed or self.started_tls is not None:
+            raise TransportError("cannot use the mock stream: it is closed")
+
+    async def read(self) -> bytes:
+        script = self._script
+        while True:
+            if self.started_tls is not None:
+                return b""
+            if script.closed:
+                return b""
+            if script.given < script.released:
+                if script.chunks:
+                    script.given += 1
+                    return script.chunks.popleft()
+                return b""
+            script.changed.clear()
+            await script.changed.wait()
+
+    async def write(self, data: bytes) -> None:
+        self._check()
+        script = self._script
+        script.writes.append(bytes(data))
+        script.released += 1
+        script.changed.set()
+
+    def take_buffered(self) -> bytes:
+        return b""
+
+    def abort(self) -> None:
+        self.aborted = True
+        self._script.closed = True
+        self._script.changed.set()
+
+    async def close(self) -> None:
+        self._script.closed = True
+        self._script.changed.set()
+
+    async def start_tls(
+        self, context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> MockStream:
+        self._check()
+        new = MockStream(tls=True, tls_report=self.tls_report, _script=self._script)
+        self.started_tls = new
+        self._script.changed.set()
+        return new

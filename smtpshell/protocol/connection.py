@@ -1,13 +1,18 @@
 """ClientConnection: the sans-IO SMTP client core.
 
 Bytes from the server go in with ``receive_data()``; events come out of
-``next_event()``.  Lines for the server go in with ``send_line()``, which returns
-the exact bytes to write (always ending in CRLF).  Nothing here blocks, prints or
-touches a socket; the driver (``smtpshell.session``) does the I/O.
+``next_event()``.  What the client sends goes in as a typed line (``send_line()``),
+exact bytes (``send_raw()``) or a BDAT chunk (``send_bdat()``); each returns the exact
+bytes to write.  Nothing here blocks, prints or touches a socket; the driver
+(``smtpshell.session``) does the I/O.
 
-The connection pairs replies with the commands that asked for them in order
-(so pipelined commands, RFC 2920, work), tracks the mode (``state.ClientState``),
-what EHLO advertised, TLS and AUTH status, and the mail transaction stage.
+The connection owns all connection state, and only the table in ``state`` moves it
+(h11's "Rule 1"): the mode, the transaction stage, what EHLO advertised, TLS, who
+authenticated.  Fields are read-only from outside; ``snapshot()`` is a frozen view.
+Replies pair with the commands that asked for them in order (so pipelined commands,
+RFC 2920, work).  Raw bytes are followed line by line, so ``/raw`` text that ends a
+message or holds two commands is understood as the server will understand it, and a
+BDAT chunk's octets are never taken for commands.
 """
 
 from __future__ import annotations
@@ -18,16 +23,50 @@ from dataclasses import dataclass, replace
 from .events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from .replies import Capabilities, ReplyParser
 from .replies import decode_line as _decode_line
-from .state import ClientState, Stage, next_state
+from .state import (
+    BDAT_LAST,
+    GREETING,
+    SENT,
+    TLS_DONE,
+    ClientState,
+    Effect,
+    Move,
+    Stage,
+    next_move,
+)
 
 MAX_COMMAND_LINE = 512
+"""RFC 5321 §4.5.3.1.4: a command line, CRLF included, is at most 512 octets."""
 MAX_TEXT_LINE = 1000
+"""RFC 5321 §4.5.3.1.6: a line of message text, CRLF included, is at most 1000 octets."""
 _INCOMPLETE_SHOWN = 300
+_PARTIAL_KEPT = 1024
+"""Of an outgoing command line not yet ended, keep this much (enough for its verb)."""
+_END_OF_DATA = b"\r\n.\r\n"
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Pending:
     verb: str
+    """What the reply's ``command`` says (``BDAT`` for any chunk)."""
+    key: str
+    """The verb in the state table (``BDAT LAST`` for the last chunk)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConnectionSnapshot:
+    """A frozen view of the connection's state, for screens and hints."""
+
+    mode: ClientState
+    stage: Stage
+    tls: bool
+    capabilities: Capabilities | None
+    authenticated: bool
+    auth_user: str | None
+    accepted_recipients: int
+    pending: tuple[str, ...]
+    line_open: bool
+    lmtp: bool
 
 
 def verb_of(line: str) -> str:
@@ -41,21 +80,67 @@ class LineError(ValueError):
 
 class ClientConnection:
     def __init__(self, *, lmtp: bool = False, tls: bool = False) -> None:
-        self.lmtp = lmtp
-        self.state = ClientState.GREETING
-        self.tls = tls
-        self.capabilities: Capabilities | None = None
-        self.authenticated = False
-        self.stage = Stage.NONE
-        self.accepted_recipients = 0
+        self._lmtp = lmtp
+        self._state = ClientState.GREETING
+        self._tls = tls
+        self._capabilities: Capabilities | None = None
+        self._authenticated = False
+        self._auth_user: str | None = None
+        self._auth_candidate: str | None = None
+        self._stage = Stage.NONE
+        self._recipients = 0
         self._parser = ReplyParser()
         self._pending: deque[_Pending] = deque()
         self._events: deque[Event] = deque()
         self._injected = bytearray()
         self._said_dot_stuffing = False
         self._quit_sent = False
+        # what went out, followed byte by byte (see send_raw)
+        self._partial = bytearray()
+        """An outgoing command line not yet ended with CRLF (its first bytes)."""
+        self._partial_size = 0
+        self._opaque = 0
+        """Octets of a BDAT chunk still to go: data, not commands."""
+        self._tail = b"\r\n"
+        """In DATA mode, the last octets of the message so far (to see CRLF.CRLF)."""
 
-    # ---- outgoing -------------------------------------------------------------------
+    # ---- state, read-only ------------------------------------------------------------
+    @property
+    def state(self) -> ClientState:
+        """The mode (``ClientState``)."""
+        return self._state
+
+    mode = state
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage
+
+    @property
+    def tls(self) -> bool:
+        return self._tls
+
+    @property
+    def lmtp(self) -> bool:
+        return self._lmtp
+
+    @property
+    def capabilities(self) -> Capabilities | None:
+        return self._capabilities
+
+    @property
+    def authenticated(self) -> bool:
+        return self._authenticated
+
+    @property
+    def auth_user(self) -> str | None:
+        """Who authenticated, when the line that did it said (``send_line(user=…)``)."""
+        return self._auth_user
+
+    @property
+    def accepted_recipients(self) -> int:
+        return self._recipients
+
     @property
     def pending(self) -> tuple[str, ...]:
         """Verbs of the commands still waiting for a reply, oldest first."""
@@ -63,49 +148,71 @@ class ClientConnection:
 
     @property
     def expects_reply(self) -> bool:
-        return bool(self._pending) or self.state is ClientState.GREETING
+        return bool(self._pending) or self._state is ClientState.GREETING
 
-    def send_line(self, line: str, *, dot_stuff: bool = True) -> bytes:
+    @property
+    def line_open(self) -> bool:
+        """Part of a line (or of a BDAT chunk) went out and the rest has not."""
+        if self._state is ClientState.DATA:
+            return not self._tail.endswith(b"\r\n")
+        return bool(self._partial_size) or self._opaque > 0
+
+    @property
+    def in_chunk(self) -> bool:
+        """Octets of a BDAT chunk are still owed to the server."""
+        return self._opaque > 0
+
+    def snapshot(self) -> ConnectionSnapshot:
+        return ConnectionSnapshot(
+            mode=self._state,
+            stage=self._stage,
+            tls=self._tls,
+            capabilities=self._capabilities,
+            authenticated=self._authenticated,
+            auth_user=self._auth_user,
+            accepted_recipients=self._recipients,
+            pending=self.pending,
+            line_open=self.line_open,
+            lmtp=self._lmtp,
+        )
+
+    # ---- outgoing -------------------------------------------------------------------
+    def send_line(self, line: str, *, dot_stuff: bool = True, user: str | None = None) -> bytes:
         """Encode one line the user typed; return the bytes to write.
 
         In DATA mode a line starting with "." is dot-stuffed (RFC 5321 §4.5.2) unless
-        ``dot_stuff`` is false, and the lone "." ends the message.  Raises
+        ``dot_stuff`` is false, and the lone "." ends the message.  ``user``: for an
+        AUTH line, whom the credential is for (``auth_user`` after 235).  Raises
         ``LineError`` for a line with CR or LF in it; use ``send_raw`` for that.
         """
         if "\r" in line or "\n" in line:
             raise LineError("a line cannot contain CR or LF (use raw mode to send such bytes)")
-        if self.state is ClientState.CLOSED:
-            raise LineError("the connection is closed")
+        self._check_open()
+        if user is not None:
+            self._auth_candidate = user
         data = line.encode("utf-8", errors="surrogateescape")
-        if self.state is ClientState.DATA:
-            return self._data_line(data, dot_stuff) + b"\r\n"
-        if len(data) + 2 > MAX_COMMAND_LINE:
-            self._notice(
-                "long-line",
-                f"this line is {len(data) + 2} octets; RFC 5321 §4.5.3.1.4 allows 512",
-                warning=True,
-            )
-        if self.state is ClientState.AUTH:
-            self._pending.append(_Pending("AUTH"))
-            return data + b"\r\n"
-        verb = verb_of(line)
-        self._pending.append(_Pending(verb))
-        if verb == "AUTH" and not self.tls:
-            self._notice(
-                "auth-in-clear",
-                "AUTH on a connection that is not encrypted: the credentials travel in clear",
-                warning=True,
-            )
-        return data + b"\r\n"
+        if self._state is ClientState.DATA:
+            data = self._data_line(data, dot_stuff)
+        data += b"\r\n"
+        self._track_out(data)
+        return data
+
+    def _check_open(self) -> None:
+        if self._state is ClientState.CLOSED:
+            raise LineError("the connection is closed")
+        if self._state is ClientState.TLS_HANDSHAKE:
+            raise LineError("the TLS handshake is in progress: nothing can be sent now")
 
     def _data_line(self, data: bytes, dot_stuff: bool) -> bytes:
+        if self.line_open:
+            self._notice(
+                "line-continued",
+                "the line before was sent without its line end, so this text continues it"
+                + (" (this '.' does not end the message)" if data == b"." else ""),
+                warning=True,
+            )
+            return data
         if data == b".":
-            self.state = ClientState.READY
-            self.stage = Stage.NONE
-            replies = max(self.accepted_recipients, 1) if self.lmtp else 1
-            for _ in range(replies):
-                self._pending.append(_Pending("."))
-            self.accepted_recipients = 0
             return data
         if len(data) + 2 > MAX_TEXT_LINE:
             self._notice(
@@ -124,26 +231,117 @@ class ClientConnection:
             return b"." + data
         return data
 
-    def send_raw(self, data: bytes, *, expect_reply: bool = False, verb: str = "RAW") -> bytes:
-        """Bytes sent exactly as given (raw mode, BDAT chunks).  No CRLF is added."""
-        if self.state is ClientState.CLOSED:
-            raise LineError("the connection is closed")
-        if expect_reply:
-            self._pending.append(_Pending(verb))
+    def send_raw(
+        self, data: bytes, *, expect_reply: bool | None = None, verb: str | None = None
+    ) -> bytes:
+        """Bytes sent exactly as given (raw mode, a streamed message body).  No CRLF is
+        added.  They are followed as the server reads them: each complete command line
+        waits for its reply, and CRLF "." CRLF in a message ends it.  (``expect_reply``
+        and ``verb`` are ignored: the bytes say it.)"""
+        self._check_open()
+        self._track_out(data)
         return data
+
+    def send_bdat(self, data: bytes, *, last: bool) -> bytes:
+        """``BDAT <size> [LAST]`` and the chunk (RFC 3030): the bytes to write."""
+        self._check_open()
+        head = f"BDAT {len(data)}{' LAST' if last else ''}\r\n".encode("ascii")
+        out = head + data
+        self._track_out(out)
+        return out
+
+    def _track_out(self, data: bytes) -> None:
+        """Follow outgoing bytes: command lines, message text, BDAT octets."""
+        pos, size = 0, len(data)
+        while pos < size:
+            if self._opaque:
+                n = min(self._opaque, size - pos)
+                self._opaque -= n
+                pos += n
+            elif self._state is ClientState.DATA:
+                pos = self._track_data(data, pos)
+            else:
+                nl = data.find(b"\n", pos)
+                end = size if nl < 0 else nl
+                room = _PARTIAL_KEPT - len(self._partial)
+                if room > 0:
+                    self._partial += data[pos : min(end, pos + room)]
+                self._partial_size += end - pos
+                if nl < 0:
+                    return
+                line, length = bytes(self._partial), self._partial_size + 1
+                self._partial.clear()
+                self._partial_size = 0
+                pos = nl + 1
+                self._command_sent(line.removesuffix(b"\r"), length)
+
+    def _track_data(self, data: bytes, pos: int) -> int:
+        """Message text from ``pos``: where the message ends in it, or its end."""
+        tail = self._tail
+        found = (tail + data[pos : pos + len(_END_OF_DATA)]).find(_END_OF_DATA)
+        if found >= 0:
+            end = pos + found + len(_END_OF_DATA) - len(tail)
+        else:
+            at = data.find(_END_OF_DATA, pos)
+            if at < 0:
+                self._tail = (tail + data[max(pos, len(data) - len(_END_OF_DATA)) :])[
+                    -len(_END_OF_DATA) :
+                ]
+                return len(data)
+            end = at + len(_END_OF_DATA)
+        self._end_of_data()
+        return end
+
+    def _end_of_data(self) -> None:
+        replies = max(self._recipients, 1) if self._lmtp else 1  # LMTP: RFC 2033 §4.2
+        for _ in range(replies):
+            self._pending.append(_Pending(".", "."))
+        self._apply(next_move(self._state, self._stage, ".", SENT))
+
+    def _command_sent(self, line: bytes, size: int) -> None:
+        """A complete command line (or AUTH continuation) of ``size`` octets went out."""
+        if size > MAX_COMMAND_LINE:
+            self._notice(
+                "long-line",
+                f"this line is {size} octets; RFC 5321 §4.5.3.1.4 allows 512",
+                warning=True,
+            )
+        if self._state is ClientState.AUTH:
+            self._pending.append(_Pending("AUTH", "AUTH"))
+            return
+        words = line.decode("utf-8", "surrogateescape").split()
+        verb = words[0].upper() if words else ""
+        key = verb
+        if verb == "BDAT":
+            if len(words) > 1 and words[1].isdigit() and words[1].isascii():
+                self._opaque = int(words[1])
+            if len(words) > 2 and words[2].upper() == "LAST":
+                key = BDAT_LAST
+        if verb == "AUTH" and not self._tls:
+            self._notice(
+                "auth-in-clear",
+                "AUTH on a connection that is not encrypted: the credentials travel in clear",
+                warning=True,
+            )
+        replies = 1
+        if key == BDAT_LAST and self._lmtp:
+            replies = max(self._recipients, 1)  # RFC 2033 §4.2 with RFC 3030
+        for _ in range(replies):
+            self._pending.append(_Pending(verb, key))
+        self._apply(next_move(self._state, self._stage, key, SENT))
 
     # ---- incoming -------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
         """Bytes from the server; ``b""`` means the server closed the connection."""
-        if self.state is ClientState.CLOSED:
+        if self._state is ClientState.CLOSED:
             return
-        if self.state is ClientState.TLS_HANDSHAKE:
+        if self._state is ClientState.TLS_HANDSHAKE:
             self._injected += data
             return
         if not data:
             self._report_incomplete()
             pending = self.pending
-            self.state = ClientState.CLOSED
+            self._state = ClientState.CLOSED
             self._events.append(
                 Closed(
                     reason="connection closed by server"
@@ -156,7 +354,7 @@ class ClientConnection:
             return
         for event in self._parser.feed(data):
             if isinstance(event, Reply):
-                if self._on_reply(event):
+                if self._on_reply(replace(event, tls=self._tls)):
                     self._injected += self._parser.take_buffer()
                     self._start_tls_ready()
                     return
@@ -169,50 +367,62 @@ class ClientConnection:
 
     def _on_reply(self, reply: Reply) -> bool:
         """Record a reply; True when it was the 220 that starts a TLS handshake."""
-        if self.state is ClientState.GREETING:
-            self.state = ClientState.READY
+        if self._state is ClientState.GREETING:
+            self._apply(next_move(self._state, self._stage, GREETING, reply.code // 100))
             self._events.append(replace(reply, kind=ReplyKind.GREETING))
             return False
         if not self._pending:
             self._events.append(replace(reply, kind=ReplyKind.UNSOLICITED))
             self._note_421(reply)
             return False
-        verb = self._pending.popleft().verb
-        reply = replace(reply, command=verb)
-        self._track(verb, reply)
+        pending = self._pending.popleft()
+        reply = replace(reply, command=pending.verb)
+        move = next_move(self._state, self._stage, pending.key, reply.code // 100)
+        if pending.verb == "AUTH" and reply.code // 100 != 3 and (
+            move is None or Effect.AUTHENTICATED not in move.effects
+        ):
+            self._auth_candidate = None
+        self._apply(move, reply)
         self._events.append(reply)
         self._note_421(reply)
-        return self.state is ClientState.TLS_HANDSHAKE
+        return self._state is ClientState.TLS_HANDSHAKE
 
-    def _track(self, verb: str, reply: Reply) -> None:
-        klass = reply.code // 100
-        self.state = next_state(self.state, verb, reply.code)
-        if verb in ("EHLO", "LHLO") and klass == 2:
-            self.capabilities = Capabilities.from_reply(reply)
-        elif verb == "HELO" and klass == 2:
-            self.capabilities = Capabilities()
-        elif verb == "AUTH" and klass == 2:
-            self.authenticated = True
-        elif verb == "MAIL":
-            if klass == 2:
-                self.stage, self.accepted_recipients = Stage.MAIL, 0
-        elif verb == "RCPT":
-            if klass == 2:
-                self.stage = Stage.RCPT
-                self.accepted_recipients += 1
-        elif verb == "DATA" and klass == 3:
-            self.stage = Stage.DATA
-        elif verb in ("RSET", "EHLO", "HELO", "LHLO") and klass == 2:
-            self.stage, self.accepted_recipients = Stage.NONE, 0
-        elif verb == "QUIT":
-            self._quit_sent = True
+    def _apply(self, move: Move | None, reply: Reply | None = None) -> None:
+        """Make a move of the state table: the one place the state changes."""
+        if move is None:
+            return
+        self._state = move.mode
+        if move.stage is not None:
+            if move.stage in (Stage.NONE, Stage.MAIL):
+                self._recipients = 0
+            self._stage = move.stage
+        for effect in move.effects:
+            if effect is Effect.CAPABILITIES and reply is not None:
+                self._capabilities = Capabilities.from_reply(reply)
+            elif effect is Effect.NO_CAPABILITIES:
+                self._capabilities = Capabilities()
+            elif effect is Effect.AUTHENTICATED:
+                self._authenticated = True
+                self._auth_user = self._auth_candidate
+                self._auth_candidate = None
+            elif effect is Effect.RECIPIENT:
+                self._recipients += 1
+            elif effect is Effect.QUIT:
+                self._quit_sent = True
+            elif effect is Effect.TLS_STARTED:
+                self._tls = True
+                self._capabilities = None
+                self._authenticated = False
+                self._auth_user = self._auth_candidate = None
+        if self._state is ClientState.DATA and move.mode is ClientState.DATA:
+            self._tail = b"\r\n"  # the message starts at the start of a line
 
     def _note_421(self, reply: Reply) -> None:
         if reply.code == 421:
             self._notice("closing", "the server says it is closing the connection (421)")
 
     def _start_tls_ready(self) -> None:
-        if self.capabilities is not None and "STARTTLS" not in self.capabilities:
+        if self._capabilities is not None and "STARTTLS" not in self._capabilities:
             self._notice(
                 "starttls-not-advertised",
                 "the server accepted STARTTLS although its EHLO reply did not advertise it",
@@ -249,26 +459,25 @@ class ClientConnection:
 
     def tls_started(self) -> None:
         """The handshake succeeded: forget what plaintext EHLO said (RFC 3207 §4.2)."""
-        self.tls = True
-        self.capabilities = None
-        self.authenticated = False
-        self.state = ClientState.READY
+        self._apply(next_move(self._state, self._stage, TLS_DONE, SENT))
         self._injected.clear()
+        self._partial.clear()
+        self._partial_size = self._opaque = 0
         self._parser = ReplyParser()
 
-    def connection_lost(self, reason: str) -> None:
-        """The driver lost the connection (reset, TLS failure, timeout)."""
-        if self.state is ClientState.CLOSED:
+    def connection_lost(self, reason: str, *, unexpected: bool = True) -> None:
+        """The connection ended (reset, TLS failure, timeout, the user's interrupt)."""
+        if self._state is ClientState.CLOSED:
             return
         self._report_incomplete()
         pending = self.pending
-        self.state = ClientState.CLOSED
+        self._state = ClientState.CLOSED
         self._pending.clear()
-        self._events.append(Closed(reason=reason, unexpected=True, pending=pending))
+        self._events.append(Closed(reason=reason, unexpected=unexpected, pending=pending))
 
     def _report_incomplete(self) -> None:
         """The connection ends inside a reply: show what came, flagged, rather than lose it."""
-        if self.state is ClientState.TLS_HANDSHAKE:
+        if self._state is ClientState.TLS_HANDSHAKE:
             return  # plaintext after the 220 is discarded, never shown (see StartTlsReady)
         lines = self._parser.take_incomplete()
         if not lines:
@@ -292,9 +501,12 @@ class ClientConnection:
 
 
 __all__ = [
+    "MAX_COMMAND_LINE",
+    "MAX_TEXT_LINE",
     "ClientConnection",
     "ClientState",
     "Closed",
+    "ConnectionSnapshot",
     "LineError",
     "ProtocolError",
     "Reply",

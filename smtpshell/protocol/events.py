@@ -31,6 +31,8 @@ class Reply:
     """The verb of the command this reply answers (None for a greeting or unsolicited reply)."""
     anomalies: tuple[str, ...] = ()
     """What was odd about the reply: bare LF, mixed codes, NUL bytes, overlong lines..."""
+    tls: bool = False
+    """The reply came over TLS (so observers need not rebuild TLS state from events)."""
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -78,7 +80,8 @@ class StartTlsReady:
 
 @dataclass(frozen=True, kw_only=True)
 class Closed:
-    """The server closed the connection (end of input)."""
+    """The connection ended: the server closed it, it broke, or the client closed it
+    (``unexpected`` false for a close the user asked for or an interrupt)."""
 
     reason: str = "connection closed by server"
     unexpected: bool = True

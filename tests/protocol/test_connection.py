@@ -151,3 +151,160 @@ def test_unsolicited_reply_and_close() -> None:
     assert isinstance(closed, Closed) and closed.unexpected and closed.pending == ("NOOP",)
     with pytest.raises(LineError):
         conn.send_line("NOOP")
+
+
+# ---- the one state table: BDAT, raw bytes, AUTH user, resets, snapshot ---------------
+
+
+def in_transaction(conn: ClientConnection | None = None) -> ClientConnection:
+    conn = conn or greeted()
+    conn.send_line("MAIL FROM:<a@x>")
+    conn.send_line("RCPT TO:<b@x>")
+    conn.receive_data(b"250 ok\r\n250 ok\r\n")
+    events(conn)
+    assert conn.stage is Stage.RCPT
+    return conn
+
+
+def test_bdat_chunks_move_the_stage_and_last_ends_the_transaction() -> None:
+    conn = in_transaction()
+    data = conn.send_bdat(b"Subject: x\r\n\r\nBDAT 3\r\nQUIT\r\n", last=False)
+    assert data == b"BDAT 28\r\nSubject: x\r\n\r\nBDAT 3\r\nQUIT\r\n"
+    assert conn.pending == ("BDAT",)  # the chunk's octets are data, never commands
+    conn.receive_data(b"250 2.0.0 28 octets\r\n")
+    [reply] = events(conn)
+    assert isinstance(reply, Reply) and reply.command == "BDAT"
+    assert conn.stage is Stage.BDAT
+    conn.send_bdat(b"body\r\n", last=True)
+    conn.receive_data(b"250 2.0.0 queued\r\n")
+    events(conn)
+    assert conn.stage is Stage.NONE and conn.accepted_recipients == 0
+
+
+def test_a_refused_bdat_chunk_leaves_the_transaction_for_rset() -> None:
+    conn = in_transaction()
+    conn.send_bdat(b"x", last=True)
+    conn.receive_data(b"552 too big\r\n")
+    events(conn)
+    assert conn.stage is Stage.RCPT  # RFC 3030: the client sends RSET
+    conn.send_line("RSET")
+    conn.receive_data(b"250 ok\r\n")
+    events(conn)
+    assert conn.stage is Stage.NONE
+
+
+def test_a_bdat_typed_by_hand_in_raw_bytes_is_followed_too() -> None:
+    conn = in_transaction()
+    conn.send_raw(b"BDAT 6 LAST\r\nRSET\r\n")
+    assert conn.pending == ("BDAT",) and not conn.line_open
+    conn.receive_data(b"250 queued\r\n")
+    events(conn)
+    assert conn.stage is Stage.NONE
+
+
+def test_raw_bytes_in_data_mode_end_the_message_where_the_server_sees_the_end() -> None:
+    conn = in_transaction()
+    conn.send_line("DATA")
+    conn.receive_data(b"354 go\r\n")
+    events(conn)
+    conn.send_raw(b"Subject: x\r\n\r\nbody\r")
+    assert conn.state is ClientState.DATA and conn.line_open
+    conn.send_raw(b"\n.")
+    assert conn.state is ClientState.DATA and conn.line_open
+    conn.send_raw(b"\r\nNOOP\r\n")  # the end of the message, then a command
+    assert conn.state is ClientState.READY and conn.pending == (".", "NOOP")
+    assert conn.stage is Stage.NONE and not conn.line_open
+
+
+def test_a_message_may_end_at_once_and_raw_command_lines_each_wait_for_a_reply() -> None:
+    conn = in_transaction()
+    conn.send_line("DATA")
+    conn.receive_data(b"354 go\r\n")
+    events(conn)
+    conn.send_raw(b".\r\n")
+    assert conn.state is ClientState.READY and conn.pending == (".",)
+    conn.receive_data(b"250 ok\r\n")
+    events(conn)
+    conn.send_raw(b"MAIL FROM:<a@x>\r\nRCPT TO:<b@x>\r\nRCPT")
+    assert conn.pending == ("MAIL", "RCPT") and conn.line_open
+    conn.send_line(" TO:<c@x>")  # finishes the line raw mode left open
+    assert conn.pending == ("MAIL", "RCPT", "RCPT") and not conn.line_open
+
+
+def test_a_dot_typed_after_a_line_left_open_does_not_end_the_message() -> None:
+    conn = in_transaction()
+    conn.send_line("DATA")
+    conn.receive_data(b"354 go\r\n")
+    events(conn)
+    conn.send_raw(b"half a line")
+    assert conn.send_line(".") == b".\r\n"
+    [notice] = events(conn)
+    assert isinstance(notice, Notice) and "does not end the message" in notice.message
+    assert conn.state is ClientState.DATA and conn.pending == ()
+    conn.send_line(".")
+    assert conn.state is ClientState.READY and conn.pending == (".",)
+
+
+def test_the_user_who_authenticated_comes_from_the_exchange() -> None:
+    conn = greeted()
+    conn.send_line("AUTH PLAIN AGFsaWNlAHM=", user="alice")
+    conn.receive_data(b"535 no\r\n")
+    events(conn)
+    assert not conn.authenticated and conn.auth_user is None
+    conn.send_line("AUTH LOGIN")
+    conn.receive_data(b"334 VXNlcm5hbWU6\r\n")
+    conn.send_line("Ym9i", user="bob")
+    conn.receive_data(b"334 UGFzc3dvcmQ6\r\n")
+    conn.send_line("cw==")
+    conn.receive_data(b"235 ok\r\n")
+    events(conn)
+    assert conn.authenticated and conn.auth_user == "bob"
+    snap = conn.snapshot()
+    assert (snap.mode, snap.stage, snap.auth_user) == (ClientState.READY, Stage.NONE, "bob")
+    conn.send_line("STARTTLS")
+    conn.receive_data(b"220 go\r\n")
+    events(conn)
+    conn.tls_started()
+    assert not conn.authenticated and conn.auth_user is None  # RFC 3207 §4.2
+
+
+def test_nothing_outside_writes_the_state() -> None:
+    conn = greeted()
+    for name in ("state", "stage", "tls", "capabilities", "authenticated", "auth_user",
+                 "accepted_recipients"):
+        with pytest.raises(AttributeError):
+            setattr(conn, name, None)
+
+
+def test_ehlo_helo_lhlo_and_rset_reset_the_transaction() -> None:
+    for verb in ("EHLO me", "HELO me", "LHLO me", "RSET"):
+        conn = in_transaction()
+        conn.send_line(verb)
+        conn.receive_data(b"250 ok\r\n")
+        events(conn)
+        assert conn.stage is Stage.NONE and conn.accepted_recipients == 0
+        assert (conn.capabilities is not None) == (verb != "RSET")
+
+
+def test_replies_say_whether_they_came_over_tls() -> None:
+    conn = greeted()
+    conn.send_line("STARTTLS")
+    conn.receive_data(b"220 go\r\n")
+    [starttls] = [e for e in events(conn) if isinstance(e, Reply)]
+    assert not starttls.tls
+    conn.tls_started()
+    conn.send_line("EHLO me")
+    conn.receive_data(b"250 mx\r\n")
+    [ehlo] = events(conn)
+    assert isinstance(ehlo, Reply) and ehlo.tls
+
+
+def test_nothing_is_sent_during_the_tls_handshake() -> None:
+    conn = greeted()
+    conn.send_line("STARTTLS")
+    conn.receive_data(b"220 go\r\n")
+    events(conn)
+    for send in (lambda: conn.send_line("AUTH PLAIN x"), lambda: conn.send_raw(b"x\r\n"),
+                 lambda: conn.send_bdat(b"x", last=True)):
+        with pytest.raises(LineError, match="TLS handshake is in progress"):
+            send()

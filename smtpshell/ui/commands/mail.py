@@ -4,10 +4,8 @@ They talk to the server only through the
 ``Session``; the byte work (line endings, dot-stuffing, sizes, escapes) is in
 ``smtpshell.compose``.
 
-Two things the client core does not track yet, worked around here: a message file
-streamed with ``send_raw`` ends with an ordinary ``"."`` line (so the core leaves DATA
-and waits for the reply), and after ``BDAT … LAST`` is accepted this module resets the
-core's transaction stage itself.
+The client core follows every byte sent (a "." line inside /raw ends DATA, an accepted
+``BDAT … LAST`` ends the transaction), so nothing here writes into its state.
 """
 
 from __future__ import annotations
@@ -250,9 +248,6 @@ async def _send_bdat(core: ShellCore, parsed: SendArgs, name: str) -> None:
                         "(send RSET to start over)")
                 return
     r.info(f"sent {name} with BDAT: {stats.summary()}")
-    # The core does not know that BDAT LAST ended the transaction (module docstring).
-    s.conn.stage = Stage.NONE
-    s.conn.accepted_recipients = 0
 
 
 @command("send", "send a message file: DATA, the file (CRLF, dot-stuffed), '.'; "
