@@ -122,10 +122,6 @@ KNOWN_VIOLATIONS_TODAY: dict[str, str] = {
     "ui.commands.auth -> protocol.sasl":
         "/auth builds the mechanism and runs the SASL exchange in the UI; the design has "
         "session.auth(...) do it",
-    "ui.completion_engine -> protocol.sasl":
-        "completion reads the MECHANISMS table; offer the names from explain or the session",
-    "ui.completion_engine -> protocol.replies":
-        "uses the Capabilities type; read it from Session.snapshot() (a TYPE_CHECKING import)",
 }
 
 

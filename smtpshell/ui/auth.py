@@ -146,7 +146,8 @@ async def _exchange(core: ShellCore, mech: sasl.Mechanism) -> bool:
 
 @command("auth", "authenticate: PLAIN, LOGIN, CRAM-MD5, XOAUTH2 (default: strongest offered); "
          "asks for the password without echo",
-         args=(Arg("MECH", Kind.MECHANISM, optional=True), Arg("USER", Kind.USER, optional=True)))
+         args=(Arg("MECH", Kind.MECHANISM, words=MECH_NAMES, optional=True),
+               Arg("USER", Kind.USER, optional=True)))
 async def _auth(core: ShellCore, args: str) -> None:
     words = args.split()
     mech = None

@@ -27,12 +27,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..explain import KEYWORDS
-from ..protocol.replies import Capabilities
-from ..protocol.sasl import MECHANISMS
 from .commands.registry import DATA_ESCAPE, PREFIX, Arg, CommandSpec, Kind
 from .toolbar import human_size
 
 if TYPE_CHECKING:
+    from ..protocol.replies import Capabilities
     from ..session import Session
 
 __all__ = [
@@ -365,11 +364,12 @@ def _meta_args(spec: CommandSpec, args: str, state: CompletionState) -> list[Sug
     options: dict[str, tuple[str, bool]] = {}
     arg = cur.arg
     if arg is not None:
-        options.update((w, ("", True)) for w in arg.words)
+        if arg.kind is Kind.MECHANISM:
+            options.update(_mechanisms(state, arg.words))
+        else:
+            options.update((w, ("", True)) for w in arg.words)
         if arg.kind is Kind.COMMAND:
             options.update((m.name, (m.help, True)) for m in state.meta_commands)
-        elif arg.kind is Kind.MECHANISM:
-            options.update(_mechanisms(state))
         elif arg.kind is Kind.TOPIC:
             options.update((k, ("", True)) for k in KEYWORDS)
     if cur.partial.startswith("-") or cur.past_args:
@@ -378,13 +378,13 @@ def _meta_args(spec: CommandSpec, args: str, state: CompletionState) -> list[Sug
     return _words(cur.partial, found, case=None)
 
 
-def _mechanisms(state: CompletionState) -> dict[str, tuple[str, bool]]:
-    """The shell's mechanisms: the advertised ones first, the others marked."""
+def _mechanisms(state: CompletionState, known: Sequence[str]) -> dict[str, tuple[str, bool]]:
+    """The mechanisms the command declares: the advertised ones first, the others marked."""
     caps = state.capabilities
     offered = caps.auth_mechanisms if caps is not None else ()
-    out = {m: ("advertised by the server", True) for m in MECHANISMS if m in offered}
+    out = {m: ("advertised by the server", True) for m in known if m in offered}
     note = "send EHLO to see what is offered" if caps is None else "not advertised"
-    out.update((m, (note, False)) for m in MECHANISMS if m not in offered)
+    out.update((m, (note, False)) for m in known if m not in offered)
     return out
 
 

@@ -43,7 +43,9 @@ META = (
     CommandSpec(name="tls", help="TLS report",
                 args=(Arg("chain", Kind.WORD, words=("chain",), optional=True),)),
     CommandSpec(name="auth", help="authenticate",
-                args=(Arg("MECH", Kind.MECHANISM, optional=True), Arg("USER", Kind.USER))),
+                args=(Arg("MECH", Kind.MECHANISM, optional=True,
+                          words=("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")),
+                      Arg("USER", Kind.USER))),
     CommandSpec(name="explain", help="explain", args=(Arg("TOPIC", Kind.TOPIC),)),
 )  # fmt: skip
 

@@ -55,7 +55,8 @@ class Kind(enum.Enum):
     FILE = "file"
     """A file name (the declared ``words``, e.g. ``off``, are offered too)."""
     MECHANISM = "mechanism"
-    """A SASL mechanism: the ones the server advertised come first."""
+    """A SASL mechanism, one of the declared ``words``: the ones the server advertised
+    come first (the usage line shows only the placeholder)."""
     USER = "user"
     """A user name: nothing to guess."""
     COMMAND = "command"
@@ -76,7 +77,10 @@ class Arg:
     optional: bool = False
 
     def usage(self) -> str:
-        names = self.words if self.kind is Kind.WORD else (self.name, *self.words)
+        if self.kind is Kind.MECHANISM:
+            names: tuple[str, ...] = (self.name,)
+        else:
+            names = self.words if self.kind is Kind.WORD else (self.name, *self.words)
         text = "|".join(names)
         return f"[{text}]" if self.optional else text
 
