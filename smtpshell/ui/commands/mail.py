@@ -31,14 +31,16 @@ from ...compose import (
 from ...protocol.connection import verb_of
 from ...protocol.events import Reply
 from ...protocol.state import Stage
-from .registry import Arg, Flag, Kind, command
+from .registry import Arg, CommandSpec, Flag, Kind, command
 
 if TYPE_CHECKING:
     from ..core import ShellCore
 
-SEND_USAGE = "/send FILE [--bdat] [--force] [--chunk N]"
 _FILE = Arg("FILE", Kind.FILE)
 _SEND_FLAGS = (Flag("--force"), Flag("--chunk", "N"))
+SEND_SPEC = CommandSpec(name="send", args=(_FILE,), flags=(Flag("--bdat"), *_SEND_FLAGS))
+SEND_USAGE = SEND_SPEC.usage
+"""``/send FILE [--bdat] [--force] [--chunk N]``, from the declaration."""
 PRESCAN_MAX = 4 * 1024 * 1024
 """Message files up to this size are scanned before sending, so the exact size, line
 count and warnings come first.  Bigger files are read once, while they are sent (the
@@ -251,7 +253,7 @@ async def _send_bdat(core: ShellCore, parsed: SendArgs, name: str) -> None:
 
 
 @command("send", "send a message file: DATA, the file (CRLF, dot-stuffed), '.'; "
-         "--bdat uses CHUNKING", args=(_FILE,), flags=(Flag("--bdat"), *_SEND_FLAGS))
+         "--bdat uses CHUNKING", args=SEND_SPEC.args, flags=SEND_SPEC.flags)
 async def _send(core: ShellCore, args: str) -> None:
     await send_file(core, args)
 
