@@ -94,6 +94,8 @@ class TlsEstablished:
 @dataclass(frozen=True, kw_only=True)
 class TlsFailed:
     message: str
+    failure: tls.TlsFailure | None = None
+    """The details: for a refused certificate its fingerprint and the ways forward."""
 
 
 SessionEvent = Event | Connected | Sent | TlsEstablished | TlsFailed
@@ -103,10 +105,21 @@ Observer = Callable[[SessionEvent], None]
 class SessionError(Exception):
     """A failure that ends an attempt (connect, TLS), with a stage for exit codes."""
 
-    def __init__(self, stage: str, message: str) -> None:
+    def __init__(
+        self,
+        stage: str,
+        message: str,
+        *,
+        tls_failure: tls.TlsFailure | None = None,
+        no_greeting: bool = False,
+    ) -> None:
         super().__init__(message)
         self.stage = stage
         self.message = message
+        self.tls_failure = tls_failure
+        """A failed handshake's details (fingerprint, ways forward), when that failed."""
+        self.no_greeting = no_greeting
+        """Connected, but the server said nothing (or closed) before a greeting."""
 
 
 class Session:
@@ -190,24 +203,26 @@ class Session:
                 raise SessionError("tls", str(exc)) from exc
         hostname = tls.server_hostname(opts.tls, opts.host) if implicit else None
         try:
-            if opts.unix_path:
-                stream: NetworkStream = await open_unix(
-                    opts.unix_path, timeout=opts.connect_timeout, ssl_context=ctx
-                )
-            else:
-                stream = await open_tcp(
-                    opts.host,
-                    opts.port,
-                    timeout=opts.connect_timeout,
-                    ssl_context=ctx,
-                    server_hostname=hostname,
-                    family=opts.family,
-                    local_addr=opts.local_addr,
-                )
+            with tls.capture_handshakes() as handshakes:
+                if opts.unix_path:
+                    stream: NetworkStream = await open_unix(
+                        opts.unix_path, timeout=opts.connect_timeout, ssl_context=ctx
+                    )
+                else:
+                    stream = await open_tcp(
+                        opts.host,
+                        opts.port,
+                        timeout=opts.connect_timeout,
+                        ssl_context=ctx,
+                        server_hostname=hostname,
+                        family=opts.family,
+                        local_addr=opts.local_addr,
+                    )
         except TransportError as exc:
             raise SessionError("connect", str(exc)) from exc
         except (ssl.SSLError, ConnectionError) as exc:
-            raise SessionError("tls", tls.explain_tls_error(exc, opts.host, opts.tls)) from exc
+            failed = tls.describe_failure(exc, opts.host, opts.tls, captured=handshakes)
+            raise SessionError("tls", failed.message, tls_failure=failed) from exc
         self._stream = stream
         self.conn = ClientConnection(lmtp=opts.lmtp, tls=implicit)
         self.publish(Connected(target=opts.target, tls_mode=opts.tls_mode))
@@ -226,11 +241,15 @@ class Session:
         except TimeoutError:
             await self.close()
             raise SessionError(
-                "connect", f"no greeting from {opts.target} within {opts.reply_timeout:g}s"
+                "connect",
+                f"no greeting from {opts.target} within {opts.reply_timeout:g}s",
+                no_greeting=True,
             ) from None
         if greeting is None:
             raise SessionError(
-                "connect", self.closed_reason or f"{opts.target} closed before its greeting"
+                "connect",
+                self.closed_reason or f"{opts.target} closed before its greeting",
+                no_greeting=True,
             )
         self.greeting = greeting
         return greeting
@@ -289,15 +308,19 @@ class Session:
         assert self._stream is not None
         self.conn.discard_injected(self._stream.take_buffered())
         opts = self.options
+        failed: tls.TlsFailure | None = None
+        handshakes: list[ssl.SSLObject | ssl.SSLSocket] = []
         try:
             ctx = self.tls_context()
-            new = await self._stream.start_tls(
-                ctx, tls.server_hostname(opts.tls, opts.host), opts.connect_timeout
-            )
+            with tls.capture_handshakes() as handshakes:
+                new = await self._stream.start_tls(
+                    ctx, tls.server_hostname(opts.tls, opts.host), opts.connect_timeout
+                )
         except tls.TlsConfigError as exc:
             message = str(exc)
         except (ssl.SSLError, OSError, TimeoutError, TransportError) as exc:
-            message = tls.explain_tls_error(exc, opts.host, opts.tls)
+            failed = tls.describe_failure(exc, opts.host, opts.tls, captured=handshakes)
+            message = failed.message
         else:
             self._stream = new
             failure = self._after_handshake(new, implicit=False)
@@ -307,7 +330,7 @@ class Session:
             self.publish(TlsFailed(message=failure))
             self.conn.connection_lost(f"TLS failed: {failure}")
             return
-        self.publish(TlsFailed(message=message))
+        self.publish(TlsFailed(message=message, failure=failed))
         # The TlsFailed line already says why; the close reason need not repeat it.
         self.conn.connection_lost("the TLS handshake failed, so the connection is closed")
 

@@ -25,6 +25,7 @@ from smtpshell.tls import (
     TlsReport,
     build_report,
     check_pins,
+    describe_failure,
     explain_tls_error,
     make_client_context,
     render_report,
@@ -359,7 +360,19 @@ def test_wrong_host(pki: Pki) -> None:
     assert words == "host name mismatch: the certificate is not valid for 'localhost'"
     words = failure(pki.wrong_host, TlsOptions(cafile=pki.cafile), peer=True)
     sha = cert_info(pki.wrong_host.der).sha256
-    assert words.endswith(f"'localhost'; it is for: mail.example.test (certificate SHA-256 {sha})")
+    assert words.endswith("'localhost'; it is for: mail.example.test")
+    opts = TlsOptions(cafile=pki.cafile)
+    with OneShotServer("tls", server_context(pki.wrong_host)) as server, \
+            pytest.raises(ssl.SSLCertVerificationError) as info:
+        handshake(server.port, opts)
+    failed = describe_failure(info.value, "localhost", opts, peer_der=pki.wrong_host.der)
+    assert failed.sha256 == sha
+    assert failed.advice == (
+        f"certificate SHA-256 {sha}",
+        "ways forward: use a name it holds: --sni NAME (or that name as the host)",
+        f"              trust this very certificate: --pin {sha}",
+        "              look without checking: -k (--insecure); nothing is then verified",
+    )
 
 
 def test_wrong_ip(pki: Pki) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..escapes import for_terminal
-from .certinfo import CertInfo, fingerprint, format_date
+from .certinfo import CertInfo, fingerprint, format_date, peer_chains
 from .options import TlsConfigError, TlsOptions
 from .verify import store_words, summarise
 
@@ -97,9 +98,14 @@ def describe_failure(
     *,
     peer_der: bytes | None = None,
     sent: tuple[bytes, ...] = (),
+    captured: Sequence[ssl.SSLObject | ssl.SSLSocket] = (),
 ) -> TlsFailure:
     """A failed handshake in words.  ``sent``: the certificates the server sent (in its
-    order; the leaf first), when the caller captured them; ``peer_der``: the leaf alone."""
+    order; the leaf first), when the caller has them; ``captured``: the SSL objects a
+    ``capture_handshakes()`` block collected (the last one is this handshake's), from
+    which ``sent`` is read; ``peer_der``: the leaf alone."""
+    if not sent and captured:
+        sent = peer_chains(captured[-1], verified=False).sent
     name = opts.server_name or host
     if isinstance(exc, TlsConfigError):
         return TlsFailure(_one_line(str(exc)))
@@ -126,8 +132,6 @@ def _verify_failure(
     last = summarise(sent[-1]) if len(sent) > 1 else leaf
     message = _explain_verify(exc, name, opts, leaf, last, len(sent))
     sha256 = fingerprint(sent[0]) if sent else None
-    if sha256 is not None:
-        message += f" (certificate SHA-256 {sha256})"
     return TlsFailure(
         message=for_terminal(_one_line(message)),
         sha256=sha256,
@@ -136,19 +140,18 @@ def _verify_failure(
 
 
 def _ways_forward(code: int, sha256: str | None) -> tuple[str, ...]:
+    """What to tell the user after a refused certificate, one line each."""
     trust = (
         "trust its issuer: --cafile FILE or --capath DIR with the CA certificate"
         if code not in _X509_NAME_MISMATCH
-        else "connect with the name it was issued for: --sni NAME (or that name as the host)"
+        else "use a name it holds: --sni NAME (or that name as the host)"
     )
-    pin = (
-        f"trust this very certificate: --pin {sha256}"
-        if sha256
-        else "trust this very certificate: --pin SHA256 (its fingerprint)"
-    )
+    pin = f"--pin {sha256}" if sha256 else "--pin SHA256 (its fingerprint)"
+    lines = [f"certificate SHA-256 {sha256}"] if sha256 else []
     return (
+        *lines,
         f"ways forward: {trust}",
-        f"              {pin}",
+        f"              trust this very certificate: {pin}",
         "              look without checking: -k (--insecure); nothing is then verified",
     )
 
@@ -164,10 +167,7 @@ def _explain_verify(
     code = exc.verify_code
     where = store_words(opts.cafile, opts.capath)
     if code == _X509_SELF_SIGNED:
-        return (
-            f"self-signed certificate: {name} presented a certificate no CA signed"
-            " (trust it with --cafile, or use --insecure to look)"
-        )
+        return f"self-signed certificate: {name} presented a certificate no CA signed"
     if code == _X509_SELF_SIGNED_IN_CHAIN:
         return f"untrusted root: the chain from {name} ends in a self-signed CA not in {where}"
     if code in _X509_UNKNOWN_ISSUER:
@@ -176,15 +176,15 @@ def _explain_verify(
                 f"unknown CA: the issuer of {name}'s certificate is not in {where}"
                 " (unable to get local issuer certificate)"
             )
-        sent_words = (
-            "the server sent only its own certificate"
-            if count == 1
-            else f"the server sent {count} certificates"
-        )
+        if count <= 1:
+            return (
+                f"unknown CA: {name}'s certificate is issued by {last.issuer}, not in {where}"
+                " (the server sent no intermediate: if that issuer is one, the server must"
+                " send it)"
+            )
         return (
-            f"unknown CA: the issuer {last.issuer} of {name}'s certificate is not in {where}"
-            f" ({sent_words}; if {last.issuer} is an intermediate CA, the server must send"
-            " it: a missing intermediate)"
+            f"unknown CA: the last of the {count} certificates {name} sent is issued by"
+            f" {last.issuer}, not in {where}"
         )
     if code == _X509_EXPIRED:
         when = f" on {format_date(info.not_after)}" if info else ""

@@ -102,6 +102,11 @@ class ShellCore:
             await self.session.connect()
         except SessionError as exc:
             self.renderer.error(exc.message)
+            if exc.tls_failure is not None:
+                self.renderer.tls_advice(exc.tls_failure)
+            elif exc.no_greeting and self.options.tls_mode != "implicit":
+                self.renderer.info("no greeting: if this port expects TLS from the first byte"
+                                   " (implicit TLS, as on port 465), connect with --tls")
             return STAGE_STATUS.get(exc.stage, ExitStatus.ERROR)
         if self.options.tls_mode == "starttls":
             status = await self.force_starttls()

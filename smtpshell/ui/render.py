@@ -161,6 +161,16 @@ class Renderer:
     def error(self, text: str) -> None:
         self.write(self.paint(f"x {text}", "error"))
 
+    def tls_advice(self, failure: tls.TlsFailure) -> None:
+        """After a refused certificate: its fingerprint and the ways forward, and how to go
+        on in this shell without restarting it."""
+        for text in failure.advice:
+            self.line(f"  {text}", "info")
+        if failure.certificate_refused:
+            pin = failure.sha256 or "SHA256"
+            self.line(f"  in this shell: /reconnect --pin {pin}", "info")
+            self.line("             or: /reconnect --insecure", "info")
+
     def __call__(self, event: SessionEvent) -> None:
         if isinstance(event, Reply):
             self.reply(event)
@@ -193,6 +203,8 @@ class Renderer:
                           "no longer counts")
         elif isinstance(event, TlsFailed):
             self.error(f"TLS failed: {event.message}")
+            if event.failure is not None:
+                self.tls_advice(event.failure)
         elif isinstance(event, Connected):
             self._tls = False
             self.info(f"connected to {event.target}")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from ... import tls
-from .registry import Arg, Kind, command, lookup, unique_commands
+from .registry import Arg, Flag, Kind, command, lookup, unique_commands
 
 if TYPE_CHECKING:
     from ..core import ShellCore
@@ -36,10 +37,45 @@ async def _quit(core: ShellCore, args: str) -> None:
     core.quit_requested = True
 
 
-@command("reconnect", "open a new connection with the same options")
+@command("reconnect", "open a new connection with the same options (or trust the"
+         " server's certificate by its fingerprint, or look without checking it)",
+         flags=(Flag("--pin", "SHA256"), Flag("--insecure")))
 async def _reconnect(core: ShellCore, args: str) -> None:
+    try:
+        tls_options = _reconnect_tls(core.options.tls, args.split())
+    except ValueError as exc:
+        core.renderer.error(f"/reconnect: {exc}")
+        return
+    if tls_options is not core.options.tls:
+        # kept for later /reconnects too; a shared context (replays) belongs to old options
+        core.options = replace(core.options, tls=tls_options, ssl_context=None)
     await core.session.close()
     core.status = await core.connect()
+
+
+def _reconnect_tls(opts: tls.TlsOptions, words: list[str]) -> tls.TlsOptions:
+    """The TLS options for ``/reconnect [--pin SHA256] [--insecure]``; ValueError in words."""
+    pins: list[str] = []
+    insecure = False
+    rest = iter(words)
+    for word in rest:
+        if word == "--pin":
+            pin = next(rest, None)
+            if pin is None:
+                raise ValueError("--pin needs the certificate's SHA-256 fingerprint")
+            pins.append(pin)
+        elif word in ("--insecure", "-k"):
+            insecure = True
+        else:
+            raise ValueError(f"unknown argument {word!r} (use --pin SHA256 or --insecure)")
+    if not pins and not insecure:
+        return opts
+    new = replace(opts, pins=tuple(pins) or opts.pins, insecure=insecure or opts.insecure)
+    try:
+        tls.check_options(new)
+    except tls.TlsOptionError as exc:
+        raise ValueError(str(exc)) from exc
+    return new
 
 
 @command("close", "close the connection without QUIT (stay in the shell)")
@@ -52,6 +88,10 @@ async def _close(core: ShellCore, args: str) -> None:
          args=(Arg("chain", Kind.WORD, words=("chain",), optional=True),))
 async def _tls(core: ShellCore, args: str) -> None:
     report = core.session.tls_report
+    if not core.session.connected:
+        why = core.session.closed_reason or "the connection is closed"
+        core.renderer.info(f"not connected ({why}): /reconnect to open a new connection")
+        return
     if report is None or not core.session.is_tls:
         core.renderer.info("this connection is not encrypted (type STARTTLS to start TLS)")
         return
