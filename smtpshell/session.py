@@ -24,6 +24,7 @@ from . import tls
 from .protocol.connection import ClientConnection, LineError
 from .protocol.events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from .protocol.replies import Capabilities
+from .protocol.sasl.redact import Classifier, Origin, Outgoing
 from .protocol.state import ClientState, Stage
 from .transport import NetworkStream, TransportError, format_address, open_tcp, open_unix
 
@@ -66,23 +67,35 @@ class Connected:
 
 @dataclass(frozen=True, kw_only=True)
 class Sent:
-    """A line (or raw bytes) went to the server."""
+    """A line (or raw bytes) went to the server.
 
-    text: str
-    """What to record (history, transcripts): redacted when the line carried a secret."""
+    ``out`` is the line as classified by the one redaction point (``protocol.sasl.redact``):
+    observers record ``out.text`` and show ``out.shown``, never the wire line of a secret.
+    ``data`` is what was written, ``b""`` when the line carried a secret.
+    """
+
+    out: Outgoing
     data: bytes
     tls: bool
-    origin: Literal["user", "shell"] = "user"
-    secret: bool = False
     in_data: bool = False
-    shown: str | None = None
-    """The teaching view of the line (secret masked, base64 decoded), when there is one."""
-    credential: str | None = None
-    """What the secret in the line is built from (``sasl.ClientStep.credential``)."""
-    user: str | None = None
-    """The user name the credential belongs to (so a recorder can write a replayable ref)."""
-    raw: bool = False
-    """Bytes from ``send_raw`` (raw mode, a streamed message chunk), not one line."""
+
+    @property
+    def text(self) -> str:
+        """The redacted form (history, transcripts, reports)."""
+        return self.out.text
+
+    @property
+    def origin(self) -> Origin:
+        return self.out.origin
+
+    @property
+    def secret(self) -> bool:
+        return self.out.secret
+
+    @property
+    def raw(self) -> bool:
+        """Bytes from ``send_raw`` (raw mode, a streamed message chunk), not one line."""
+        return self.out.raw is not None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -136,6 +149,8 @@ class Session:
         self._waiters: deque[asyncio.Future[Reply | None]] = deque()
         self._greeting_future: asyncio.Future[Reply | None] | None = None
         self._context: ssl.SSLContext | None = None
+        self.classifier = Classifier()
+        """Classifies every line sent (``Outgoing``); follows hand-typed AUTH exchanges."""
 
     # ---- state, for the prompt and toolbar ------------------------------------------
     @property
@@ -345,51 +360,39 @@ class Session:
     # ---- sending ---------------------------------------------------------------------
     async def send(
         self,
-        line: str,
+        out: Outgoing | str,
         *,
-        redacted: str | None = None,
-        shown: str | None = None,
-        credential: str | None = None,
-        user: str | None = None,
-        secret: bool = False,
-        origin: Literal["user", "shell"] = "user",
+        origin: Origin = "user",
         dot_stuff: bool = True,
         wait: bool = True,
     ) -> list[Reply]:
         """Send one line; wait for the replies it asks for (none inside DATA).
 
-        ``redacted`` replaces the line in everything observers record (for secrets),
-        ``shown`` is the teaching view.  Returns the replies that arrived in time; a
-        timeout or a close is published as an event, never raised.
+        ``out`` comes classified (``protocol.sasl.redact``); a plain ``str`` is classified
+        here as it is sent (with ``origin``), so no line escapes the redaction point.
+        Returns the replies that arrived in time; a timeout or a close is published as an
+        event, never raised.
         """
-        return await self._send(
-            [(line, redacted, shown, credential)],
-            secret=secret, origin=origin, dot_stuff=dot_stuff, wait=wait, user=user,
-        )
+        return await self._send([out], origin=origin, dot_stuff=dot_stuff, wait=wait)
 
     async def send_lines(
         self,
-        lines: Sequence[str],
+        lines: Sequence[Outgoing | str],
         *,
-        origin: Literal["user", "shell"] = "user",
+        origin: Origin = "user",
         dot_stuff: bool = True,
         wait: bool = True,
     ) -> list[Reply]:
         """Send several lines in one write (pipelining), then wait for every reply."""
-        return await self._send(
-            [(line, None, None, None) for line in lines],
-            secret=False, origin=origin, dot_stuff=dot_stuff, wait=wait,
-        )
+        return await self._send(lines, origin=origin, dot_stuff=dot_stuff, wait=wait)
 
     async def _send(
         self,
-        items: Sequence[tuple[str, str | None, str | None, str | None]],
+        items: Sequence[Outgoing | str],
         *,
-        secret: bool,
-        origin: Literal["user", "shell"],
+        origin: Origin,
         dot_stuff: bool,
         wait: bool,
-        user: str | None = None,
     ) -> list[Reply]:
         if not self.connected or self._stream is None:
             self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
@@ -397,11 +400,14 @@ class Session:
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Reply | None]] = []
         chunks: list[bytes] = []
-        for line, redacted, shown, credential in items:
+        for item in items:
             in_data = self.in_data
+            out = item if isinstance(item, Outgoing) else self.classifier.line(
+                item, in_data=in_data, in_auth=self.in_auth, origin=origin
+            )
             before = len(self.conn.pending)
             try:
-                data = self.conn.send_line(line, dot_stuff=dot_stuff)
+                data = self.conn.send_line(out.line, dot_stuff=dot_stuff)
             except LineError as exc:
                 self.publish(Notice(kind="bad-line", message=str(exc), warning=True))
                 break
@@ -410,17 +416,7 @@ class Session:
                 self._waiters.append(fut)
                 futures.append(fut)
             self.publish(
-                Sent(
-                    text=line if redacted is None else redacted,
-                    data=b"" if secret else data,
-                    tls=self.is_tls,
-                    origin=origin,
-                    secret=secret,
-                    in_data=in_data,
-                    shown=shown,
-                    credential=credential,
-                    user=user,
-                )
+                Sent(out=out, data=b"" if out.secret else data, tls=self.is_tls, in_data=in_data)
             )
             self._flush_notices()
             chunks.append(data)
@@ -431,9 +427,16 @@ class Session:
         return await self._wait(futures)
 
     async def send_raw(
-        self, data: bytes, *, shown: str, expect_reply: bool = False, verb: str = "RAW"
+        self, data: bytes | Outgoing, *, shown: str = "", expect_reply: bool = False,
+        verb: str = "RAW",
     ) -> list[Reply]:
-        """Send exact bytes (raw mode, BDAT chunks)."""
+        """Send exact bytes (raw mode, BDAT chunks).
+
+        ``data`` is an ``Outgoing`` with ``raw`` bytes (a /raw payload, classified), or the
+        bytes of a message chunk, ``shown`` as given (message bodies are not classified).
+        """
+        out = data if isinstance(data, Outgoing) else Outgoing(shown, None, "user", data)
+        data = out.raw if out.raw is not None else out.line.encode("utf-8", "surrogateescape")
         if not self.connected or self._stream is None:
             self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
             return []
@@ -443,7 +446,8 @@ class Session:
             fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
             self._waiters.append(fut)
             futures.append(fut)
-        self.publish(Sent(text=shown, data=data, tls=self.is_tls, raw=True, in_data=self.in_data))
+        self.publish(Sent(out=out, data=b"" if out.secret else data, tls=self.is_tls,
+                          in_data=self.in_data))
         if not await self._write(data):
             return []
         return await self._wait(futures)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
+from smtpshell.protocol.sasl.redact import for_report
 from smtpshell.transcript.model import (
     VOLATILE_KINDS,
     ClientLine,
@@ -50,9 +51,14 @@ class Mismatch:
         out = [f"{where}: {self.reason}"]
         for entry in self.expected:
             number = "" if entry.lineno is None else str(entry.lineno)
-            out.append(f"- {number:>4} {format_entry(entry)}")
+            shown = format_entry(entry)
+            if isinstance(entry, ClientLine):  # a credential written out in the file
+                shown = for_report(shown)
+            out.append(f"- {number:>4} {shown}")
         marker = self._got_marker()
+        client = marker in ("->", "~>")
         for text in self.got:
+            text = for_report(text) if client else text  # AUTH PLAIN <credential redacted>
             out.append(f"+      {marker} {escape_text(text)}".rstrip())
         if not self.got:
             out.append("+      (nothing)")

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
+from smtpshell.protocol.sasl.redact import mask_answer
 from smtpshell.transcript.matching import Mismatch, match_client_line
 from smtpshell.transcript.model import (
     ClientLine,
@@ -217,6 +218,8 @@ class _Session:
         self.timeout = server.timeout
         self.source = server._source
         self.last_lineno = server._last_lineno
+        self.in_auth = False
+        """The client sent AUTH and the last reply was a 334: its lines are credentials."""
 
     async def run(self) -> tuple[Mismatch | None, str | None]:
         try:
@@ -249,6 +252,8 @@ class _Session:
         await self._client_closes(None)
 
     async def _reply(self, lines: Sequence[ServerLine]) -> None:
+        if lines and not lines[-1].text.startswith("334"):
+            self.in_auth = False
         await self._send(b"".join(wire_bytes(line.text) + b"\r\n" for line in lines))
 
     async def _send(self, data: bytes) -> None:
@@ -263,7 +268,17 @@ class _Session:
 
     def _mismatch(self, reason: str, lineno: int | None,
                   expected: tuple[ClientLine | Elided, ...], got: tuple[str, ...]) -> Mismatch:
-        return Mismatch(reason, lineno, expected, got, self.conn.tls, self.source)
+        return Mismatch(reason, lineno, expected, self._masked(got), self.conn.tls, self.source)
+
+    def _masked(self, got: tuple[str, ...]) -> tuple[str, ...]:
+        """A credential the client sent is reported as ``<credential redacted>``: an AUTH
+        line keeps its mechanism, an answer inside the exchange is masked whole."""
+        return tuple(mask_answer(line) if self.in_auth else line for line in got)
+
+    def _follow(self, line: str) -> None:
+        words = line.split()
+        if words and words[0].upper() == "AUTH":
+            self.in_auth = True
 
     def _partial(self) -> tuple[str, ...]:
         return (_text(bytes(self.conn.buffer)),) if self.conn.buffer else ()
@@ -300,7 +315,10 @@ class _Session:
             assert got is not None
             mismatch = match_client_line(entry, got, body=step.body)
             if mismatch is not None:
-                raise _Failure(replace(mismatch, got_tls=self.conn.tls, source=self.source))
+                raise _Failure(replace(mismatch, got=self._masked(mismatch.got),
+                                       got_tls=self.conn.tls, source=self.source))
+            if not step.body:
+                self._follow(got)
 
     async def _receive_elided(self, entry: Elided, body: bool) -> None:
         chunk: list[str] = []

@@ -10,8 +10,6 @@ Standard library only. Replay, the mock server and the pytest plugin build on
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import re
 from collections import deque
@@ -600,23 +598,27 @@ def _resolve_one(
             )
         return env[raw[1:]]
 
-    def b64(data: bytes) -> str:
-        return base64.b64encode(data).decode("ascii")
-
+    # The mechanisms compute every answer (protocol.sasl.mechanisms.response): one place.
     if ref.mech == "plain":
         authzid = value("authzid") if ref.get("authzid") else ""
-        return b64(sasl.plain_blob(value("user"), value("password"), authzid))
-    if ref.mech == "login":
-        return b64(wire_bytes(value("user") if ref.get("user") else value("password")))
-    if ref.mech == "xoauth2":
-        return b64(sasl.xoauth2_blob(value("user"), value("token")))
-    if ref.mech == "cram-md5":
+        data = sasl.response("plain", user=value("user"), secret=value("password"),
+                             authzid=authzid)
+    elif ref.mech == "login":
+        if ref.get("user"):
+            data = sasl.response("login:user", user=value("user"), secret="")
+        else:
+            data = sasl.response("login:password", user="", secret=value("password"))
+    elif ref.mech == "xoauth2":
+        data = sasl.response("xoauth2", user=value("user"), secret=value("token"))
+    elif ref.mech == "cram-md5":
         if challenge is None:
             raise TranscriptError("CRAM-MD5 needs the server's 334 challenge", lineno)
-        try:
-            data = base64.b64decode(challenge.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise TranscriptError("the server's CRAM-MD5 challenge is not base64", lineno) from None
-        return b64(sasl.cram_md5_answer(value("user"), value("password"), data))
-    return value("value")  # raw
+        decoded = sasl.decode_b64(challenge.strip())
+        if decoded.data is None:
+            raise TranscriptError("the server's CRAM-MD5 challenge is not base64", lineno)
+        data = sasl.response("cram-md5", user=value("user"), secret=value("password"),
+                             challenge=decoded.data)
+    else:
+        return value("value")  # raw
+    return sasl.b64(data)
 

@@ -1,8 +1,9 @@
 """The recorder: a session observer that writes the transcript, line by line.
 
-Secrets never reach it in clear: lines that carried one arrive redacted, with the
-kind of credential and the user, and are written as ``{{secret:…}}`` references
-that replay rebuilds from an environment variable (docs/transcript-format.md).
+Secrets never reach it in clear: every line arrives classified by the one redaction
+point (``Sent.out``, ``protocol.sasl.redact``); a credential is written as a
+``{{secret:…}}`` reference that replay rebuilds from an environment variable
+(docs/transcript-format.md), typed by hand or sent by /auth alike.
 DATA bodies are recorded as sent on the wire (dot-stuffed); with ``elide_above``
 a body larger than that many bytes is replaced by one ``== elided`` line.
 """
@@ -14,28 +15,35 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..protocol.events import Closed, Notice, ProtocolError, Reply
+from ..protocol.sasl.mechanisms import Credential
+from ..protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV, Outgoing
 from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
 from .model import Header, SecretRef, TlsMode
 from .writer import TranscriptWriter
 
-DEFAULT_PASSWORD_ENV = "SMTPSHELL_PASSWORD"
-DEFAULT_TOKEN_ENV = "SMTPSHELL_TOKEN"
+__all__ = ["DEFAULT_PASSWORD_ENV", "DEFAULT_TOKEN_ENV", "Recorder", "secret_ref"]
 
 
-def secret_ref(credential: str, user: str | None, password_env: str) -> SecretRef | None:
-    """The replayable reference for a line built from ``credential`` (sasl.ClientStep)."""
-    who = user or "user"
-    if credential == "plain":
-        return SecretRef.plain(who, password_env)
-    if credential == "login:user":
-        return SecretRef.login_user(who)
-    if credential == "login:password":
-        return SecretRef.login_password(password_env)
-    if credential == "cram-md5":
-        return SecretRef.cram_md5(who, password_env)
-    if credential == "xoauth2":
-        return SecretRef.xoauth2(who, password_env)
-    return None
+def secret_ref(
+    credential: Credential, password_env: str, token_env: str = DEFAULT_TOKEN_ENV
+) -> SecretRef | None:
+    """The replayable reference for a line built from ``credential``, or None when it
+    cannot be written as one (a user name with spaces, quotes or braces)."""
+    user = credential.user
+    try:
+        if credential.kind == "login:password":
+            return SecretRef.login_password(password_env)
+        if user is None:
+            return None
+        if credential.kind == "plain":
+            return SecretRef.plain(user, password_env, credential.authzid or None)
+        if credential.kind == "login:user":
+            return SecretRef.login_user(user)
+        if credential.kind == "cram-md5":
+            return SecretRef.cram_md5(user, password_env)
+        return SecretRef.xoauth2(user, token_env)
+    except ValueError:
+        return None
 
 
 class Recorder:
@@ -131,24 +139,30 @@ class Recorder:
             w.event("warning", message=f"protocol error: {event.message}")
 
     def _sent(self, event: Sent) -> None:
+        out = event.out
+        if out.secret or out.credential is not None:
+            self._flush_body()
+            for part in out.parts or (out,):
+                self._classified(part, event.tls)
+            return
         if event.raw:
             self._raw(event)
             return
         text = event.data.decode("utf-8", "surrogateescape").removesuffix("\r\n")
-        if event.secret or event.credential or not event.data:
-            ref = secret_ref(event.credential or "", event.user,
-                             self.token_env if event.credential == "xoauth2" else self.password_env)
-            if ref is not None:
-                prefix = event.text.rsplit(" ", 1)[0] + " " if " " in event.text else ""
-                self.writer.client(prefix, event.tls, ref)
-            else:
-                self.writer.client(event.text, event.tls)
-            return
         if event.in_data:
             self._body_line(text, event.tls)
         else:
             self._flush_body()
             self.writer.client(text, event.tls)
+
+    def _classified(self, out: Outgoing, tls: bool) -> None:
+        """A line that carries a credential: a replayable reference, or its redacted text."""
+        cred = out.credential
+        ref = secret_ref(cred, self.password_env, self.token_env) if cred else None
+        if ref is not None and out.redaction is not None:
+            self.writer.client(out.redaction.prefix, tls, ref)
+        else:
+            self.writer.client(out.text, tls)
 
     def _raw(self, event: Sent) -> None:
         data = self._raw_tail + event.data

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..protocol.events import Closed, Reply
+from ..protocol.sasl.redact import Outgoing, Redaction
 from ..session import (
     ConnectOptions,
     Session,
@@ -225,9 +226,10 @@ class _Player:
                 text = entry.resolve(self.options.env, challenge=self.challenge)
             except TranscriptError as exc:
                 raise _Failed(str(exc), error=True) from None
-            secret = entry.secret is not None
-            await session.send(text, wait=False, dot_stuff=False, secret=secret,
-                               redacted=entry.text if secret else None)
+            # a resolved secret is recorded and shown as the transcript's placeholder
+            out = text if entry.secret is None else Outgoing(
+                text, Redaction(text=entry.text, shown=entry.text, secret=True))
+            await session.send(out, wait=False, dot_stuff=False)
             if not session.connected:
                 raise self._mismatch("the connection closed before this line could be sent",
                                      [entry], [])

@@ -12,14 +12,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from ..escapes import parse_escapes
 from ..explain import Facts, diagnose, hint_for
+from ..explain.auth import auth_outcome
 from ..protocol import sasl
 from ..protocol.events import Reply, ReplyKind
 from ..protocol.state import Stage
-from ..session import ConnectOptions, Observer, Sent, Session, SessionError, SessionEvent
+from ..session import (
+    Connected,
+    ConnectOptions,
+    Observer,
+    Sent,
+    Session,
+    SessionError,
+    SessionEvent,
+)
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import pipeline
-from .commands import lookup, split_meta
+from .commands import DATA_ESCAPE, PREFIX, Kind, lookup, split_meta
 from .commands.record import stop_recording
 from .render import Renderer
 
@@ -82,22 +92,29 @@ class ShellCore:
         self.prompter: Prompter = prompter or NoPrompter()
         self.settings = settings or Settings()
         self.observers: list[Observer] = observers or []
-        self.session = Session(options, [renderer, *self.observers])
+        self.session = Session(options, [renderer, self._watch, *self.observers])
         self.last_replies: list[Reply] = []
         self.quit_requested = False
         self.status = ExitStatus.OK
         self.interactive = interactive
         self.redactor = sasl.Redactor()
-        self._typed_mech: str | None = None
+        """Known secrets (a password given to /auth, $SMTPSHELL_PASSWORD): every line's
+        second look at the redaction point (``session.classifier``)."""
+        for name in (sasl.DEFAULT_PASSWORD_ENV, sasl.DEFAULT_TOKEN_ENV):
+            if self.settings.environ.get(name):
+                self.redactor.add_secret(self.settings.environ[name])
         self.recording_name: str | None = None
         """The transcript file being written, for the toolbar (None when not recording)."""
         self.recorder: Recorder | None = None
-        self._typed_answers = 0
+        self._starttls_refused = False
+        """STARTTLS was refused on this connection: AUTH is not sent in clear after it."""
+        self._skip_answers = False
+        """An AUTH line was not sent: the answers typed after it are not sent either."""
 
     # ---- connecting ------------------------------------------------------------------
     async def connect(self) -> ExitStatus:
         """Connect (and STARTTLS when asked); return OK or the failed stage's status."""
-        self.session = Session(self.options, [self.renderer, *self.observers])
+        self.session = Session(self.options, [self.renderer, self._watch, *self.observers])
         try:
             await self.session.connect()
         except SessionError as exc:
@@ -113,7 +130,7 @@ class ShellCore:
             if status is not ExitStatus.OK:
                 return status
         if self.settings.auth:
-            from .auth import authenticate
+            from .commands.auth import authenticate
 
             if not await authenticate(self, self.settings.auth, None):
                 await self.session.close()
@@ -231,61 +248,113 @@ class ShellCore:
             return
         if not await self.allowed(line):
             return
-        analysis = self.analyze(line)
-        for warning in analysis.warnings:
+        session = self.session
+        out = self.classifier().line(line, in_data=session.in_data, in_auth=session.in_auth)
+        for warning in out.warnings:
             self.renderer.warn(warning)
-        self.last_replies = await self.session.send(
-            line,
-            redacted=self.redactor.redact(analysis.redacted),
-            shown=analysis.shown or None,
-            secret=analysis.secret,
-        )
+        self.last_replies = await session.send(out)
         last = self.last_replies[-1] if self.last_replies else None
         if last is not None and last.command == "AUTH" and last.code != 334:
-            outcome = self.explain_refusal(last) or sasl.auth_outcome(
+            outcome = self.explain_refusal(last) or auth_outcome(
                 last.code, last.enhanced, None)
             (self.renderer.info if last.code == 235 else self.renderer.error)(outcome)
 
-    def analyze(self, line: str) -> sasl.Analysis:
-        """The teaching view and redacted form of a hand-typed line (AUTH and its answers)."""
-        session = self.session
-        if session.in_data:
-            return sasl.Analysis(line)
-        if session.in_auth:
-            analysis = sasl.analyze_client_line(
-                line, in_auth=True, mechanism=self._typed_mech, answer_index=self._typed_answers
-            )
-            self._typed_answers += 1
-            return analysis
-        if line.split(" ", 1)[0].upper() != "AUTH":
-            return sasl.Analysis(line)
-        analysis = sasl.analyze_client_line(line, in_auth=False, mechanism=None)
-        self._typed_mech = analysis.mechanism
-        self._typed_answers = 1 if len(line.split()) > 2 else 0
-        return analysis
+    def classifier(self) -> sasl.Classifier:
+        """This connection's redaction point, with the shell's known secrets."""
+        classifier = self.session.classifier
+        classifier.redactor = self.redactor
+        return classifier
 
-    def redact_for_history(self, line: str) -> str:
-        """What the history file keeps of a line typed now (before it is sent)."""
+    def analyze(self, line: str) -> sasl.Outgoing:
+        """How ``line`` would be classified if it were sent now (nothing changes)."""
         session = self.session
-        if session.in_data:
-            return self.redactor.redact(line)
-        if session.in_auth:
-            analysis = sasl.analyze_client_line(
-                line, in_auth=True, mechanism=self._typed_mech, answer_index=self._typed_answers
-            )
-        else:
-            analysis = sasl.analyze_client_line(line, in_auth=False, mechanism=None)
-        return self.redactor.redact(analysis.redacted)
+        return self.classifier().line(line, in_data=session.in_data, in_auth=session.in_auth,
+                                      commit=False)
+
+    def redact_for_history(self, text: str) -> str:
+        """What the history file keeps of what was typed now, before it is sent: a line or
+        a paste.  SMTP lines as the redaction point classifies them; /raw with its payload
+        classified; a command that takes a secret (/b64, /unb64) without its argument."""
+        session = self.session
+        classifier = self.classifier()
+        kept: list[str] = []
+        smtp: list[str] = []
+
+        def flush() -> None:
+            if smtp:
+                kept.append(classifier.history("\n".join(smtp), in_data=session.in_data,
+                                               in_auth=session.in_auth))
+                smtp.clear()
+
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+            meta = _meta_words(line, in_data=session.in_data)
+            if meta is None:
+                smtp.append(line)
+                continue
+            flush()
+            kept.append(self._meta_for_history(line, *meta))
+        flush()
+        return "\n".join(kept)
+
+    def _meta_for_history(self, line: str, name: str, args: str) -> str:
+        meta = lookup(name)
+        start = line[: line.index(name) + len(name)]
+        if meta is None:  # nothing ran; a mistyped /b64 may still carry a password
+            return f"{start} {sasl.REDACTED}" if args else line
+        if any(arg.kind is Kind.SECRET for arg in meta.args):
+            return f"{start} {sasl.REDACTED}" if args else start
+        if meta.name == "raw" and args:
+            session = self.session
+            try:
+                data = parse_escapes(args)
+            except ValueError:
+                if "AUTH" in args.upper() or session.in_auth:
+                    return f"{start} {sasl.REDACTED}"
+                return self.redactor.redact(line)
+            out = self.classifier().raw(data, in_data=session.in_data,
+                                        in_auth=session.in_auth, commit=False)
+            return f"{start} {out.text}" if out.secret else self.redactor.redact(line)
+        return self.redactor.redact(line)
+
+    def _watch(self, event: SessionEvent) -> None:
+        """Observer: a refused STARTTLS (RFC 3207 §4: 454 and the like) on this connection."""
+        if isinstance(event, Reply) and event.command == "STARTTLS" and event.code >= 400:
+            self._starttls_refused = True
+        elif isinstance(event, Connected):
+            self._starttls_refused = False
+            self._skip_answers = False
 
     async def allowed(self, line: str) -> bool:
-        """Policy checks before a line goes out (require-TLS, AUTH in clear)."""
+        """Policy checks before a line goes out (require-TLS, AUTH in clear).
+
+        AUTH on a plain connection after the server refused STARTTLS is not sent unless
+        --auth-in-clear (/set auth-in-clear on) allows it: a refused STARTTLS is how a
+        downgrade looks.  When an AUTH line is not sent, the answers typed after it (one
+        word each: base64, ``=``, ``*``) are not sent either.
+        """
         session = self.session
-        if session.in_data or session.in_auth or session.is_tls:
+        if session.in_data or session.in_auth:
             return True
-        verb = line.split(" ", 1)[0].upper()
+        words = line.split()
+        if self._skip_answers:
+            if len(words) == 1 and split_meta(line, in_data=False) is None \
+                    and words[0].upper() not in _ONE_WORD_VERBS:
+                self.renderer.error("not sent: it answers an AUTH line that was not sent")
+                return False
+            self._skip_answers = False
+        if session.is_tls:
+            return True
+        verb = words[0].upper() if words else ""
         if self.settings.require_tls and verb in ("AUTH", "MAIL"):
             self.renderer.error(f"require-TLS is on: not sending {verb} on a plain connection "
                                 "(STARTTLS first, or /set require-tls off)")
+            self._skip_answers = verb == "AUTH"
+            return False
+        if verb == "AUTH" and self._starttls_refused and not self.settings.allow_plain_auth:
+            self.renderer.error("not sending AUTH in clear: the server refused STARTTLS on this "
+                                "connection (--auth-in-clear, or /set auth-in-clear on, allows "
+                                "it)")
+            self._skip_answers = True
             return False
         return True
 
@@ -327,6 +396,24 @@ class ShellCore:
         await self.session.close()
         if self.recorder is not None:
             stop_recording(self)
+
+
+_ONE_WORD_VERBS = frozenset({"QUIT", "RSET", "NOOP", "DATA", "HELP", "STARTTLS", "EHLO",
+                             "HELO", "TURN"})
+"""Commands typed alone on a line: never taken for the answer to an AUTH not sent."""
+
+
+def _meta_words(line: str, *, in_data: bool) -> tuple[str, str] | None:
+    """(name, arguments) of a meta-command, however it is spaced (leading blanks, tabs):
+    the history redacts what a sloppy spelling of /b64 would carry too."""
+    stripped = line.lstrip()
+    prefix = DATA_ESCAPE if in_data else PREFIX
+    if not stripped.startswith(prefix):
+        return None
+    parts = stripped[len(prefix) :].split(None, 1)
+    if not parts:
+        return None
+    return parts[0], parts[1] if len(parts) > 1 else ""
 
 
 def interleave(events: Sequence[SessionEvent]) -> list[SessionEvent]:

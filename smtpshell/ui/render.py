@@ -175,14 +175,15 @@ class Renderer:
         if isinstance(event, Reply):
             self.reply(event)
         elif isinstance(event, Sent):
-            if event.raw and not event.text and not event.shown:
+            out = event.out  # classified once: shown is the wire line or a mask
+            if event.raw and not out.shown:
                 pass  # the rest of a streamed body, already announced
             elif self.echo or event.origin == "shell":
                 prefix = "> " if not event.tls else "~> "
                 marker = prefix if self.arrows or event.origin == "shell" else ""
-                self.write(self.paint(marker + (event.shown or event.text), "sent"))
-            elif event.shown:
-                self.write(self.paint(f"  ↳ {event.shown}", "dim"))
+                self.write(self.paint(marker + out.display, "sent"))
+            elif out.teaching:
+                self.write(self.paint(f"  ↳ {out.teaching}", "dim"))
         elif isinstance(event, Notice):
             (self.warn if event.warning else self.info)(event.message)
         elif isinstance(event, ProtocolError):
@@ -221,7 +222,7 @@ class Renderer:
         for anomaly in reply.anomalies:
             self.write(self.paint(f"  ⚑ {anomaly}", "warn"))
         if reply.code == 334:
-            from ..protocol.sasl import describe_challenge
+            from ..explain.auth import describe_challenge
 
             self.write(self.paint(f"  {describe_challenge(reply.texts[0].strip())}", "dim"))
         if self.hints and reply.code >= 400 and reply.command != "AUTH":

@@ -1,4 +1,4 @@
-"""Tests for smtpshell.protocol.sasl: escapes, base64, mechanisms, teaching view, redaction."""
+"""Tests for smtpshell.protocol.sasl: base64, mechanisms, the redactor; explain.auth."""
 
 from __future__ import annotations
 
@@ -15,30 +15,24 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from smtpshell.explain.auth import auth_outcome, describe_challenge
 from smtpshell.protocol.sasl import (
-    MASK,
     MECHANISMS,
-    PLACEHOLDER_RE,
-    Analysis,
+    REDACTED,
+    Classifier,
     ClientStep,
     CramMd5,
+    Credential,
     Login,
     Mechanism,
     Plain,
     Redactor,
     XOAuth2,
-    advertised_mechanisms,
-    analyze_client_line,
-    auth_outcome,
     b64,
     choose_mechanism,
     credential_problem,
     decode_b64,
-    describe_challenge,
-    expand_placeholders,
-    placeholder,
-    show_bytes,
-    unescape,
+    response,
 )
 
 PLAIN_VECTOR = "AHVzZXIAcGFzcw=="  # "\0user\0pass" (Go net/smtp tests)
@@ -49,45 +43,6 @@ AIOSMTPD_PASS_PROMPT = "UGFzc3dvcmQA"  # "Password\0"
 MS_USER_PROMPT = "VXNlcm5hbWU6"  # "Username:"
 MS_PASS_PROMPT = "UGFzc3dvcmQ6"  # "Password:"
 JSON_ERROR = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
-
-
-# --------------------------------------------------------------------------- escapes
-
-
-class TestEscapes:
-    def test_known_escapes(self) -> None:
-        assert unescape(r"\0user\0pass") == b"\0user\0pass"
-        assert unescape(r"a\nb\rc\td\\e") == b"a\nb\rc\td\\e"
-        assert unescape(r"user=a\x01auth=Bearer t\x01\x01") == b"user=a\x01auth=Bearer t\x01\x01"
-        assert unescape("é") == "é".encode()
-        assert unescape(r"\01") == b"\x001"
-
-    @pytest.mark.parametrize(
-        ("text", "fragment"),
-        [
-            (r"abc\q", "invalid escape \\q at position 4"),
-            ("ab\\", "lone backslash at position 3"),
-            (r"\x1", "\\x at position 1 needs two hex digits"),
-            (r"x\xZZ", "\\x at position 2 needs two hex digits"),
-            ("a\ud800", "position 2 is not valid Unicode"),
-        ],
-    )
-    def test_invalid_escape_names_position(self, text: str, fragment: str) -> None:
-        with pytest.raises(ValueError, match=None) as info:
-            unescape(text)
-        assert fragment in str(info.value)
-
-    def test_show_bytes(self) -> None:
-        assert show_bytes(b"\0user\0pass") == r"\0user\0pass"
-        assert show_bytes(b"line\r\n") == r"line\r\n"
-        assert show_bytes(b"\x01\xff") == r"\x01\xff"
-        assert show_bytes("grüße".encode()) == "grüße"
-        assert show_bytes(b"back\\slash") == r"back\\slash"
-        assert show_bytes("\u200b".encode()) == r"\xe2\x80\x8b"  # invisible: escaped
-
-    @given(st.binary())
-    def test_show_bytes_round_trips(self, data: bytes) -> None:
-        assert unescape(show_bytes(data)) == data
 
 
 # --------------------------------------------------------------------------- base64
@@ -158,15 +113,13 @@ class TestPlain:
     def test_initial_response_vector(self) -> None:
         step = Plain("user", "pass").start()
         assert step.line == f"AUTH PLAIN {PLAIN_VECTOR}"
-        assert step.secret
-        assert step.redacted == "AUTH PLAIN <secret:PLAIN>"
-        assert step.shown == 'AUTH PLAIN AHVzZXIAKioqKg==  → "\\0user\\0****"'
-        assert step.credential == "plain"
+        assert step.secret and step.meaning is None
+        assert step.credential == Credential("plain", "user")
 
     def test_empty_challenge_variant(self) -> None:
         start, answer = run(Plain("user", "pass", initial_response=False), [""])
         assert start.line == "AUTH PLAIN" and not start.secret
-        assert answer.line == PLAIN_VECTOR and answer.redacted == "<secret:PLAIN>"
+        assert answer.line == PLAIN_VECTOR and answer.secret
         assert answer.note == ""
 
     def test_server_without_initial_response_support(self) -> None:
@@ -176,7 +129,7 @@ class TestPlain:
     def test_authzid(self) -> None:
         step = Plain("user", "pass", authzid="admin").start()
         assert step.line == "AUTH PLAIN " + b64(b"admin\0user\0pass")
-        assert '"admin\\0user\\0****"' in step.shown
+        assert step.credential == Credential("plain", "user", "admin")
 
     def test_long_initial_response_goes_after_empty_challenge(self) -> None:
         mech = Plain("user", "p" * 400)
@@ -215,14 +168,11 @@ class TestLogin:
     def test_two_answers_counted_not_matched(self, prompts: list[str]) -> None:
         start, user, password = run(Login("user", "pass"), prompts)
         assert start.line == "AUTH LOGIN"
-        assert (user.line, user.secret, user.redacted) == ("dXNlcg==", False, "dXNlcg==")
-        assert user.shown == 'dXNlcg==  → "user"'
-        assert (password.line, password.secret) == ("cGFzcw==", True)
-        assert password.redacted == "<secret:LOGIN>"
-        assert password.shown == 'KioqKg==  → "****"'
+        assert (user.line, user.secret, user.meaning) == ("dXNlcg==", False, b"user")
+        assert (password.line, password.secret, password.meaning) == ("cGFzcw==", True, None)
         assert user.note == password.note == ""
-        assert (start.credential, user.credential) == (None, "login:user")
-        assert password.credential == "login:password"
+        assert (start.credential, user.credential) == (None, Credential("login:user", "user"))
+        assert password.credential == Credential("login:password")
 
     def test_prompts_in_odd_order_are_noted_not_obeyed(self) -> None:
         _, user, password = run(Login("user", "pass"), [MS_PASS_PROMPT, MS_USER_PROMPT])
@@ -244,9 +194,9 @@ class TestCramMd5:
         start, answer = run(CramMd5("user", "pass"), [b64(CRAM_CHALLENGE)])
         assert start.line == "AUTH CRAM-MD5"
         assert base64.b64decode(answer.line) == CRAM_ANSWER
-        assert not answer.secret and answer.redacted == answer.line
-        assert answer.credential == "cram-md5"
-        assert '"user 287eb355114cf5c471c26a875f1ca4ae"' in answer.shown
+        # no password, but with the challenge a dictionary attack: redacted like one
+        assert answer.secret and answer.meaning is None
+        assert answer.credential == Credential("cram-md5", "user")
 
     def test_no_initial_response_even_if_allowed(self) -> None:
         assert CramMd5("user", "pass").start(True).line == "AUTH CRAM-MD5"
@@ -273,13 +223,12 @@ class TestXOAuth2:
     def test_initial_response(self) -> None:
         step = XOAuth2("me@example.com", "ya29.token").start()
         assert step.line == "AUTH XOAUTH2 " + b64(self.BLOB)
-        assert step.redacted == "AUTH XOAUTH2 <secret:XOAUTH2>" and step.secret
-        assert '"user=me@example.com\\x01auth=Bearer ****\\x01\\x01"' in step.shown
+        assert step.secret and step.credential == Credential("xoauth2", "me@example.com")
 
     def test_json_error_is_acknowledged_with_empty_line(self) -> None:
         mech = XOAuth2("me@example.com", "ya29.token")
         _, ack = run(mech, [b64(json.dumps(JSON_ERROR).encode())])
-        assert ack.line == "" and ack.redacted == "" and not ack.secret
+        assert ack.line == "" and ack.meaning == b"" and not ack.secret
         assert ack.credential is None
         assert mech.error == JSON_ERROR
         assert '"status":"401"' in ack.note and "empty line" in ack.note
@@ -288,8 +237,8 @@ class TestXOAuth2:
         mech = XOAuth2("me@example.com", "ya29.token", initial_response=False)
         start, blob, ack = run(mech, ["", b64(b"{}")])
         assert start.line == "AUTH XOAUTH2"
-        assert blob.line == b64(self.BLOB) and blob.redacted == "<secret:XOAUTH2>"
-        assert blob.credential == "xoauth2"
+        assert blob.line == b64(self.BLOB) and blob.secret
+        assert blob.credential == Credential("xoauth2", "me@example.com")
         assert ack.line == "" and mech.error == {}
 
     def test_non_json_error_still_acknowledged(self) -> None:
@@ -308,9 +257,10 @@ class TestXOAuth2:
 
 
 def test_cancel() -> None:
-    step = Login("user", "pass").cancel()
-    assert (step.line, step.redacted, step.secret) == ("*", "*", False)
-    assert "501" in step.shown
+    step = Login("user", "pass").cancel("why")
+    assert (step.line, step.secret, step.note) == ("*", False, "why")
+    out = Classifier().from_step(step, "LOGIN")
+    assert out.text == "*" and "501" in out.display and "why" in out.display
 
 
 def test_registry_builds_every_mechanism_from_user_and_secret() -> None:
@@ -365,7 +315,7 @@ def _conversations(secret: str) -> list[tuple[Mechanism, list[str], bool]]:
 
 
 @pytest.mark.parametrize("secret", SECRETS)
-def test_no_displayed_or_recorded_text_holds_the_secret(secret: str) -> None:
+def test_no_shown_or_recorded_text_holds_the_secret(secret: str) -> None:
     forbidden = [
         secret,
         b64(secret.encode()),
@@ -374,55 +324,34 @@ def test_no_displayed_or_recorded_text_holds_the_secret(secret: str) -> None:
         b64(f"user=user@example.com\x01auth=Bearer {secret}\x01\x01".encode()),
     ]
     for mech, challenges, ir in _conversations(secret):
-        for step in run(mech, challenges, ir=ir):
-            for text in (step.shown, step.redacted, step.note):
+        classifier = Classifier()
+        steps = run(mech, challenges, ir=ir)
+        for n, step in enumerate(steps):
+            out = classifier.from_step(step, mech.name, first=n == 0)
+            for text in (out.text, out.shown, out.display, step.note):
                 for bad in forbidden:
                     assert bad not in text, (mech.name, text)
             if step.secret:
-                assert step.line not in step.shown and step.line not in step.redacted
+                assert step.line not in out.text and step.line not in out.display
+                assert "<credential redacted" in out.shown and "{{secret:" in out.text
 
 
 @pytest.mark.parametrize("secret", SECRETS)
-def test_redacted_lines_expand_back_to_what_was_sent(secret: str) -> None:
+def test_every_answer_is_computed_by_response(secret: str) -> None:
+    """What replay rebuilds from a placeholder (``response``) is what the mechanism sent."""
+    challenge = b64(CRAM_CHALLENGE)
     for mech, challenges, ir in _conversations(secret):
-        for step in run(mech, challenges, ir=ir):
-            authzid = mech.authzid if isinstance(mech, Plain) else ""
-            filled, missing = expand_placeholders(
-                step.redacted, user=mech.user, password=secret, token=secret, authzid=authzid
-            )
-            assert missing == () and filled == step.line
+        steps = run(mech, challenges, ir=ir)
+        for step, chal in zip(steps, ["", *challenges], strict=False):
+            cred = step.credential
+            if cred is None:
+                continue
+            data = response(cred.kind, user=mech.user, secret=secret, authzid=cred.authzid,
+                            challenge=CRAM_CHALLENGE if chal == challenge else b"")
+            assert step.line.split(" ")[-1] == b64(data)
 
 
-def test_expand_placeholders_reports_missing() -> None:
-    text, missing = expand_placeholders("AUTH XOAUTH2 <secret:XOAUTH2> <secret:other>", user="u")
-    assert text == "AUTH XOAUTH2 <secret:XOAUTH2> <secret:other>"
-    assert missing == ("XOAUTH2", "other")
-
-
-def test_placeholder_grammar() -> None:
-    m = PLACEHOLDER_RE.fullmatch(placeholder("password-base64"))
-    assert m is not None and m.group(1) == "password-base64"
-
-
-# --------------------------------------------------------------------------- capabilities
-
-
-class TestAdvertised:
-    def test_lines_both_forms(self) -> None:
-        lines = ["250-mail.example", "250-AUTH PLAIN LOGIN", "250-AUTH=LOGIN CRAM-MD5", "250 OK"]
-        assert advertised_mechanisms(lines) == ("PLAIN", "LOGIN", "CRAM-MD5")
-
-    def test_keywords(self) -> None:
-        assert advertised_mechanisms({"SIZE": "1000", "AUTH": "plain xoauth2"}) == (
-            "PLAIN",
-            "XOAUTH2",
-        )
-        assert advertised_mechanisms({"AUTH=LOGIN": ""}) == ("LOGIN",)
-
-    def test_single_line_and_none(self) -> None:
-        assert advertised_mechanisms("AUTH=LOGIN") == ("LOGIN",)
-        assert advertised_mechanisms(["250-SIZE 10", "250 8BITMIME"]) == ()
-
+class TestChoose:
     @pytest.mark.parametrize(
         ("offered", "token", "expected"),
         [
@@ -454,130 +383,6 @@ class TestAdvertised:
 )
 def test_describe_challenge(challenge: str, expected: str) -> None:
     assert expected in describe_challenge(challenge)
-
-
-def analyze(line: str, mechanism: str | None = None, index: int | None = None) -> Analysis:
-    in_auth = mechanism is not None
-    return analyze_client_line(line, in_auth=in_auth, mechanism=mechanism, answer_index=index)
-
-
-class TestAnalyze:
-    def test_plain_initial_response(self) -> None:
-        a = analyze(f"AUTH PLAIN {PLAIN_VECTOR}")
-        assert a == Analysis(
-            "AUTH PLAIN <secret:PLAIN>", '→ "\\0user\\0****"', (), True, "PLAIN"
-        )
-
-    def test_lower_case_command_keeps_its_spelling(self) -> None:
-        assert analyze(f"auth plain {PLAIN_VECTOR}").redacted == "auth plain <secret:PLAIN>"
-
-    def test_echo_newline_mistake(self) -> None:
-        a = analyze("AUTH PLAIN AHVzZXIAcGFzcwo=")
-        assert a.shown == '→ "\\0user\\0****\\n"'
-        assert any("echo" in w and "newline" in w for w in a.warnings)
-        assert a.redacted == "AUTH PLAIN <secret:PLAIN>"
-
-    @pytest.mark.parametrize(
-        ("blob", "found", "shown"),
-        [(b"userpass", 0, '"****"'), (b"user\0pass", 1, '"user\\0****"')],
-    )
-    def test_missing_nul_separators(self, blob: bytes, found: int, shown: str) -> None:
-        a = analyze(f"AUTH PLAIN {b64(blob)}")
-        assert any(f"two NUL bytes); found {found}" in w for w in a.warnings)
-        assert a.shown == f"→ {shown}" and a.secret
-
-    def test_literal_backslash_zero(self) -> None:
-        a = analyze(b64(b"\\0user\\0pass"), "PLAIN")
-        assert any("backslash-zero" in w for w in a.warnings)
-        assert "pass" not in a.shown
-
-    def test_bad_padding_still_explained(self) -> None:
-        a = analyze("AUTH PLAIN AHVzZXIAcGFzcw")
-        assert any("missing padding: expected '=='" in w for w in a.warnings)
-        assert a.shown == '→ "\\0user\\0****"' and a.redacted == "AUTH PLAIN <secret:PLAIN>"
-
-    def test_invalid_characters(self) -> None:
-        a = analyze("AUTH PLAIN AHVz!XIAcGFzcw==")
-        assert any("invalid character '!' at position 5" in w for w in a.warnings)
-        assert "501" in a.shown and a.redacted == "AUTH PLAIN <secret:PLAIN>"
-
-    def test_raw_credentials_instead_of_base64(self) -> None:
-        a = analyze("AUTH PLAIN user hunter2")
-        assert a.redacted == "AUTH PLAIN <secret:PLAIN>" and a.secret
-        assert any("one initial response" in w for w in a.warnings)
-
-    def test_login_user_shown_password_masked(self) -> None:
-        first = analyze("AUTH LOGIN dXNlcg==")
-        assert (first.redacted, first.shown) == ("AUTH LOGIN dXNlcg==", '→ "user"')
-        assert not first.secret
-        user = analyze("dXNlcg==", "LOGIN", 0)
-        assert user.shown == '→ "user"' and user.redacted == "dXNlcg=="
-        password = analyze("cGFzcw==", "LOGIN", 1)
-        assert password.shown == '→ "****"' and password.redacted == "<secret:LOGIN>"
-
-    def test_login_unknown_position_is_masked(self) -> None:
-        assert analyze("dXNlcg==", "LOGIN").redacted == "<secret:LOGIN>"
-
-    def test_cram_md5(self) -> None:
-        a = analyze(b64(CRAM_ANSWER), "CRAM-MD5", 0)
-        assert a.shown == f'→ "{CRAM_ANSWER.decode()}"' and not a.secret and a.warnings == ()
-        assert analyze(b64(b"user nothex"), "CRAM-MD5", 0).warnings
-        assert any("no initial response" in w for w in analyze("AUTH CRAM-MD5 Zm9v").warnings)
-
-    def test_xoauth2(self) -> None:
-        a = analyze("AUTH XOAUTH2 " + b64(b"user=a@b\x01auth=Bearer tok123\x01\x01"))
-        assert a.shown == '→ "user=a@b\\x01auth=Bearer ****\\x01\\x01"'
-        assert a.redacted == "AUTH XOAUTH2 <secret:XOAUTH2>" and a.warnings == ()
-        broken = analyze("AUTH XOAUTH2 " + b64(b"user=a@b auth=tok123\n"))
-        assert "tok123" not in broken.shown and len(broken.warnings) >= 2
-
-    def test_unknown_mechanism_is_secret(self) -> None:
-        a = analyze("AUTH OAUTHBEARER " + b64(b"n,a=u,\x01auth=Bearer t\x01\x01"))
-        assert a.redacted == "AUTH OAUTHBEARER <secret:OAUTHBEARER>" and "not shown" in a.shown
-        assert analyze("Zm9vYmFy").redacted == "Zm9vYmFy"  # not in an exchange
-        assert analyze_client_line("Zm9v", in_auth=True, mechanism=None).redacted == "<secret:AUTH>"
-
-    def test_cancel_empty_and_other_lines(self) -> None:
-        assert "cancels" in analyze("*", "PLAIN").shown
-        empty = analyze("", "XOAUTH2", 1)
-        assert (empty.redacted, empty.secret, empty.shown) == ("", False, "→ (empty response)")
-        other = analyze("MAIL FROM:<a@b>")
-        assert other == Analysis("MAIL FROM:<a@b>")
-        assert analyze("AUTH").warnings == ("AUTH needs a mechanism name, e.g. AUTH PLAIN",)
-        assert analyze("AUTH LOGIN") == Analysis("AUTH LOGIN", mechanism="LOGIN")
-
-    def test_auth_typed_inside_exchange(self) -> None:
-        a = analyze(f"AUTH PLAIN {PLAIN_VECTOR}", "PLAIN")
-        assert a.redacted == "<secret:PLAIN>"
-        assert any("send * to cancel" in w for w in a.warnings)
-
-    def test_overlong_auth_line(self) -> None:
-        a = analyze("AUTH PLAIN " + b64(b"\0user\0" + b"p" * 400))
-        assert any("512" in w for w in a.warnings)
-
-    @given(
-        st.text(),
-        st.booleans(),
-        st.sampled_from([None, "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "plain", "SCRAM-SHA-1"]),
-        st.one_of(st.none(), st.integers(0, 4)),
-    )
-    def test_never_raises(
-        self, line: str, in_auth: bool, mechanism: str | None, index: int | None
-    ) -> None:
-        a = analyze_client_line(line, in_auth=in_auth, mechanism=mechanism, answer_index=index)
-        assert isinstance(a.redacted, str)
-
-    @given(
-        st.text(st.characters(exclude_characters="\0", exclude_categories=["Cs"])),
-        st.text(st.characters(exclude_characters="\0", exclude_categories=["Cs"])),
-        st.text(st.characters(exclude_characters="\0\r\n", exclude_categories=["Cs"]), min_size=1),
-    )
-    def test_plain_is_always_masked(self, authzid: str, user: str, password: str) -> None:
-        encoded = b64(f"{authzid}\0{user}\0{password}".encode())
-        a = analyze_client_line(f"AUTH PLAIN {encoded}", in_auth=False, mechanism=None)
-        assert a.redacted == "AUTH PLAIN <secret:PLAIN>"
-        masked = f"{authzid}\0{user}\0".encode() + MASK
-        assert a.shown == f'→ "{show_bytes(masked)}"'
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -614,21 +419,12 @@ def test_auth_outcome(
 
 
 class TestRedactor:
-    def test_mechanism_products_and_raw_secret(self) -> None:
+    def test_literal_raw_secret_and_its_base64(self) -> None:
         r = Redactor()
-        r.add_mechanism(Plain("user", "pass"))
+        r.add_literal(PLAIN_VECTOR)
+        r.add_secret("pass")
         text = f"C: AUTH PLAIN {PLAIN_VECTOR}\nC: pass\nC: {b64(b'pass')}"
-        assert r.redact(text) == (
-            "C: AUTH PLAIN <secret:PLAIN>\nC: <secret:password>\nC: <secret:password-base64>"
-        )
-
-    def test_login_and_xoauth2_products(self) -> None:
-        r = Redactor()
-        r.add_mechanism(Login("user", "pw"))
-        r.add_mechanism(XOAuth2("user", "tk"))
-        assert r.redact("cGFzcw== cHc=") == "cGFzcw== <secret:LOGIN>"
-        blob = b64(b"user=user\x01auth=Bearer tk\x01\x01")
-        assert r.redact(f"AUTH XOAUTH2 {blob}") == "AUTH XOAUTH2 <secret:XOAUTH2>"
+        assert r.redact(text, "X") == "C: AUTH PLAIN X\nC: X\nC: X"
 
     @pytest.mark.parametrize(
         "blob",
@@ -642,18 +438,15 @@ class TestRedactor:
     def test_base64_built_by_hand_at_any_alignment(self, blob: bytes) -> None:
         r = Redactor()
         r.add_secret("correct horse")
-        assert r.redact(f"AUTH PLAIN {b64(blob)} tail") == (
-            "AUTH PLAIN <secret:password-base64> tail"
-        )
+        assert r.redact(f"AUTH PLAIN {b64(blob)} tail") == f"AUTH PLAIN {REDACTED} tail"
 
     def test_idempotent_and_placeholders_survive(self) -> None:
         r = Redactor()
         r.add_secret("secret")
-        r.add_secret("PLAIN", kind="token")
-        once = r.redact("AUTH PLAIN secret")
-        assert once == "AUTH <secret:token> <secret:password>"
+        r.add_secret("plain")
+        once = r.redact("AUTH PLAIN secret {{secret:plain user=u password=$P}}")
+        assert once == f"AUTH PLAIN {REDACTED} {{{{secret:plain user=u password=$P}}}}"
         assert r.redact(once) == once
-        assert not r.contains_secret(once) and r.contains_secret("a secret")
 
     def test_short_and_empty_secrets(self) -> None:
         r = Redactor()
@@ -661,17 +454,17 @@ class TestRedactor:
         r.add_secret("")
         r.add_secret("ab")
         assert r
-        assert r.redact("ab cab YWI=") == "ab cab <secret:password-base64>"
+        assert r.redact("ab cab YWI=", "X") == "ab cab X"
 
     @given(st.binary(max_size=20), st.binary(min_size=5, max_size=40), st.binary(max_size=20))
     def test_any_embedding_is_caught(self, before: bytes, secret: bytes, after: bytes) -> None:
         text = secret.decode("utf-8", "replace")
-        assume(len(text) >= 5 and text not in "<secret:password-base64> <secret:password>")
+        assume(len(text) >= 5 and text not in REDACTED)
         r = Redactor()
         r.add_secret(text)
         token = b64(before + text.encode() + after)
         redacted = r.redact(f"C: {token}\r\n")
-        assert token not in redacted and text not in redacted and "<secret:" in redacted
+        assert token not in redacted and text not in redacted and REDACTED in redacted
 
 
 # --------------------------------------------------------------------------- real aiosmtpd
@@ -735,7 +528,11 @@ async def _authenticate(make: Callable[[tuple[str, ...]], Mechanism]) -> tuple[s
     try:
         await _read_reply(reader)
         writer.write(b"EHLO client\r\n")
-        mech = make(advertised_mechanisms(await _read_reply(reader)))
+        ehlo = await _read_reply(reader)
+        offered = tuple(
+            word for line in ehlo if line[4:9].upper() == "AUTH " for word in line[9:].split()
+        )
+        mech = make(offered)
         writer.write(mech.start().line.encode() + b"\r\n")
         while (reply := await _read_reply(reader))[-1].startswith("334"):
             writer.write(mech.step(reply[-1][4:]).line.encode() + b"\r\n")

@@ -7,10 +7,7 @@ module itself.  How to add a command: ``registry``'s docstring.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
-from . import builtin, info, mail, record
+from . import auth, builtin, info, mail, record
 from .registry import (
     DATA_ESCAPE,
     PREFIX,
@@ -24,10 +21,6 @@ from .registry import (
     split_meta,
     unique_commands,
 )
-
-# /auth, /b64 and /unb64: ui/commands/auth.py, or ui/auth.py until it moves here.
-_here = importlib.util.find_spec(f"{__name__}.auth") is not None
-auth = importlib.import_module(".auth" if _here else "..auth", __name__)
 
 __all__ = [
     "DATA_ESCAPE",

@@ -63,6 +63,8 @@ class Kind(enum.Enum):
     """The name of one of the shell's own commands."""
     TOPIC = "topic"
     """Something /explain knows: an EHLO keyword or a verb (or a code, typed)."""
+    SECRET = "secret"
+    """Text that may carry a secret (/b64's): the history file keeps the command without it."""
 
 
 @dataclass(frozen=True)

@@ -11,18 +11,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..protocol import sasl
-from ..status import ExitStatus
-from .commands.registry import Arg, Kind, command
+from ...escapes import format_escapes, parse_escapes
+from ...explain import mechanism_problem
+from ...explain.auth import auth_outcome
+from ...protocol import sasl
+from ...status import ExitStatus
+from .registry import Arg, Kind, command
 
 if TYPE_CHECKING:
-    from .core import ShellCore
+    from ..core import ShellCore
 
 MECH_NAMES = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
 
 
-def read_secret_source(core: ShellCore) -> tuple[str | None, str | None]:
-    """(secret, problem) from --password-env / --password-file, when one was given."""
+def read_secret_source(
+    core: ShellCore, mechanism: str = "PLAIN"
+) -> tuple[str | None, str | None]:
+    """(secret, problem) from --password-env / --password-file, when one was given, else
+    from ``$SMTPSHELL_PASSWORD`` (``$SMTPSHELL_TOKEN`` for XOAUTH2) when it is set: the
+    variables transcripts name, so a recorded session and the shell read the same one."""
     s = core.settings
     if s.password_env:
         value = s.environ.get(s.password_env)
@@ -40,7 +47,9 @@ def read_secret_source(core: ShellCore) -> tuple[str | None, str | None]:
         if not lines or not lines[0]:
             return None, f"password file {s.password_file} is empty"
         return lines[0], None
-    return None, None
+    default = sasl.DEFAULT_TOKEN_ENV if mechanism == "XOAUTH2" else sasl.DEFAULT_PASSWORD_ENV
+    value = s.environ.get(default)
+    return (value or None), None
 
 
 async def authenticate(core: ShellCore, mech_name: str | None, user: str | None) -> bool:
@@ -91,7 +100,7 @@ async def authenticate(core: ShellCore, mech_name: str | None, user: str | None)
             core.status = ExitStatus.AUTH
             return False
     what = "token" if chosen == "XOAUTH2" else "password"
-    secret, problem = read_secret_source(core)
+    secret, problem = read_secret_source(core, chosen)
     if problem:
         r.error(problem)
         core.status = ExitStatus.AUTH
@@ -110,33 +119,31 @@ async def authenticate(core: ShellCore, mech_name: str | None, user: str | None)
         return False
     mech = sasl.MECHANISMS[chosen](user, secret)
     del secret
-    core.redactor.add_mechanism(mech)
+    core.redactor.add_secret(mech.secret)
+    for literal in mech.products():
+        core.redactor.add_literal(literal)
     return await _exchange(core, mech)
 
 
 async def _exchange(core: ShellCore, mech: sasl.Mechanism) -> bool:
     session, r = core.session, core.renderer
+    classifier = session.classifier
     step = mech.start()
     if step.note:
         r.info(step.note)
-    replies = await session.send(step.line, redacted=step.redacted, shown=step.shown,
-                                 credential=step.credential, secret=step.secret, origin="shell",
-                                 user=mech.user)
+    replies = await session.send(classifier.from_step(step, mech.name, first=True))
     while replies and replies[-1].code == 334:
         step = mech.step(replies[-1].texts[0].strip())
         if step.note:
             r.info(step.note)
-        replies = await session.send(step.line, redacted=step.redacted, shown=step.shown,
-                                     credential=step.credential, secret=step.secret,
-                                     origin="shell", user=mech.user)
+        replies = await session.send(classifier.from_step(step, mech.name))
     core.last_replies = replies
     if not replies:
         core.status = ExitStatus.AUTH
         return False
     final = replies[-1]
-    outcome = sasl.auth_outcome(final.code, final.enhanced, mech.user)
+    outcome = auth_outcome(final.code, final.enhanced, mech.user)
     if final.code == 235:
-        session.auth_user = mech.user
         r.info(outcome)
         return True
     r.error(f"AUTH failed: {outcome}")
@@ -153,6 +160,9 @@ async def _auth(core: ShellCore, args: str) -> None:
     mech = None
     if words and words[0].upper() in (*MECH_NAMES, "AUTO"):
         mech = words.pop(0)
+    elif words and (problem := mechanism_problem(words[0], MECH_NAMES)):
+        core.renderer.error(problem)  # "/auth plian": a misspelt mechanism, not a user
+        return
     user = words[0] if words else None
     if len(words) > 1:
         core.renderer.error("usage: /auth [MECH] [USER] (the password is asked, never typed here)")
@@ -161,24 +171,25 @@ async def _auth(core: ShellCore, args: str) -> None:
 
 
 @command("b64", r"base64-encode TEXT; \0 \n \r \t \xNN \\ are understood "
-         r"(e.g. /b64 \0user\0pass)", args=(Arg("TEXT"),))
+         r"(e.g. /b64 \0user\0pass); the history keeps /b64 without its argument",
+         args=(Arg("TEXT", Kind.SECRET),))
 async def _b64(core: ShellCore, args: str) -> None:
     try:
-        data = sasl.unescape(args)
+        data = parse_escapes(args)
     except ValueError as exc:
-        core.renderer.error(str(exc))
+        core.renderer.error(f"/b64: {exc}")
         return
     core.renderer.write(sasl.b64(data))
-    core.renderer.info(f"{len(data)} bytes: {sasl.show_bytes(data)}")
+    core.renderer.info(f"{len(data)} bytes: {format_escapes(data)}")
 
 
-@command("unb64", "decode base64 and show the bytes (\\0 for NUL)",
-         args=(Arg("BASE64"),), aliases=("b64d",))
+@command("unb64", "decode base64 and show the bytes (\\0 for NUL); the history keeps "
+         "/unb64 without its argument", args=(Arg("BASE64", Kind.SECRET),), aliases=("b64d",))
 async def _unb64(core: ShellCore, args: str) -> None:
     result = sasl.decode_b64(args.strip())
     if result.data is None:
         core.renderer.error(f"not valid base64: {result.error}")
         return
-    core.renderer.write(sasl.show_bytes(result.data))
+    core.renderer.write(format_escapes(result.data))
     for warning in result.warnings:
         core.renderer.warn(warning)
