@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from ..context import Environment
+from ..escapes import for_terminal
 from ..status import ExitStatus
 from .common import UsageError, parse_target
 
@@ -57,8 +58,10 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
 
 
 def _say(env: Environment, line: str) -> None:
+    """One error line; it may quote a host, a file, a profile value or a server's words,
+    so it is escaped for the terminal."""
     with contextlib.suppress(OSError, ValueError):
-        env.stderr.write(line + "\n")
+        env.stderr.write(for_terminal(line) + "\n")
         env.stderr.flush()
 
 

@@ -33,9 +33,13 @@ def parse_target(target: str, port: str | None, default_port: int) -> tuple[str,
         port_text = port_text or inline
     if not host:
         raise UsageError("empty host name")
+    try:  # what the resolver will do with it: bidi or control characters cannot pass
+        host.encode("idna")
+    except UnicodeError:
+        raise UsageError(f"invalid host name: {host}") from None
     if port_text is None:
         return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise UsageError(f"invalid port: {port_text}")
     return host, int(port_text)
 

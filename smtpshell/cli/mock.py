@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..context import Environment
+from ..escapes import for_terminal, for_terminal_lines
 from ..status import ExitStatus
 from ..transcript.mock import (
     DEFAULT_PORT,
@@ -124,7 +125,7 @@ async def _serve(
 
     def report(result: MockResult) -> None:
         results.append(result)
-        out.write(result.render() + "\n")
+        out.write(for_terminal_lines(result.render()) + "\n")  # quotes the client
         out.flush()
 
     server = MockServer(transcript, args.host, args.port, ssl_context=context,
@@ -162,7 +163,7 @@ def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer
         lines.append(f"  certificate     {args.cert}")
     lines.append("  waiting for one client (--once)" if args.once
                  else "  Ready. Press Ctrl-C to stop.")
-    return lines
+    return [for_terminal(line) for line in lines]  # file names as given
 
 
 __all__ = ["build_parser", "run"]

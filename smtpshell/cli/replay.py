@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..context import Environment
+from ..escapes import for_terminal, for_terminal_lines
 from ..status import ExitStatus
 from ..tls import TlsOptions
 from ..transcript.replay import (
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
     )
     files, problems = collect(args.paths)
     for problem in problems:
-        env.stderr.write(f"smtpshell replay: {problem}\n")
+        env.stderr.write(f"smtpshell replay: {for_terminal(problem)}\n")
     loaded = load_all(files)
     asked = ask_missing_secrets((t for _, t in loaded), options.env,
                                 ask or (lambda name: _ask_tty(name, env)))
@@ -69,9 +70,9 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
     def report(result: ReplayResult) -> None:
         if args.quiet and result.passed:
             return
-        env.stdout.write(result.render() + "\n")
+        env.stdout.write(for_terminal_lines(result.render()) + "\n")  # quotes the server
         for note in result.notes:
-            env.stdout.write(f"  note: {note}\n")
+            env.stdout.write(f"  note: {for_terminal(note)}\n")
         env.stdout.flush()
 
     results = asyncio.run(replay_many(loaded, options, args.jobs, report))
@@ -92,7 +93,7 @@ def _ask_tty(name: str, env: Environment) -> str | None:
     if not env.stdin_isatty:
         return None
     try:
-        return getpass.getpass(f"{name} (for the transcripts' secrets; not echoed): ")
+        return getpass.getpass(f"{for_terminal(name)} (for the transcripts' secrets; not echoed): ")
     except (EOFError, KeyboardInterrupt):
         return None
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import html
 from pathlib import Path
 
 from ..context import Environment
+from ..escapes import for_terminal
 from ..status import ExitStatus
 from .common import UsageError, parser
 
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     from ..transcript.model import TranscriptError
     from ..transcript.syntax import parse
-    from ..ui.show import render_html, render_terminal
+    from ..ui.show import render_html, render_plain, render_terminal
 
     try:
         text = Path(args.transcript).read_text(encoding="utf-8")
@@ -34,9 +34,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     try:
         parse(text, source=args.transcript)
     except TranscriptError as exc:
-        env.stderr.write(f"smtpshell show: warning: {exc}\n")
+        env.stderr.write(f"smtpshell show: warning: {for_terminal(str(exc))}\n")
     if args.html:
-        page = render_html(text, html.escape(Path(args.transcript).name))
+        page = render_html(text, Path(args.transcript).name)
         if args.html == "-":
             env.stdout.write(page)
         else:
@@ -48,5 +48,5 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     if env.colour(args.no_color):
         env.stdout.write(render_terminal(text, env.background))
     else:
-        env.stdout.write(text)
+        env.stdout.write(render_plain(text))
     return ExitStatus.OK

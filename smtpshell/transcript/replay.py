@@ -55,6 +55,15 @@ class ReplayOptions:
     """Made from ``tls`` once for many replays (``with_shared_context``)."""
 
 
+def _as_received(reply: Reply) -> list[str]:
+    """The reply's lines as the server sent them (what the recorder wrote), to match against
+    the transcript: ``Reply.lines`` is the form escaped for the screen, and the report
+    escapes ``got`` lines itself, in the transcript's syntax (never ``\\\\x1b``)."""
+    if not reply.raw:
+        return list(reply.lines)
+    return [raw.decode("utf-8", "surrogateescape") for raw in reply.raw]
+
+
 def with_shared_context(options: ReplayOptions) -> ReplayOptions:
     """``options`` with one SSL context for all its replays, when ``tls`` makes one.
 
@@ -267,13 +276,14 @@ class _Player:
 
     async def expect(self, step: Expect) -> None:
         reply, tls = await self.next_reply(step)
-        mismatch = match_reply(step.lines, list(reply.lines))
+        got = _as_received(reply)
+        mismatch = match_reply(step.lines, got)
         expected_tls = step.lines[0].tls if step.lines else tls
         if mismatch is None and expected_tls != tls:
             mismatch = Mismatch(
                 "this reply was received inside TLS" if expected_tls
                 else "this reply was received in the clear, now it came over TLS",
-                step.lineno, step.lines, reply.lines, tls)
+                step.lineno, step.lines, tuple(got), tls)
         if mismatch is not None:
             raise _Failed(replace(mismatch, got_tls=tls))
         if reply.code == 334:

@@ -1,77 +1,54 @@
-"""``smtpshell show TRANSCRIPT``: a transcript highlighted, or a standalone HTML page."""
+"""A transcript highlighted for the terminal, or as a standalone HTML page
+(``smtpshell show``; its command line is ``smtpshell.cli.show``).
+
+A transcript is a file from outside: a raw control character in it (the format writes them
+as escapes, but a file can hold anything) is shown escaped, on the terminal and in the HTML
+page alike (``escapes.for_terminal_lines``, before the highlighter adds its own colours or
+markup).  Error lines that quote a file name or a message go through ``for_terminal``.
+"""
 
 from __future__ import annotations
 
-import argparse
 import html
-from collections.abc import Sequence
-from pathlib import Path
 
-from ..context import Environment
+from ..escapes import for_terminal, for_terminal_lines
 
 
 def render_html(text: str, title: str, background: str = "light") -> str:
-    """A standalone HTML page of ``text`` highlighted with the SMTP lexer."""
+    """A standalone HTML page of ``text`` highlighted with the SMTP lexer.
+
+    ``text`` and ``title`` (plain text, a file name) are escaped for the terminal first, so
+    no control character reaches the page, then HTML-escaped."""
     from pygments import highlight
     from pygments.formatters import HtmlFormatter
 
     from .lexer import SmtpLexer, pygments_style_for
 
-    formatter = HtmlFormatter(full=True, title=title, style=pygments_style_for(background),
-                              linenos="table", lineanchors="line", wrapcode=True, encoding="utf-8")
-    page = highlight(text, SmtpLexer(), formatter)
+    formatter = HtmlFormatter(full=True, title=html.escape(for_terminal(title)),
+                              style=pygments_style_for(background), linenos="table",
+                              lineanchors="line", wrapcode=True, encoding="utf-8")
+    page = highlight(for_terminal_lines(text), SmtpLexer(), formatter)
     return page.decode("utf-8") if isinstance(page, bytes) else str(page)
 
 
 def render_terminal(text: str, background: str = "dark") -> str:
+    """``text`` highlighted for the terminal: escaped first, so the highlighter's colours
+    are the only control sequences in the result."""
     from pygments import highlight
     from pygments.formatters import Terminal256Formatter
 
     from .lexer import SmtpLexer, pygments_style_for
 
-    return str(highlight(text, SmtpLexer(), Terminal256Formatter(
+    return str(highlight(for_terminal_lines(text), SmtpLexer(), Terminal256Formatter(
         style=pygments_style_for(background))))
 
 
-def show_main(argv: Sequence[str], env: Environment) -> int:
-    p = argparse.ArgumentParser(prog="smtpshell show",
-                                description="Print a transcript highlighted, or write HTML.")
-    p.add_argument("transcript", metavar="FILE")
-    p.add_argument("--html", metavar="OUT",
-                   help="write a standalone HTML page to OUT ('-': stdout)")
-    p.add_argument("--no-color", action="store_true")
-    try:
-        args = p.parse_args(list(argv))
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
-    try:
-        text = Path(args.transcript).read_text(encoding="utf-8")
-    except OSError as exc:
-        env.stderr.write(f"smtpshell show: cannot read {args.transcript}: {exc.strerror}\n")
-        return 2
-    except UnicodeDecodeError:
-        env.stderr.write(f"smtpshell show: {args.transcript} is not UTF-8 text\n")
-        return 2
-    from ..transcript.model import TranscriptError
-    from ..transcript.syntax import parse
+def render_plain(text: str) -> str:
+    """``text`` for a terminal without colour (or a pipe): escaped, line by line."""
+    return for_terminal_lines(text)
 
-    try:
-        parse(text, source=args.transcript)
-    except TranscriptError as exc:
-        env.stderr.write(f"smtpshell show: warning: {exc}\n")
-    if args.html:
-        page = render_html(text, html.escape(Path(args.transcript).name))
-        if args.html == "-":
-            env.stdout.write(page)
-        else:
-            try:
-                Path(args.html).write_text(page, encoding="utf-8")
-            except OSError as exc:
-                env.stderr.write(f"smtpshell show: cannot write {args.html}: {exc.strerror}\n")
-                return 2
-        return 0
-    if env.colour(args.no_color):
-        env.stdout.write(render_terminal(text, env.background))
-    else:
-        env.stdout.write(text)
-    return 0
+
+def error_line(message: str) -> str:
+    """``smtpshell show: MESSAGE`` for stderr; the message may quote a file name or a
+    parse error with the file's text in it, so it is escaped."""
+    return f"smtpshell show: {for_terminal(message)}\n"

@@ -12,6 +12,7 @@ hostile sequence is among them and that its escaped form is.
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import os
 import re
@@ -200,3 +201,132 @@ def test_replies_toolbar_and_prompt_in_the_repl(server: Hostile, tmp_path: Path)
     assert_safe(written, visible=shell.text)
     assert b"\x1b]0;pwned" not in written
     assert "eve\\x1b]0;pwned\\x07\\u202e" in shell.text  # prompt, toolbar, /status, outcome
+
+
+# ---- show, replay, mock: files and peers quoted in reports ------------------------------
+
+IN_FILES = [n for n in CORPUS if n not in ("bare-cr", "c1raw")]  # files are read as UTF-8
+HOSTILE_NAME = "t\x1b]0;pwned\x07\u202e.smtp"
+HOSTILE_NAME_SHOWN = "t\\x1b]0;pwned\\x07\\u202e.smtp"
+
+
+def transcript_bytes(port: int) -> bytes:
+    """A transcript with every corpus payload raw in it (the format would escape them; a
+    file can hold anything), and a reply that the corpus server will contradict."""
+    lines = [b"# smtpshell transcript v1", f"target: 127.0.0.1:{port}".encode(), b""]
+    lines += [b"# note " + framed(name)[0].replace(b"\r", b"") for name in IN_FILES]
+    lines += [b"-> NOOP", b"<- 550 5.0.0 recorded " + framed("osc52")[0], b"-> QUIT",
+              b"<- 221 bye", b""]
+    return b"\n".join(lines)
+
+
+def test_show_of_a_transcript_with_raw_controls(tmp_path: Path) -> None:
+    path = tmp_path / HOSTILE_NAME
+    path.write_bytes(transcript_bytes(25))
+    names = IN_FILES
+    plain = smtpshell(["show", str(path)])
+    assert plain.returncode == 0, plain.stderr
+    assert_safe(plain.stdout, names)
+    assert_no_controls(plain.stdout + plain.stderr)
+
+    page = smtpshell(["show", "--html", "-", str(path)])
+    assert page.returncode == 0, page.stderr
+    visible = html.unescape(re.sub(r"<[^>]*>", "", page.stdout.decode()))
+    assert_safe(page.stdout, names, visible=visible)
+    assert_no_controls(page.stdout + page.stderr)
+    assert f"<title>{HOSTILE_NAME_SHOWN}</title>".encode() in page.stdout
+
+    from smtpshell.ui.show import render_terminal
+
+    coloured = render_terminal(path.read_text())
+    plain_text = re.sub(r"\x1b\[[0-9;]*m", "", coloured)
+    assert "\x1b" not in plain_text
+    assert_safe(coloured.encode(), names, visible=plain_text)
+
+
+def test_show_error_lines_quote_the_file_name_escaped(tmp_path: Path) -> None:
+    missing = smtpshell(["show", str(tmp_path / HOSTILE_NAME)])
+    assert missing.returncode == 2
+    assert HOSTILE_NAME_SHOWN.encode() in missing.stderr
+    assert_no_controls(missing.stderr)
+
+
+def test_replay_report_quotes_server_and_file_escaped(server: Hostile, tmp_path: Path) -> None:
+    """A well-formed transcript (its own text escaped, as the format requires), a hostile
+    file name and a hostile server: the mismatch report quotes both, escaped."""
+    path = tmp_path / HOSTILE_NAME
+    greeting = "<- 220-x\n" * len(CORPUS) + "<- 220 end of 220\n"
+    path.write_text(f"# smtpshell transcript v1\ntarget: 127.0.0.1:{server.port}\n\n"
+                    f"== connect address=127.0.0.1:{server.port}\n{greeting}"
+                    "-> NOOP\n<- 550 5.0.0 recorded\n-> QUIT\n<- 221 bye\n")
+    done = smtpshell(["replay", "--server", f"127.0.0.1:{server.port}", str(path)])
+    out = done.stdout + done.stderr
+    assert done.returncode == 1, out
+    assert HOSTILE_NAME_SHOWN.encode() in out
+    assert b"expected reply code 550, got 250" in out
+    assert_no_controls(out)
+    # the report quotes what the server sent in the transcript's own escapes (\\u{202e})
+    from smtpshell.transcript.syntax import escape_text
+
+    for name in CORPUS:
+        raw = framed(name)[0]
+        assert raw not in out
+        assert escape_text(raw.decode("utf-8", "surrogateescape")).encode() in out, name
+    assert "\u202e".encode() not in out and b"\xc2\x9b" not in out
+
+
+def test_mock_report_quotes_client_and_file_escaped(tmp_path: Path) -> None:
+    import socket
+
+    path = tmp_path / HOSTILE_NAME
+    path.write_text("# smtpshell transcript v1\ntarget: 127.0.0.1:25\n\n<- 220 mock ESMTP\n"
+                    "-> EHLO client.test\n<- 250 ok\n-> QUIT\n<- 221 bye\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtpshell", "mock", "--once", "--port", "0", str(path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "HOME": "/nonexistent"},
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        port = int(re.search(rb"on 127\.0\.0\.1:(\d+)", banner).group(1))  # type: ignore[union-attr]
+        hostile = b"EHLO " + b"".join(framed(n)[0].replace(b"\r", b"") for n in CORPUS)
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            reader = sock.makefile("rb")
+            assert reader.readline().startswith(b"220")
+            sock.sendall(hostile + b"\r\n")
+            assert reader.readline().startswith(b"421")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    written = banner + out + err
+    assert proc.returncode == 1, written
+    assert b"MISMATCH" in written
+    assert HOSTILE_NAME_SHOWN.encode() in written
+    assert_no_controls(written)
+    for name in ("osc0", "osc52", "clear", "altscreen", "rlo", "zwsp", "bom"):
+        assert framed(name)[0] not in written
+
+
+# ---- error lines --------------------------------------------------------------------------
+
+
+def test_error_lines_quote_host_and_values_escaped(tmp_path: Path) -> None:
+    """A host name that cannot resolve, one the resolver refuses (a bidi override: one
+    usage line, not a traceback), a bad port, a missing profile: quoted escaped."""
+    unresolved = smtpshell(["mx\x1b]0;pwned\x07.invalid", "1"], "QUIT\n")
+    assert unresolved.returncode != 0
+    refused = smtpshell(["mx\u202e\x1b[2J.invalid", "1"], "QUIT\n")
+    assert refused.returncode == 2
+    bad_port = smtpshell(["127.0.0.1", "2\x1b[2J5"])
+    assert bad_port.returncode == 2
+    for done in (unresolved, refused, bad_port):
+        written = done.stdout + done.stderr
+        assert_no_controls(written)
+        assert b"Traceback" not in written
+        assert b"\x1b" not in written and "\u202e".encode() not in written
+    assert b"mx\\x1b]0;pwned\\x07.invalid" in unresolved.stdout + unresolved.stderr
+    assert b"invalid host name: mx\\u202e\\x1b[2J.invalid" in refused.stderr
+    assert b"2\\x1b[2J5" in bad_port.stderr
