@@ -330,3 +330,41 @@ def test_error_lines_quote_host_and_values_escaped(tmp_path: Path) -> None:
     assert b"mx\\x1b]0;pwned\\x07.invalid" in unresolved.stdout + unresolved.stderr
     assert b"invalid host name: mx\\u202e\\x1b[2J.invalid" in refused.stderr
     assert b"2\\x1b[2J5" in bad_port.stderr
+
+
+# ---- the TLS report, /tls, /tls chain, --show-certs: certificate names are peer text ------
+
+
+def test_certificate_names_in_the_tls_report_chain_and_show_certs(tmp_path: Path) -> None:
+    """Implicit TLS with a certificate whose subject and issuer carry the corpus: the
+    report printed at the handshake (with --show-certs), ``/tls`` and ``/tls chain``."""
+    import ssl
+
+    import trustme
+
+    from tests.hostile.more_servers import polite
+
+    ca = trustme.CA(organization_name="ca\x1b]0;pwned\x07\u202e")
+    leaf = ca.issue_cert("127.0.0.1", "localhost", common_name="cn\x1b[2J\x9b31m\u2066",
+                         organization_name="org\x1b]52;c;cHduZWQ=\x07\u200b")
+    cafile = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(cafile))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(ctx)
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        await writer.start_tls(ctx)
+        await polite(reader, writer)
+
+    with serve_in_thread(handler) as srv:
+        done = smtpshell(["--tls", "--cafile", str(cafile), "--show-certs", "127.0.0.1",
+                          str(srv.port)], "EHLO me\n/tls\n/tls chain\nQUIT\n")
+    written = done.stdout + done.stderr
+    assert b"polite" in written, written
+    assert_no_controls(written)
+    for bad in ("\u202e", "\u2066", "\u200b"):
+        assert bad.encode() not in written
+    # RFC 4514 writes ';' as '\\;' in a distinguished name
+    for shown in (b"O=ca\\x1b]0\\;pwned\\x07\\u202e", b"CN=cn\\x1b[2J\\x9b31m\\u2066",
+                  b"O=org\\x1b]52\\;c\\;cHduZWQ=\\x07\\u200b"):
+        assert written.count(shown) >= 3, shown  # the report, /tls, /tls chain
