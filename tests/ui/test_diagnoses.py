@@ -83,3 +83,12 @@ def test_the_code_alone_still_hints_when_the_state_says_nothing(sandbox: Sandbox
     assert "503" in out
     assert ("  hint: bad sequence of commands: the usual order is EHLO, MAIL FROM, RCPT TO, "
             "DATA") in out
+
+
+def test_auth_with_a_misspelt_mechanism_sends_nothing(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "/auth plian", "/auth SCRAM-SHA-256 alice"])
+    assert ("x unknown mechanism 'plian' (did you mean PLAIN?); known: PLAIN, LOGIN, "
+            "CRAM-MD5, XOAUTH2; to log in as a user named 'plian', name the mechanism first: "
+            "/auth PLAIN plian") in out
+    assert "x SCRAM-SHA-256: a SASL mechanism this shell does not speak" in out
+    assert "AUTH " not in out and "User name" not in out
