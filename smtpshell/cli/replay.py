@@ -11,7 +11,7 @@ from dataclasses import replace
 from ..context import Environment
 from ..escapes import for_terminal, for_terminal_lines
 from ..status import ExitStatus
-from ..tls import TlsOptions
+from ..tls import TlsOptionError, TlsOptions, check_options
 from ..transcript.replay import (
     SUFFIX,
     ReplayOptions,
@@ -59,6 +59,10 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
         timeout=args.timeout,
         env=dict(env.environ),
     )
+    try:
+        check_options(options.tls)  # a malformed --sni: a usage error, exit 2
+    except TlsOptionError as exc:
+        raise UsageError(str(exc)) from None
     files, problems = collect(args.paths)
     for problem in problems:
         env.stderr.write(f"smtpshell replay: {for_terminal(problem)}\n")

@@ -158,7 +158,7 @@ def parse_bind(text: str | None) -> tuple[str, int] | None:
 
 def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOptions:
     from ..session import DEFAULT_CONNECT_TIMEOUT, DEFAULT_REPLY_TIMEOUT, ConnectOptions
-    from ..tls import TlsOptions
+    from ..tls import TlsOptionError, TlsOptions, check_options
 
     default_port = 465 if args.implicit else (24 if args.lmtp else 25)
     if args.unix:
@@ -187,6 +187,10 @@ def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOpti
         key_password=key_password,
         pins=tuple(args.pin),
     )
+    try:
+        check_options(tls_options)  # values that can never work: a usage error, exit 2
+    except TlsOptionError as exc:
+        raise UsageError(str(exc)) from None
     connect_timeout = args.connect_timeout or args.timeout or DEFAULT_CONNECT_TIMEOUT
     reply_timeout = args.reply_timeout or args.timeout or DEFAULT_REPLY_TIMEOUT
     family = socket.AF_INET if args.ipv4 else (socket.AF_INET6 if args.ipv6 else 0)

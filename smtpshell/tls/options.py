@@ -92,7 +92,7 @@ def check_options(opts: TlsOptions) -> None:
     for pin in opts.pins:
         if parse_pin(pin) is None:
             raise TlsOptionError(
-                f"--pin {for_terminal(pin)!r} is not a SHA-256 fingerprint (64 hex digits,"
+                f"--pin '{for_terminal(pin)}' is not a SHA-256 fingerprint (64 hex digits,"
                 " colons allowed: the SHA-256 line of the TLS report)"
             )
     if opts.no_sni and not opts.insecure and not opts.pins:
@@ -103,7 +103,7 @@ def check_options(opts: TlsOptions) -> None:
     if opts.server_name is not None:
         problem = sni_problem(opts.server_name)
         if problem is not None:
-            raise TlsOptionError(f"--sni {for_terminal(opts.server_name)!r}: {problem}")
+            raise TlsOptionError(f"--sni '{for_terminal(opts.server_name)}': {problem}")
     minimum = _version(opts.min_version, "--min-version")
     maximum = _version(opts.max_version, "--max-version")
     if minimum is not None and maximum is not None and minimum > maximum:
@@ -115,7 +115,7 @@ def check_options(opts: TlsOptions) -> None:
             ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).set_ciphers(_cipher_string(opts) or "")
         except ssl.SSLError as exc:
             raise TlsOptionError(
-                f"--ciphers {for_terminal(opts.ciphers)!r}: no cipher matches"
+                f"--ciphers '{for_terminal(opts.ciphers)}': no cipher matches"
             ) from exc
 
 
@@ -157,7 +157,7 @@ def _version(text: str | None, option: str) -> ssl.TLSVersion | None:
         key = "1.0"
     if key not in _VERSIONS:
         raise TlsOptionError(
-            f"{option} {for_terminal(text)!r}: unknown TLS version, use 1.0, 1.1, 1.2 or 1.3"
+            f"{option} '{for_terminal(text)}': unknown TLS version, use 1.0, 1.1, 1.2 or 1.3"
         )
     return _VERSIONS[key]
 
@@ -201,7 +201,7 @@ def make_client_context(opts: TlsOptions) -> ssl.SSLContext:
             ctx.set_ciphers(ciphers)
         except ssl.SSLError as exc:
             raise TlsOptionError(
-                f"--ciphers {for_terminal(opts.ciphers or '')!r}: no cipher matches"
+                f"--ciphers '{for_terminal(opts.ciphers or '')}': no cipher matches"
             ) from exc
     if opts.insecure or opts.pins:
         ctx.check_hostname = False
