@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..escapes import for_terminal
 from ..status import ExitStatus
 from .core import ShellCore
 
@@ -59,7 +60,8 @@ class PromptSecrets:
         from prompt_toolkit import PromptSession
 
         session: PromptSession[str] = PromptSession(input=self._input, output=self._output)
-        return await session.prompt_async(message, is_password=is_password)
+        # the question may quote a user or file name: escaped like all outside text
+        return await session.prompt_async(for_terminal(message), is_password=is_password)
 
     async def text(self, label: str) -> str | None:
         try:

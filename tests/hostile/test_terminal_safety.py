@@ -368,3 +368,21 @@ def test_certificate_names_in_the_tls_report_chain_and_show_certs(tmp_path: Path
     for shown in (b"O=ca\\x1b]0\\;pwned\\x07\\u202e", b"CN=cn\\x1b[2J\\x9b31m\\u2066",
                   b"O=org\\x1b]52\\;c\\;cHduZWQ=\\x07\\u200b"):
         assert written.count(shown) >= 3, shown  # the report, /tls, /tls chain
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pty")
+def test_the_password_question_quotes_the_user_escaped(server: Hostile, tmp_path: Path) -> None:
+    user = "eve" + CORPUS["osc52"][0].decode() + "\u2066"
+    env = {"HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": "1"}
+    shell = PtyShell(["--auth", "plain", "--auth-in-clear", "--user", user, "127.0.0.1",
+                      str(server.port)], env)
+    try:
+        shell.expect(r"Password for ")
+        shell.sendline("pw")
+        shell.expect(r"authenticated as[\s\S]*type /help")
+        shell.sendline("/quit")
+        shell.wait()
+    finally:
+        shell.close()
+    assert CORPUS["osc52"][0] not in shell.buffer and "\u2066".encode() not in shell.buffer
+    assert "Password for eve\\x1b]52;c;cHduZWQ=\\x07\\u2066" in shell.text
