@@ -70,6 +70,10 @@ def load_profile(path: Path, name: str) -> dict[str, Any]:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start + 1} is not)") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or name not in profiles:
         known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
@@ -88,11 +92,19 @@ def load_profile(path: Path, name: str) -> dict[str, Any]:
             value = float(value)
         if kind is list and isinstance(value, str):
             value = [value]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        if (not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+                or (isinstance(value, list) and not all(isinstance(v, str) for v in value))):
+            wanted = "a string or a list of strings" if kind is list else f"a {kind.__name__}"
             raise ConfigError(
-                f"{path}: profile {name!r}: {key} must be a {kind.__name__}, not {value!r}"
+                f"{path}: profile {name!r}: {key} must be {wanted}, not {_short(value)}"
             )
         if key == "tls" and value not in TLS_MODES:
             raise ConfigError(f"{path}: profile {name!r}: tls must be one of {TLS_MODES}")
         out[dest] = str(value) if key == "port" else value
     return out
+
+
+def _short(value: object) -> str:
+    """A value from the file in an error line: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

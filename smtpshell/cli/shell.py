@@ -227,6 +227,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     apply_profile(args, env)
     options = options_from_args(args, env)
+    if args.user is not None and not _utf8(args.user):
+        raise UsageError("--user: not UTF-8 text (SASL sends user names as UTF-8)")
     settings = Settings(
         hints=not args.no_hints,
         require_tls=args.require_tls,
@@ -267,3 +269,12 @@ def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:
             return options
         return replace(options, tls=replace(options.tls, key_password=passphrase))
     return options
+
+
+def _utf8(text: str) -> bool:
+    """False for bytes from the command line that are not UTF-8 (kept as surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

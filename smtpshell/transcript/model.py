@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, TypeAlias
@@ -311,10 +311,11 @@ class Elided:
         other = Elided.of(lines, tls=self.tls)
         return (other.lines, other.nbytes, other.sha256) == (self.lines, self.nbytes, self.sha256)
 
-    def filler(self) -> list[str]:
-        """Stand-in lines for replay: same line count and byte count, all ``X``."""
+    def filler(self) -> Iterator[str]:
+        """Stand-in lines for replay: same line count and byte count, all ``X`` (made one
+        at a time: an elided body may stand for a gigabyte)."""
         base, extra = divmod(self.nbytes - 2 * self.lines, self.lines)
-        return ["X" * (base + (1 if i < extra else 0)) for i in range(self.lines)]
+        return ("X" * (base + (1 if i < extra else 0)) for i in range(self.lines))
 
 
 @dataclass(frozen=True)
@@ -541,9 +542,15 @@ def _secret_problem(mech: str, params: Sequence[tuple[str, str]]) -> str | None:
     return None
 
 
+MAX_ELIDED_BYTES = 1 << 30
+"""An elided body stands for at most 1 GiB: replay sends that much filler, no more."""
+
+
 def _elided_problem(lines: int, nbytes: int, sha256: str, file: str | None) -> str | None:
     if lines < 1 or nbytes < 2 * lines:
         return "elided: needs lines >= 1 and bytes >= 2 * lines (each line ends in CRLF)"
+    if nbytes > MAX_ELIDED_BYTES:
+        return f"elided: bytes= is at most {MAX_ELIDED_BYTES} (1 GiB)"
     if not _HEX64_RE.fullmatch(sha256):
         return "elided: sha256= must be 64 lowercase hex digits"
     if file is not None and (not file or not file.isprintable()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
+import stat
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -113,8 +114,8 @@ class _Failed(Exception):
 def split_target(target: str) -> tuple[str, int]:
     """``host:port`` or ``[v6]:port`` (the transcript header's ``target``)."""
     host, sep, port = target.rpartition(":")
-    if not sep or not port.isdigit():
-        raise ValueError(f"not HOST:PORT: {target!r}")
+    if not sep or not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"not HOST:PORT (port 1-65535): {target!r}")
     return host.strip("[]"), int(port)
 
 
@@ -243,18 +244,16 @@ class _Player:
                 raise self._mismatch("the connection closed before this line could be sent",
                                      [entry], [])
 
-    def elided_lines(self, entry: Elided) -> list[str]:
+    def elided_lines(self, entry: Elided) -> Iterable[str]:
         if entry.file is None:
             if not any("filler" in n for n in self.notes):
                 self.notes.append(f"line {entry.lineno}: elided body replayed as filler")
             return entry.filler()
         base = Path(self.t.source).parent if self.t.source != "<string>" else Path.cwd()
         try:
-            data = (base / entry.file).read_bytes()
-        except OSError as exc:
-            raise _Failed(
-                f"line {entry.lineno}: cannot read {entry.file}: {exc.strerror}"
-            ) from None
+            data = read_elided_file(base, entry.file, entry.nbytes)
+        except ValueError as exc:
+            raise _Failed(f"line {entry.lineno}: {exc}", error=True) from None
         lines = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
@@ -301,6 +300,31 @@ class _Player:
         if not isinstance(item, Closed):
             raise _Failed(f"line {event.lineno}: expected the server to close the connection; "
                           f"it sent: {item[0].lines[0]}")
+
+
+def read_elided_file(base: Path, name: str, limit: int) -> bytes:
+    """The body an ``== elided … file=NAME`` line stands for: NAME relative to ``base`` (the
+    transcript's folder, never outside it), a regular file of at most ``limit`` bytes (the
+    elided ``bytes=``: a bigger file cannot match). ValueError says why not, in words."""
+    path = Path(name)
+    inside = (base / path).resolve().is_relative_to(base.resolve())
+    if path.is_absolute() or ".." in path.parts or not inside:
+        raise ValueError(f"file={name}: must be a path inside the transcript's folder")
+    try:
+        fd = os.open(base / path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot read {name}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"file={name}: not a regular file")
+        if info.st_size > limit:
+            raise ValueError(f"file={name}: {info.st_size} bytes, more than the {limit} "
+                             "bytes it stands for")
+        try:
+            return f.read(limit + 1)
+        except OSError as exc:
+            raise ValueError(f"cannot read {name}: {exc.strerror}") from None
 
 
 async def replay(transcript: Transcript, options: ReplayOptions) -> ReplayResult:

@@ -243,6 +243,9 @@ class _Parser:
             raise self.fail("bad escape: \\x needs two hex digits")
         if c == "u":
             m = _UNICODE_ESCAPE_RE.match(s, i + 2)
+            if m and 0xD800 <= int(m[1], 16) <= 0xDFFF:
+                raise self.fail(f"bad escape: \\u{{{m[1]}}} is a surrogate, not a character "
+                                "(write bytes as \\xHH)")
             if m and int(m[1], 16) <= 0x10FFFF:
                 return chr(int(m[1], 16)), m.end()
             raise self.fail("bad escape: \\u needs {hex}, at most 10FFFF")

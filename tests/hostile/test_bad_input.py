@@ -250,3 +250,132 @@ def test_unusable_history_path_is_one_warning_not_a_crash(tmp_path: Path) -> Non
     output = repl_with_history(history)
     assert "250 2.0.0 ok" in output
     assert any("history" in line for line in output.splitlines() if line.startswith("! "))
+
+
+# ---- hostile files and arguments: one line, the documented status, bounded work ---------
+
+
+def cli(argv: list[str], tmp_path: Path, stdin: str = "") -> tuple[ExitStatus, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ={},
+                      stdin_isatty=False, stdout_isatty=False,
+                      config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+    status = main(argv, env)
+    return status, out.getvalue(), err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b'[profiles.p]\nhost = "caf\xe9"\n', "not UTF-8 text (byte 25 is not)"),
+        (b"[profiles.p]\nx = " + b"[" * 100_000 + b"]" * 100_000 + b"\n",
+         "not valid TOML: nested too deeply"),
+        (b'[profiles.p]\nhost = "127.0.0.1"\npin = [1, 2]\n',
+         "profile 'p': pin must be a string or a list of strings, not [1, 2]"),
+    ],
+    ids=["not-utf8", "deeply-nested", "pin-numbers"],
+)
+def test_a_hostile_profile_is_one_line_and_status_2(tmp_path: Path, content: bytes,
+                                                    problem: str) -> None:
+    config = tmp_path / "config" / "config.toml"
+    config.parent.mkdir()
+    config.write_bytes(content)
+    status, out, err = cli(["-p", "p"], tmp_path)
+    assert status is ExitStatus.USAGE
+    assert err == f"smtpshell: {config}: {problem}\n"
+    assert out == ""
+
+
+def test_a_user_name_that_is_not_utf8_is_a_usage_error(tmp_path: Path) -> None:
+    status, _, err = cli(["--auth", "login", "--user", "caf\udce9", "127.0.0.1", "1"],
+                         tmp_path)
+    assert status is ExitStatus.USAGE
+    assert err == "smtpshell: --user: not UTF-8 text (SASL sends user names as UTF-8)\n"
+
+
+TRANSCRIPT_HEAD = """\
+# smtpshell transcript v1
+target: {target}
+tls: plain
+
+== connect address={target} tls=plain
+<- 220 polite ESMTP
+"""
+
+
+def transcript(tmp_path: Path, body: str, target: str = "127.0.0.1:25") -> Path:
+    path = tmp_path / "t.smtp"
+    path.write_text(TRANSCRIPT_HEAD.format(target=target) + body, encoding="utf-8")
+    return path
+
+
+def elided(lines: int, nbytes: int, extra: str = "") -> str:
+    return (f"-> DATA\n<- 354 go\n== elided lines={lines} bytes={nbytes} sha256={'0' * 64} "
+            f"tls=no{extra}\n-> .\n<- 250 2.0.0 message accepted\n")
+
+
+def test_a_transcript_target_port_out_of_range_is_an_error_not_a_traceback(
+        tmp_path: Path) -> None:
+    path = transcript(tmp_path, "-> NOOP\n<- 250 ok\n", target="127.0.0.1:999999")
+    status, out, err = cli(["replay", str(path)], tmp_path)
+    assert status is ExitStatus.USAGE, out + err
+    assert (f"ERROR {path}: the transcript's target is not HOST:PORT (port 1-65535): "
+            "'127.0.0.1:999999'; give --server") in out
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("-> NOOP \\u{d800}\n", "7: bad escape: \\u{d800} is a surrogate, not a character"),
+        (elided(10**12, 2 * 10**12), "9: elided: bytes= is at most 1073741824 (1 GiB)"),
+    ],
+    ids=["surrogate", "huge-elided"],
+)
+def test_a_hostile_transcript_line_is_one_parse_error(tmp_path: Path, body: str,
+                                                      problem: str) -> None:
+    path = transcript(tmp_path, body)
+    for argv in (["replay", str(path)], ["mock", "--port", "0", "--once", str(path)]):
+        status, out, err = cli(argv, tmp_path)
+        assert status is ExitStatus.USAGE, out + err
+        assert f"{path}:{problem}" in out + err, out + err
+
+
+@pytest.mark.parametrize(
+    ("file", "problem"),
+    [
+        ("/dev/zero", "file=/dev/zero: must be a path inside the transcript's folder"),
+        ("../t.smtp", "file=../t.smtp: must be a path inside the transcript's folder"),
+        ("zero", "file=zero: must be a path inside the transcript's folder"),  # -> /dev/zero
+        ("pipe", "file=pipe: not a regular file"),
+        ("away", "file=away: must be a path inside the transcript's folder"),
+        ("big.eml", "file=big.eml: 4096 bytes, more than the 20 bytes it stands for"),
+    ],
+)
+def test_elided_file_is_read_only_inside_the_folder_regular_and_bounded(
+        tmp_path: Path, file: str, problem: str) -> None:
+    (tmp_path / "zero").symlink_to("/dev/zero")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "away").symlink_to("/etc/hostname")
+    (tmp_path / "big.eml").write_bytes(b"x" * 4096)
+    path = transcript(tmp_path, elided(2, 20, f" file={file}"))
+    with serve_in_thread(polite) as srv:
+        status, out, err = cli(["replay", "--server", f"127.0.0.1:{srv.port}", str(path)],
+                               tmp_path)
+    assert status is ExitStatus.USAGE, out + err
+    assert f"ERROR {path}: line 9: {problem}" in out
+
+
+def test_replay_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """``smtpshell replay … | head``: the reader goes away; no traceback, status 1."""
+    paths = [str(transcript(tmp_path, "-> NOOP\n<- 250 ok\n", target="127.0.0.1:0"))] * 50
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "smtpshell", "replay", *paths],
+                              stdout=write_end, stderr=subprocess.PIPE, timeout=60,
+                              env={"PATH": "", "HOME": str(tmp_path)})
+    finally:
+        os.close(write_end)
+    assert proc.stderr == b""
+    assert proc.returncode == ExitStatus.ERROR

@@ -585,7 +585,7 @@ def test_elided_counts_digests_and_fills() -> None:
     assert (elided.lines, elided.nbytes) == (4, 10 + 0 + 8 + 5 + 4 * 2)
     assert elided.matches(lines) and not elided.matches(lines[:-1])
     assert not elided.matches([*lines[:-1], "cafe"])
-    filler = elided.filler()
+    filler = list(elided.filler())
     assert len(filler) == 4 and sum(len(x) + 2 for x in filler) == elided.nbytes
     assert not any(x.startswith(".") for x in filler)
     assert parse(body(format_entry(elided))).entries == (elided,)
