@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from smtpshell.protocol.events import Closed, Notice, Reply
+from smtpshell.protocol.sasl import Outgoing
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions, Sent
 from smtpshell.status import ExitStatus
@@ -128,7 +129,7 @@ def test_meta_commands_and_auth_are_not_pipelined() -> None:
 
 def test_interleave_puts_each_reply_after_its_command() -> None:
     def sent(text: str) -> Sent:
-        return Sent(text=text, data=text.encode() + b"\r\n", tls=False)
+        return Sent(out=Outgoing(text), data=text.encode() + b"\r\n", tls=False)
 
     def reply(code: int) -> Reply:
         return Reply(code=code, lines=(f"{code} x",))

@@ -12,6 +12,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from smtpshell.protocol.replies import Capabilities
+from smtpshell.protocol.sasl import Outgoing
 from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions, Sent, Session
 from smtpshell.ui.commands import Arg, CommandSpec, Flag, Kind, unique_commands
@@ -440,7 +441,7 @@ def test_header_tracker_follows_the_message() -> None:
     tracker = HeaderTracker()
 
     def sent(text: str, in_data: bool) -> Sent:
-        return Sent(text=text, data=text.encode() + b"\r\n", tls=False, in_data=in_data)
+        return Sent(out=Outgoing(text), data=text.encode() + b"\r\n", tls=False, in_data=in_data)
 
     tracker(sent("DATA", False))
     assert tracker.in_headers

@@ -428,7 +428,7 @@ def test_raw_bad_escape_is_one_line() -> None:
     mini = Mini()
     output, _ = run_mini(mini, [r"/raw NOOP\q", "/raw"])
     assert errors(output) == [
-        r"x /raw: unknown escape \q at position 4 (use \r \n \t \0 \\ \xNN)",
+        r"x /raw: unknown escape \q at position 5 (known: \0 \n \r \t \\ \xNN)",
         r"x usage: /raw TEXT (escapes \r \n \t \0 \\ \xNN; write \r\n to end a line)",
     ]
     assert bytes(mini.received) == b""

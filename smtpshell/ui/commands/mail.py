@@ -23,12 +23,12 @@ from ...compose import (
     format_escapes,
     iter_data_chunks,
     notable_sequences,
-    parse_escapes,
     quick_message,
     scan_message,
     size_parameter,
 )
 from ...protocol.connection import verb_of
+from ...escapes import parse_escapes
 from ...protocol.events import Reply
 from ...protocol.state import Stage
 from .registry import Arg, CommandSpec, Flag, Kind, command
