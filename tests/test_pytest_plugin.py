@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,142 @@ def test_server_option_pointing_nowhere_is_a_clear_failure(pytester: pytest.Pyte
                                            f"--smtpshell-server=127.0.0.1:{port}")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*cannot connect: connection refused by 127.0.0.1:{port}*"])
+
+
+# --------------------------------------------------------------------------- smtp_mock
+
+GUIDE = Path(__file__).parents[1] / "docs" / "transcripts.md"
+_EXAMPLE_RE = re.compile(r"^`(?P<name>[\w.]+)`:\n\n```\w+\n(?P<body>.*?)^```$",
+                         re.MULTILINE | re.DOTALL)
+
+
+def guide_files() -> dict[str, str]:
+    """The files of the guide's "Test your SMTP client" tutorial, as the reader copies them."""
+    return {m["name"]: m["body"] for m in _EXAMPLE_RE.finditer(GUIDE.read_text())}
+
+
+def write_tutorial(pytester: pytest.Pytester, *names: str) -> dict[str, str]:
+    files = guide_files()
+    tests = pytester.path / "tests"
+    tests.mkdir(exist_ok=True)
+    for name in names:
+        (tests / name).write_text(files[name])
+    return files
+
+
+def test_the_guides_smtplib_example_passes(pytester: pytest.Pytester) -> None:
+    write_tutorial(pytester, "welcome.smtp", "test_welcome.py")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", "tests")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*tests/test_welcome.py::test_welcome_mail PASSED*"])
+
+
+def test_the_guides_curl_example_passes_or_says_why_not(pytester: pytest.Pytester) -> None:
+    write_tutorial(pytester, "welcome.smtp", "test_welcome_curl.py")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "tests")
+    if shutil.which("curl") is None:
+        result.assert_outcomes(skipped=1)
+        result.stdout.fnmatch_lines(["*curl is not installed*"])
+    else:
+        result.assert_outcomes(passed=1)
+
+
+def test_a_wrong_password_gets_535_and_fails_the_test_without_showing_it(
+    pytester: pytest.Pytester,
+) -> None:
+    files = write_tutorial(pytester, "welcome.smtp")
+    (pytester.path / "tests" / "test_welcome.py").write_text(files["test_welcome.py"].replace(
+        'send_welcome(server.host, server.port, server.cafile, "s3cret")',
+        'with pytest.raises(smtplib.SMTPAuthenticationError) as refused:\n'
+        '        send_welcome(server.host, server.port, server.cafile, "wrong-pw")\n'
+        '    assert refused.value.smtp_code == 535').replace("import ssl\n",
+                                                           "import ssl\n\nimport pytest\n"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
+    result.assert_outcomes(failed=1)
+    lineno = files["welcome.smtp"].splitlines().index(
+        "~> AUTH PLAIN {{secret:plain user=app password=$APP_SMTP_PASSWORD}}") + 1
+    result.stdout.fnmatch_lines([
+        "*smtp_mock: the client did not follow *welcome.smtp",
+        "connection 1 from 127.0.0.1:*: MISMATCH",
+        f"  *welcome.smtp:{lineno}: the password differs from $APP_SMTP_PASSWORD (answered 535)",
+        "  +      ~> AUTH PLAIN <credential redacted>",
+    ])
+    out = result.stdout.str() + result.stderr.str()
+    assert base64.b64encode(b"\0app\0wrong-pw").decode() not in out
+    assert "wrong-pw" not in out.replace('"wrong-pw")', "")  # only the test's own source line
+
+
+def test_every_difference_of_the_body_is_listed_in_one_run(pytester: pytest.Pytester) -> None:
+    files = write_tutorial(pytester, "welcome.smtp", "test_welcome.py")
+    test = pytester.path / "tests" / "test_welcome.py"
+    test.write_text(files["test_welcome.py"].replace(
+        'msg["Subject"] = "Welcome, Alice"', 'msg["Subject"] = "Welcome, Bob"').replace(
+        "your account is ready.", "your account is ready!\\nP.S. one more line"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
+    result.assert_outcomes(failed=1)
+    lines = files["welcome.smtp"].splitlines()
+    subject, body = lines.index("~> Subject: Welcome, Alice") + 1, lines.index(
+        "~> Hello Alice, your account is ready.") + 1
+    result.stdout.fnmatch_lines([
+        "connection 1 from 127.0.0.1:*: MISMATCH (2 differences)",
+        f"  *welcome.smtp:{subject}: the client did not send this line (it sent these "
+        "instead)",
+        f"  - {subject:>4} ~> Subject: Welcome, Alice",
+        "  +      ~> Subject: Welcome, Bob",
+        f"  *welcome.smtp:{body}: lines differ",
+        f"  - {body:>4} ~> Hello Alice, your account is ready.",
+        "  +      ~> Hello Alice, your account is ready!",
+        "  +      ~> P.S. one more line",
+    ])
+
+
+def test_no_client_at_all_fails_the_test(pytester: pytest.Pytester) -> None:
+    write_tutorial(pytester, "welcome.smtp")
+    (pytester.path / "tests" / "test_nothing.py").write_text(
+        "def test_forgot_to_send(smtp_mock):\n"
+        "    smtp_mock('welcome.smtp')\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([
+        "*the client made 0 connection(s) to the mock, the test expects 1*"])
+
+
+def test_a_command_that_differs_fails_the_client_and_the_report_is_added(
+    pytester: pytest.Pytester,
+) -> None:
+    files = write_tutorial(pytester, "welcome.smtp", "test_welcome.py")
+    test = pytester.path / "tests" / "test_welcome.py"
+    test.write_text(files["test_welcome.py"].replace('msg["To"] = "alice@example.org"',
+                                                     'msg["To"] = "bob@example.org"'))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
+    result.assert_outcomes(failed=1)
+    rcpt = files["welcome.smtp"].splitlines().index("~> RCPT TO:<alice@example.org>") + 1
+    result.stdout.fnmatch_lines([  # the client's own failure, with the report as a note
+        "E  *SMTPRecipientsRefused*421*",
+        "E  *smtp_mock: the client did not follow *welcome.smtp",
+        f"E  *welcome.smtp:{rcpt}: text differs",
+        f"E  *- {rcpt:>4} ~> RCPT TO:<alice@example.org>",
+        "E  *+      ~> rcpt TO:<bob@example.org>",
+    ])
+
+
+def test_a_plain_transcript_has_no_cafile_and_a_bad_one_is_one_line(
+    pytester: pytest.Pytester,
+) -> None:
+    copy_samples(pytester, "plain.smtp")
+    (pytester.path / "bad.smtp").write_text("# smtpshell transcript v1\n\n-> EHLO x  ~nope\n")
+    pytester.makepyfile(test_it="""
+        import smtplib
+
+        def test_plain(smtp_mock):
+            server = smtp_mock("transcripts/plain.smtp")
+            assert server.cafile is None and server.host == "127.0.0.1" and server.port > 0
+            server.connections = 0  # nothing connects: nothing to fail
+
+        def test_bad(smtp_mock):
+            smtp_mock("bad.smtp")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_it.py")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*smtp_mock: *bad.smtp:3: unknown annotation ~nope*"])
+    assert "Traceback" not in result.stdout.str()

@@ -7,6 +7,9 @@ on success or a :class:`Mismatch` whose :meth:`~Mismatch.render` is a small diff
 
 from __future__ import annotations
 
+import base64
+import binascii
+import difflib
 import functools
 import re
 from collections.abc import Sequence
@@ -15,9 +18,11 @@ from fnmatch import fnmatchcase
 
 from smtpshell.protocol.sasl.redact import for_report
 from smtpshell.transcript.model import (
+    SECRET_PARAMS,
     VOLATILE_KINDS,
     ClientLine,
     Elided,
+    Event,
     SecretRef,
     Send,
     ServerLine,
@@ -29,6 +34,9 @@ from smtpshell.transcript.syntax import escape_text, format_entry
 # The command verb, and the FROM:/TO: keyword of MAIL and RCPT, compare case-insensitively.
 _VERB_RE = re.compile(r"[A-Za-z]+(?: (?:FROM|TO):)?", re.IGNORECASE | re.ASCII)
 _SECRET_PATTERN = r"\S+"
+# MAIL FROM:/RCPT TO: lines, whose ESMTP parameters the default rule leaves to the client.
+_ENVELOPE_RE = re.compile(r"(?:MAIL +FROM|RCPT +TO):", re.IGNORECASE | re.ASCII)
+_PARAMETERS_PATTERN = r"(?: +[^ ]+)* *"
 
 
 @dataclass(frozen=True)
@@ -79,11 +87,13 @@ class Mismatch:
 
 @functools.lru_cache(maxsize=1024)
 def template_regex(
-    parts: tuple[str | Volatile | SecretRef, ...], command: bool = False
+    parts: tuple[str | Volatile | SecretRef, ...], command: bool = False,
+    parameters: bool = False,
 ) -> re.Pattern[str]:
     """A regex for a line's parts: text literally, placeholders by their kind's pattern.
 
-    With ``command``, the leading verb (and MAIL/RCPT's FROM:/TO:) is case-insensitive.
+    With ``command``, the leading verb (and MAIL/RCPT's FROM:/TO:) is case-insensitive;
+    with ``parameters``, any ESMTP parameters may follow (`` SIZE=18 BODY=8BITMIME``).
     """
     pieces: list[str] = []
     for index, part in enumerate(parts):
@@ -97,6 +107,8 @@ def template_regex(
             pieces.append("(?:" + VOLATILE_KINDS[part.kind] + ")")
         else:
             pieces.append(_SECRET_PATTERN)
+    if parameters:
+        pieces.append(_PARAMETERS_PATTERN)
     return re.compile("".join(pieces), re.DOTALL)
 
 
@@ -116,9 +128,29 @@ def _rule_reason(line: ServerLine | ClientLine, got: str, *, command: bool) -> s
     if rule.kind == "re":
         assert rule.pattern is not None
         return None if _regex(rule.pattern).fullmatch(got) else f"no match for ~re {rule.pattern}"
-    if template_regex(line.parts, command and rule.kind == "default").fullmatch(got):
+    command = command and rule.kind == "default"
+    if template_regex(line.parts, command).fullmatch(got):
         return None
+    if command and _ENVELOPE_RE.match(line.text):
+        # MAIL/RCPT: ESMTP parameters (SIZE=, BODY=, SMTPUTF8, RET=, NOTIFY=...) vary by client
+        head = _without_parameters(line.parts)
+        if head is not None and template_regex(head, True, True).fullmatch(got):
+            return None
     return "text differs" if rule.kind == "default" else "text differs (~exact)"
+
+
+def _without_parameters(
+    parts: tuple[str | Volatile | SecretRef, ...],
+) -> tuple[str | Volatile | SecretRef, ...] | None:
+    """A MAIL/RCPT line's parts up to the end of its address (``<...>``), parameters dropped;
+    None if the line has no ``<...>`` address."""
+    out: list[str | Volatile | SecretRef] = []
+    for part in parts:
+        if isinstance(part, str) and ">" in part:
+            out.append(part[: part.index(">") + 1])
+            return tuple(out)
+        out.append(part)
+    return None
 
 
 def _server_reason(expected: ServerLine, got: str) -> str | None:
@@ -193,6 +225,147 @@ def match_send(send: Send, got: Sequence[str], *, tls: bool | None = None) -> Mi
     if index < len(got):
         return Mismatch("the client sent more lines", lineno, expected, tuple(got), tls)
     return None
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def credentials_problem(secret: SecretRef, wanted: str, got: str) -> str | None:
+    """Why the AUTH answer ``got`` carries other credentials than ``wanted`` (the transcript's
+    secret, resolved); None if they agree. The words name variables, never a secret."""
+    variable = next((v for k, v in secret.params if k in SECRET_PARAMS), "the secret")
+    if secret.mech == "raw":
+        return None if got == wanted else f"the credential differs from {variable}"
+    try:
+        want = base64.b64decode(wanted, validate=True)
+        have = base64.b64decode(got, validate=True)
+    except (binascii.Error, ValueError):
+        return "the AUTH answer is not base64"
+    if secret.mech == "plain":
+        w, h = want.split(b"\0"), have.split(b"\0")
+        if len(h) != 3:
+            return "the PLAIN answer is not authzid NUL user NUL password"
+        if h[1] != w[1]:
+            return "the user name differs from the transcript's"
+        if h[2] != w[2]:
+            return f"the password differs from {variable}"
+        if secret.get("authzid") is not None and h[0] != w[0]:
+            return "the authorization identity differs from the transcript's"
+        return None
+    if have == want:
+        return None
+    if secret.mech == "login":
+        return ("the user name differs from the transcript's" if secret.get("user") is not None
+                else f"the password differs from {variable}")
+    return f"the {secret.mech.upper()} answer differs (user name or {variable})"
+
+
+# --------------------------------------------------------------------------- DATA bodies
+
+SKIP = "skip"
+"""``== skip`` inside a DATA body: any client lines, none or many, up to the next one that
+matches (a client's own headers: Date, Message-ID, X-Mailer, MIME-Version, User-Agent)."""
+
+BodyEntry = ClientLine | Elided | Event
+MAX_ALIGNED_LINES = 5000  # longer bodies that differ are reported whole, not line by line
+
+
+def summary(lines: Sequence[str]) -> str:
+    """``(500 lines, 12345 bytes, sha256=…)``: lines too many to show, as an elision counts them."""
+    counted = Elided.of(lines)
+    return f"({counted.lines} lines, {counted.nbytes} bytes, sha256={counted.sha256})"
+
+
+def is_skip(entry: object) -> bool:
+    return isinstance(entry, Event) and entry.kind == SKIP
+
+
+def _fits(entry: ClientLine, line: str) -> bool:
+    return match_client_line(entry, line, body=True) is None
+
+
+def body_fits(pattern: Sequence[BodyEntry], got: Sequence[str]) -> bool:
+    """True if the body lines ``got`` (the final ``.`` included) match ``pattern``: client
+    lines one each, an elision its count of lines by digest, a skip any number of lines."""
+    positions = {0}
+    for entry in pattern:
+        if isinstance(entry, Event):
+            if not is_skip(entry):
+                continue
+            positions = set(range(min(positions), len(got) + 1))
+        elif isinstance(entry, Elided):
+            positions = {p + entry.lines for p in positions
+                         if p + entry.lines <= len(got)
+                         and entry.matches(got[p : p + entry.lines])}
+        else:
+            positions = {p + 1 for p in positions if p < len(got) and _fits(entry, got[p])}
+        if not positions:
+            return False
+    return len(got) in positions
+
+
+def match_body(
+    pattern: Sequence[BodyEntry], got: Sequence[str], *, tls: bool | None = None
+) -> list[Mismatch]:
+    """Every difference between a received DATA body and the transcript's (empty: it fits).
+
+    The lines are aligned (``difflib``), so a body with three changed headers gives three
+    small diffs; lines the client adds where the transcript has ``== skip`` are no
+    difference. A body with elided lines, or a very long one, that differs is one mismatch.
+    """
+    if body_fits(pattern, got):
+        return []
+    lines = [e for e in pattern if not isinstance(e, Event)]
+    first = lines[0].lineno if lines else None
+    elisions = [(k, e) for k, e in enumerate(lines) if isinstance(e, Elided)]
+    if elisions:  # shown as the elision and a summary of the lines where it stands
+        k, elision = elisions[0]
+        return [Mismatch("the body differs from the elided lines (count, bytes or sha256)",
+                         elision.lineno, (elision,), (summary(got[k : k + elision.lines]),),
+                         tls)]
+    if len(got) > MAX_ALIGNED_LINES:
+        return [Mismatch("the body differs", first, tuple(lines), (summary(got),), tls)]
+    client_lines = [e for e in lines if isinstance(e, ClientLine)]
+    skip_at = [False] * (len(client_lines) + 1)
+    k = 0
+    for entry in pattern:
+        if is_skip(entry):
+            skip_at[k] = True
+        elif isinstance(entry, ClientLine):
+            k += 1
+    got_keys: list[int] = []
+    last = -1
+    for g, text in enumerate(got):
+        fits = [k for k, e in enumerate(client_lines) if _fits(e, text)]
+        later = [k for k in fits if k > last]
+        key = later[0] if later else fits[0] if fits else -1 - g
+        last = max(last, key)
+        got_keys.append(key)
+    out: list[Mismatch] = []
+    matcher = difflib.SequenceMatcher(None, list(range(len(client_lines))), got_keys,
+                                      autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal" or (tag == "insert" and skip_at[i1]):
+            continue
+        expected = tuple(client_lines[i1:i2])
+        received = tuple(got[j1:j2])
+        if tag == "insert":
+            reason = "the client sent lines the transcript does not have"
+            lineno = client_lines[min(i1, len(client_lines) - 1)].lineno if client_lines else first
+        elif tag == "delete":
+            reason = "the client did not send " + ("this line" if i2 - i1 == 1 else "these lines")
+            lineno = expected[0].lineno
+        elif skip_at[i1] or skip_at[i2]:  # the client's lines here are skipped but for these
+            reason = ("the client did not send this line (it sent these instead)" if i2 - i1 == 1
+                      else "the client did not send these lines (it sent these instead)")
+            lineno = expected[0].lineno
+        else:
+            reason = "text differs" if i2 - i1 == 1 == j2 - j1 else "lines differ"
+            lineno = expected[0].lineno
+        out.append(Mismatch(reason, lineno, expected, received, tls))
+    if not out:  # aligned, yet no fit: an order only the alignment forgave
+        out.append(Mismatch("the body differs", first, tuple(lines), tuple(got), tls))
+    return out
 
 
 # --------------------------------------------------------------------------- replies

@@ -21,16 +21,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import ssl
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 
 from smtpshell.protocol.sasl.redact import mask_answer
-from smtpshell.transcript.matching import Mismatch, match_client_line
+from smtpshell.transcript.matching import (
+    Mismatch,
+    credentials_problem,
+    is_skip,
+    match_body,
+    match_client_line,
+)
 from smtpshell.transcript.model import (
+    DEFAULT_RULE,
     ClientLine,
     Elided,
     Event,
@@ -39,6 +47,7 @@ from smtpshell.transcript.model import (
     ServerLine,
     Step,
     Transcript,
+    TranscriptError,
     wire_bytes,
 )
 from smtpshell.transport import AsyncioStream, TransportError, serve_tcp
@@ -60,6 +69,12 @@ DEFAULT_TIMEOUT = 60.0
 DEVIATED_REPLY = "421 4.3.0 smtpshell mock: client deviated from the transcript"
 TIMEOUT_REPLY = "421 4.4.2 smtpshell mock: timed out waiting for the client"
 MAX_LINE = 65536  # bytes without CRLF before the mock gives up on a line
+MAX_BODY = 64 * 1024 * 1024  # bytes of message body before the mock gives up on its '.'
+WRONG_CREDENTIALS_REPLY = "535 5.7.8 smtpshell mock: authentication credentials invalid"
+_AUTH_RE = re.compile(r"AUTH (?P<mech>[A-Za-z0-9_-]+)(?: (?P<rest>.*))?",
+                      re.IGNORECASE | re.ASCII | re.DOTALL)
+# What a server sends when the client has not given the initial response (RFC 4954 §4).
+_EMPTY_CHALLENGE = {"LOGIN": "334 VXNlcm5hbWU6"}
 
 
 # --------------------------------------------------------------------------- results
@@ -72,17 +87,30 @@ class MockResult:
     number: int
     peer: str
     mismatch: Mismatch | None = None
+    """The first difference."""
     error: str | None = None
+    also: tuple[Mismatch, ...] = ()
+    """The differences after the first, where the mock could go on (a message body, AUTH)."""
 
     @property
     def ok(self) -> bool:
         return self.mismatch is None and self.error is None
 
+    @property
+    def mismatches(self) -> tuple[Mismatch, ...]:
+        """Every difference found on this connection, in order."""
+        return () if self.mismatch is None else (self.mismatch, *self.also)
+
     def render(self) -> str:
-        """The report block: one head line, then the mismatch diff indented."""
+        """The report block: one head line, then each mismatch diff indented."""
         head = f"connection {self.number} from {self.peer}"
         if self.mismatch is not None:
-            return f"{head}: MISMATCH\n" + textwrap.indent(self.mismatch.render(), "  ")
+            found = self.mismatches
+            count = f" ({len(found)} differences)" if len(found) > 1 else ""
+            blocks = [textwrap.indent(m.render(), "  ") for m in found]
+            if self.error is not None:
+                blocks.append(f"  then: {self.error}")
+            return f"{head}: MISMATCH{count}\n" + "\n".join(blocks)
         if self.error is not None:
             return f"{head}: ERROR {self.error}"
         return f"{head}: ok, the client followed the transcript"
@@ -171,6 +199,20 @@ class _Client:
 # --------------------------------------------------------------------------- session
 
 
+def serve_problem(transcript: Transcript) -> str | None:
+    """Why the mock cannot serve ``transcript`` (one line with its line number), or None."""
+    steps = transcript.steps()
+    for index, step in enumerate(steps):
+        if isinstance(step, Event) and is_skip(step):
+            before = steps[index - 1] if index else None
+            after = steps[index + 1] if index + 1 < len(steps) else None
+            inside = any(isinstance(s, Send) and s.body for s in (before, after))
+            opened = isinstance(before, Expect) and before.code == 354
+            if not inside and not opened:
+                return f"line {step.lineno}: '== skip' is for the lines of a DATA body only"
+    return None
+
+
 def needs_tls(transcript: Transcript) -> bool:
     """True if serving ``transcript`` needs a server certificate."""
     return transcript.header.tls_mode == "implicit" or any(
@@ -218,10 +260,13 @@ class _Session:
         self.timeout = server.timeout
         self.source = server._source
         self.last_lineno = server._last_lineno
+        self.env = server.env
+        self.found: list[Mismatch] = []
+        """Differences the mock reported and went on after (every one ends up in the result)."""
         self.in_auth = False
         """The client sent AUTH and the last reply was a 334: its lines are credentials."""
 
-    async def run(self) -> tuple[Mismatch | None, str | None]:
+    async def run(self) -> tuple[list[Mismatch], str | None]:
         try:
             try:
                 if self.implicit:
@@ -231,16 +276,27 @@ class _Session:
                 if failure.reply is not None:
                     with contextlib.suppress(_Failure):
                         await self._send(failure.reply.encode() + b"\r\n")
-                return failure.mismatch, failure.error
-            return None, None
+                if failure.mismatch is not None:
+                    self.found.append(failure.mismatch)
+                return self.found, failure.error
+            return self.found, None
         finally:
             await self.conn.close()
 
     async def _walk(self) -> None:
-        for step in self.steps:
+        steps = self.steps
+        i = 0
+        while i < len(steps):
+            step = steps[i]
             if isinstance(step, Expect):
                 await self._reply(step.lines)
+            elif (isinstance(step, Send) and step.body) or is_skip(step):
+                i = await self._receive_body(i)
+                continue
             elif isinstance(step, Send):
+                if _auth_line(step) is not None:
+                    i = await self._auth(i)
+                    continue
                 await self._receive(step)
             elif step.kind == "tls":
                 if step.get("via") != "implicit" and not self.conn.tls:
@@ -249,6 +305,7 @@ class _Session:
                 if step.get("by") == "client":
                     await self._client_closes(step)
                 return
+            i += 1
         await self._client_closes(None)
 
     async def _reply(self, lines: Sequence[ServerLine]) -> None:
@@ -320,6 +377,157 @@ class _Session:
             if not step.body:
                 self._follow(got)
 
+    async def _receive_body(self, i: int) -> int:
+        """A DATA body: the body steps from ``i`` (and ``== skip`` events) up to the ``.``
+        are matched together against the client's lines up to its ``.``; every difference is
+        kept, and the mock goes on with the recorded reply. Returns the next step's index."""
+        pattern: list[ClientLine | Elided | Event] = []
+        j = i
+        while j < len(self.steps):
+            step = self.steps[j]
+            if isinstance(step, Event) and is_skip(step):
+                pattern.append(step)
+            elif isinstance(step, Send) and step.body:
+                pattern.extend(step.lines)
+                last = step.lines[-1] if step.lines else None
+                if isinstance(last, ClientLine) and last.text == ".":
+                    j += 1
+                    break
+            else:
+                break
+            j += 1
+        lines = [e for e in pattern if not isinstance(e, Event)]
+        got: list[str] = []
+        size = 0
+        while True:
+            entry = lines[min(len(got), len(lines) - 1)] if lines else None
+            line = await self._read(entry, "the transcript expects the message body and its "
+                                    "'.' line")
+            if line is None:  # only when the body is empty in the transcript
+                raise _Failure(self._mismatch("the client closed the connection in the "
+                                              "message body", self.last_lineno, (), ()),
+                               reply=None)
+            got.append(line)
+            size += len(line) + 2
+            if line == ".":
+                break
+            if size > MAX_BODY:
+                raise _Failure(self._mismatch(
+                    f"the client sent more than {MAX_BODY} bytes of message body without the "
+                    "'.' line", entry.lineno if entry else None, (), (_summary(got),)))
+        for mismatch in match_body(pattern, got, tls=self.conn.tls):
+            self.found.append(replace(mismatch, source=self.source))
+        return j
+
+    # -- AUTH: the initial-response and two-step forms match each other
+
+    async def _auth(self, i: int) -> int:
+        """An AUTH command and its exchange (``334`` challenges and the client's answers).
+
+        ``AUTH PLAIN <response>`` and ``AUTH PLAIN`` + ``334`` + ``<response>`` match each
+        other whichever the transcript has (the same for LOGIN's user name): a missing
+        challenge is sent as an empty ``334 `` (``334 VXNlcm5hbWU6`` for LOGIN), a recorded
+        one the client does not wait for is left out. When the transcript's secrets can be
+        resolved from ``env``, the credentials are checked and a wrong one gets ``535``.
+        """
+        command = self.steps[i]
+        assert isinstance(command, Send)
+        line = command.lines[0]
+        assert isinstance(line, ClientLine)
+        split = _auth_line(command)
+        assert split is not None
+        mech, initial = split
+        prompts: list[Expect | None] = [None] if initial is not None else []
+        answers: list[ClientLine] = [initial] if initial is not None else []
+        j = i + 1
+        while j + 1 < len(self.steps):
+            challenge_step, answer_step = self.steps[j], self.steps[j + 1]
+            if not (isinstance(challenge_step, Expect) and challenge_step.code == 334
+                    and challenge_step.complete and isinstance(answer_step, Send)
+                    and not answer_step.body and len(answer_step.lines) == 1
+                    and isinstance(answer_step.lines[0], ClientLine)):
+                break
+            prompts.append(challenge_step)
+            answers.append(answer_step.lines[0])
+            j += 2
+
+        got = await self._read(line, "the transcript expects this line next")
+        assert got is not None
+        words = got.split(" ", 2)
+        same = (len(words) >= 2 and words[0].upper() == "AUTH"
+                and words[1].upper() == mech.upper())
+        got_initial = words[2] if same and len(words) == 3 else None
+        if not same or (got_initial is not None and not answers):
+            mismatch = match_client_line(line, got) or self._mismatch(
+                "text differs", line.lineno, (line,), (got,))
+            raise _Failure(replace(mismatch, got_tls=self.conn.tls, source=self.source))
+        self._follow(got)
+        wrong: list[str] = []
+        sent = [got]  # as the report shows them: the answers masked
+        challenge: str | None = None
+        for index, (prompt, expected) in enumerate(zip(prompts, answers, strict=True)):
+            if index == 0 and got_initial is not None:
+                answer = got_initial
+            else:
+                if prompt is None:  # the transcript had an initial response; this client waits
+                    text = _EMPTY_CHALLENGE.get(mech.upper(), "334 ")
+                    await self._send(wire_bytes(text) + b"\r\n")
+                    challenge = text[4:].strip()
+                else:
+                    await self._send(b"".join(wire_bytes(s.text) + b"\r\n"
+                                              for s in prompt.lines))
+                    challenge = prompt.lines[-1].text[4:].strip()
+                read = await self._read(expected, "the transcript expects this AUTH answer")
+                assert read is not None
+                answer = read
+                sent.append(mask_answer(answer))
+            if match_client_line(expected, answer) is not None:
+                shown = got if index == 0 and got_initial is not None else mask_answer(answer)
+                raise _Failure(self._mismatch("the AUTH answer differs", expected.lineno,
+                                              (line if index == 0 else expected,), (shown,)))
+            problem = self._check_credentials(expected, answer, challenge)
+            if problem is not None:
+                wrong.append(problem)
+        if wrong:
+            recorded = (line, *(a for a in answers if a.lineno != line.lineno))
+            self.found.append(Mismatch("; ".join(wrong) + " (answered 535)", line.lineno,
+                                       recorded, tuple(sent), self.conn.tls, self.source))
+            await self._send(WRONG_CREDENTIALS_REPLY.encode() + b"\r\n")
+            await self._after_refusal()
+            raise _Failure(reply=None)
+        return j
+
+    def _check_credentials(self, expected: ClientLine, answer: str,
+                           challenge: str | None) -> str | None:
+        """Why ``answer`` carries other credentials than the transcript's secret; None if
+        they agree, or if they cannot be checked (no secret, a variable not set)."""
+        secret = expected.secret
+        if secret is None or self.env is None:
+            return None
+        try:
+            wanted = expected.resolve(self.env, challenge=challenge)
+        except TranscriptError:
+            return None  # its variable is not set: any credentials are accepted
+        return credentials_problem(secret, wanted.split(" ")[-1], answer.split(" ")[-1])
+
+    async def _after_refusal(self) -> None:
+        """After a ``535`` the session is over as far as the transcript goes, and the mock
+        answers like a server that requires AUTH: QUIT ``221`` (and closes), another AUTH
+        ``535`` (smtplib tries the next mechanism), RSET and NOOP ``250``, anything else
+        ``530``, until the client closes."""
+        while True:
+            line = await self._read(None, "after the 535 reply")
+            if line is None:
+                return
+            verb = line.split(" ", 1)[0].upper()
+            if verb == "QUIT":
+                await self._send(b"221 2.0.0 smtpshell mock: bye\r\n")
+                return
+            reply = (WRONG_CREDENTIALS_REPLY if verb == "AUTH"
+                     else "250 2.0.0 OK" if verb in ("RSET", "NOOP")
+                     else "530 5.7.0 smtpshell mock: authentication required")
+            await self._send(reply.encode() + b"\r\n")
+
     async def _receive_elided(self, entry: Elided, body: bool) -> None:
         chunk: list[str] = []
         while len(chunk) < entry.lines:
@@ -370,6 +578,20 @@ class _Session:
                            reply=None) from None
 
 
+def _auth_line(step: Send) -> tuple[str, ClientLine | None] | None:
+    """(mechanism, initial response as a line of its own or None) if ``step`` is one AUTH
+    command; None otherwise."""
+    if step.body or len(step.lines) != 1 or not isinstance(step.lines[0], ClientLine):
+        return None
+    line = step.lines[0]
+    first = line.parts[0] if line.parts else None
+    m = _AUTH_RE.fullmatch(first) if isinstance(first, str) else None
+    if m is None or line.rule.kind != "default":
+        return None
+    rest = ((m["rest"],) if m["rest"] else ()) + line.parts[1:]
+    return m["mech"], (ClientLine(rest, line.tls, DEFAULT_RULE, line.lineno) if rest else None)
+
+
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
@@ -399,7 +621,9 @@ class MockServer:
     """Serves ``transcript``'s server side on ``host``:``port`` (0: any; see ``.port``).
 
     ``ssl_context`` (server side) is required when the transcript uses TLS. ``timeout`` bounds
-    each wait for the client (None: no bound). After ``max_connections`` accepted connections
+    each wait for the client (None: no bound). With ``env`` (variables), secrets that can be
+    resolved from it are checked and wrong credentials get ``535``; without, any are taken.
+    After ``max_connections`` accepted connections
     the listener closes. ``results`` collects one :class:`MockResult` per finished connection;
     ``on_result`` is called with each as it is added.
     """
@@ -414,9 +638,14 @@ class MockServer:
         timeout: float | None = DEFAULT_TIMEOUT,
         max_connections: int | None = None,
         on_result: Callable[[MockResult], None] | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         if ssl_context is None and needs_tls(transcript):
             raise ValueError("this transcript uses TLS: the mock needs an ssl_context")
+        problem = serve_problem(transcript)
+        if problem is not None:
+            raise ValueError(problem)
+        self.env = env
         self.transcript = transcript
         self.host = host
         self.port = port
@@ -434,6 +663,11 @@ class MockServer:
         self._accepted = 0
         self._tasks: dict[asyncio.Task[None], _Client] = {}
         self._changed: asyncio.Condition | None = None
+
+    @property
+    def accepted(self) -> int:
+        """Connections accepted so far (including any beyond ``max_connections``)."""
+        return self._accepted
 
     async def start(self) -> None:
         """Start listening; raises OSError if the address cannot be bound."""
@@ -488,12 +722,17 @@ class MockServer:
 
     async def _serve(self, conn: _Client, number: int) -> None:
         peer = conn.peer
+        session = _Session(self, conn)
         try:
-            mismatch, error = await _Session(self, conn).run()
+            found, error = await session.run()
         except asyncio.CancelledError:
-            self._record(MockResult(number, peer, None, "the mock was stopped during the session"))
+            found = session.found
+            self._record(MockResult(number, peer, found[0] if found else None,
+                                    "the mock was stopped during the session",
+                                    tuple(found[1:])))
             raise
-        self._record(MockResult(number, peer, mismatch, error))
+        self._record(MockResult(number, peer, found[0] if found else None, error,
+                                tuple(found[1:])))
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from smtpshell.transcript.matching import (
@@ -113,6 +113,7 @@ def test_a_recorded_non_reply_line_is_compared_exactly() -> None:
     assert "text differs" in reason(match_server_line(line, "hello you"))
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # a busy machine
 @given(server_lines())
 def test_a_recorded_line_matches_its_own_text(line: ServerLine) -> None:
     if line.rule.kind in ("glob", "re"):
@@ -120,6 +121,7 @@ def test_a_recorded_line_matches_its_own_text(line: ServerLine) -> None:
     assert match_server_line(line, line.text) is None
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # a busy machine
 @given(server_lines(), TEXT)
 def test_matching_never_raises(line: ServerLine, got: str) -> None:
     result = match_server_line(line, got)
@@ -218,12 +220,14 @@ def test_no_reply_and_empty_expectations() -> None:
     assert match_reply([], []) is not None  # nothing expected, nothing got: still "no reply"
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # a busy machine
 @given(st.lists(server_lines(), max_size=6), st.lists(TEXT, max_size=6))
 def test_reply_matching_never_raises(expected: list[ServerLine], got: list[str]) -> None:
     result = match_reply(expected, got)
     assert result is None or result.render()
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # a busy machine
 @given(st.lists(st.from_regex(r"250-[A-Z0-9 ]{1,12}", fullmatch=True), max_size=5),
        st.lists(st.from_regex(r"250-[A-Z0-9 ]{1,12}", fullmatch=True), max_size=5))
 def test_loose_ehlo_matches_any_capability_list(recorded: list[str], live: list[str]) -> None:
@@ -268,6 +272,7 @@ def test_client_placeholders_secrets_and_rules() -> None:
     assert match_client_line(client("-> x  ~any"), "anything") is None
 
 
+@settings(suppress_health_check=[HealthCheck.too_slow])  # a busy machine
 @given(client_lines())
 def test_a_recorded_client_line_matches_its_own_resolution(line: ClientLine) -> None:
     if line.rule.kind in ("glob", "re"):
