@@ -363,58 +363,6 @@ def quick_message(
 
 # ---- raw bytes ---------------------------------------------------------------------
 
-_SIMPLE_ESCAPES = {"r": b"\r", "n": b"\n", "t": b"\t", "0": b"\0", "\\": b"\\"}
-
-
-def parse_escapes(text: str) -> bytes:
-    """Raw-mode text to bytes: ``\\r \\n \\t \\0 \\\\ \\xNN``; everything else as UTF-8.
-
-    Raises ValueError naming the (0-based) position of a bad escape.
-    """
-    out = bytearray()
-    i = 0
-    n = len(text)
-    while i < n:
-        j = text.find("\\", i)
-        if j == -1:
-            out += text[i:].encode("utf-8", errors="surrogateescape")
-            break
-        out += text[i:j].encode("utf-8", errors="surrogateescape")
-        if j + 1 >= n:
-            raise ValueError(f"lone backslash at position {j} (write \\\\ for a backslash)")
-        code = text[j + 1]
-        if code in _SIMPLE_ESCAPES:
-            out += _SIMPLE_ESCAPES[code]
-            i = j + 2
-        elif code == "x":
-            digits = text[j + 2 : j + 4]
-            if len(digits) != 2 or not all(c in "0123456789abcdefABCDEF" for c in digits):
-                raise ValueError(f"\\x at position {j} needs two hex digits (\\x0d)")
-            out.append(int(digits, 16))
-            i = j + 4
-        else:
-            raise ValueError(
-                f"unknown escape \\{code} at position {j} (use \\r \\n \\t \\0 \\\\ \\xNN)"
-            )
-    return bytes(out)
-
-
-_FORMAT_ESCAPES = {0x0D: "\\r", 0x0A: "\\n", 0x09: "\\t", 0x00: "\\0", 0x5C: "\\\\"}
-
-
-def format_escapes(data: bytes) -> str:
-    """Bytes as raw-mode text (the inverse of ``parse_escapes``): printable ASCII as is."""
-    out: list[str] = []
-    for byte in data:
-        if byte in _FORMAT_ESCAPES:
-            out.append(_FORMAT_ESCAPES[byte])
-        elif 0x20 <= byte < 0x7F:
-            out.append(chr(byte))
-        else:
-            out.append(f"\\x{byte:02x}")
-    return "".join(out)
-
-
 _SMUGGLING = " (SMTP smuggling pattern)"
 
 
@@ -462,12 +410,10 @@ __all__ = [
     "bdat_chunks",
     "check_message_file",
     "describe_bytes",
-    "format_escapes",
     "iter_data_chunks",
     "message_size",
     "normalise_line_endings",
     "notable_sequences",
-    "parse_escapes",
     "quick_message",
     "scan_message",
     "size_parameter",

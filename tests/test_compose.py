@@ -19,12 +19,10 @@ from smtpshell.compose import (
     bdat_chunks,
     check_message_file,
     describe_bytes,
-    format_escapes,
     iter_data_chunks,
     message_size,
     normalise_line_endings,
     notable_sequences,
-    parse_escapes,
     quick_message,
     scan_message,
     size_parameter,
@@ -336,43 +334,6 @@ def test_quick_message_refuses_header_injection() -> None:
 
 
 # ---- raw bytes ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("text", "data"),
-    [
-        (r"DATA\r\n", b"DATA\r\n"),
-        (r"hello\n.\nMAIL FROM:<x>\r\n", b"hello\n.\nMAIL FROM:<x>\r\n"),
-        (r"a\tb\0c\\d", b"a\tb\0c\\d"),
-        (r"\x41\x0d\x0A", b"A\r\n"),
-        ("naïve", "naïve".encode()),
-        ("", b""),
-    ],
-)
-def test_parse_escapes(text: str, data: bytes) -> None:
-    assert parse_escapes(text) == data
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        (r"ab\q", r"unknown escape \q at position 2"),
-        ("abc\\", "lone backslash at position 3"),
-        (r"\x4", r"\x at position 0 needs two hex digits"),
-        (r"xx\xZZ", r"\x at position 2 needs two hex digits"),
-    ],
-)
-def test_parse_escapes_errors_name_the_position(text: str, message: str) -> None:
-    with pytest.raises(ValueError) as info:
-        parse_escapes(text)
-    assert message in str(info.value)
-
-
-@given(st.binary(max_size=200))
-def test_format_escapes_round_trips(data: bytes) -> None:
-    text = format_escapes(data)
-    assert text.isprintable()
-    assert parse_escapes(text) == data
 
 
 @pytest.mark.parametrize(
