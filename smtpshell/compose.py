@@ -3,7 +3,7 @@
 Standard library only.  Message files are streamed chunk by chunk, never read whole:
 
 - DATA (RFC 5321): every line ending becomes CRLF (bare LF and bare CR too, §2.3.8;
-  SMTP smuggling, REFERENCE.md item 6), every line starting with "." gets another "."
+  SMTP smuggling, CVE-2023-51764/51765/51766), every line starting with "." gets another "."
   (§4.5.2), the body ends with CRLF and the terminating ".\\r\\n" follows (§4.1.1.4).
 - BDAT (RFC 3030): the same line endings, but no dot-stuffing and no terminator; each
   chunk is sent as exactly ``BDAT n`` octets.

@@ -3,7 +3,7 @@
 Every string that did not come from this program (server replies, certificate fields,
 file and transcript contents, names the user typed that are echoed back) goes through
 ``for_terminal`` before it is printed, so that only smtpshell's own colour codes ever
-reach the terminal.  What it escapes (REFERENCE: terminal safety):
+reach the terminal.  What it escapes:
 
 * C0 controls (U+0000-U+001F: ESC, BEL, BS, CR, LF, TAB…) and DEL (U+007F);
 * C1 controls (U+0080-U+009F; U+009B is a one-character CSI on many terminals);
