@@ -71,7 +71,7 @@ class StartTlsReady:
     """The server said 220 to STARTTLS: the driver must run the TLS handshake now.
 
     ``injected`` holds bytes that followed the 220 in plaintext; they were discarded
-    (STARTTLS response injection, REFERENCE.md item 9) and must never be shown as if
+    (STARTTLS response injection, curl CVE-2021-22947) and must never be shown as if
     they came over TLS.
     """
 
