@@ -427,3 +427,30 @@ def test_known_violations_still_occur() -> None:
     stale = sorted(set(KNOWN_VIOLATIONS_TODAY) - still)
     assert not stale, ("fixed, so remove from KNOWN_VIOLATIONS_TODAY in "
                        f"tests/test_architecture.py: {stale}")
+
+
+# ---- the project carries its own map --------------------------------------------------------
+
+REPO = PACKAGE_DIR.parent
+OUTSIDE = ("DESIGN" + ".md", "REFERENCE" + ".md", "../" + "shared", "/work/" + "shared")
+"""Documents that lived beside the repository while it was written; the repository must
+not send its reader to them (its own map is docs/architecture.md)."""
+
+
+def repository_text_files() -> Iterator[Path]:
+    yield from (REPO / name for name in ("README.md", "pyproject.toml", ".ci/run")
+                if (REPO / name).is_file())
+    for folder in ("smtpshell", "tests", "bench", "docs", "transcripts"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.is_file() and path.suffix in {".py", ".md", ".smtp", ".toml", ".txt", ""}:
+                yield path
+
+
+def test_the_repository_names_no_document_outside_it() -> None:
+    found = []
+    for path in repository_text_files():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for line_no, line in enumerate(text.splitlines(), 1):
+            found += [f"{path.relative_to(REPO)}:{line_no}: {name}"
+                      for name in OUTSIDE if name in line]
+    assert not found, "\n".join(found)
