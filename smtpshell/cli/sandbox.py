@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..context import Environment
+from ..escapes import for_terminal, for_terminal_lines
 from ..sandbox import DEFAULT_PORT, DEFAULT_TLS_PORT, Delivery, Sandbox, SandboxConfig
 from ..status import ExitStatus
 from ..transport import format_address
@@ -66,12 +67,20 @@ def banner(sb: Sandbox) -> list[str]:
     return lines
 
 
+class _EscapedFormatter(logging.Formatter):
+    """The mail server's log lines quote what clients sent: escaped for the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return for_terminal_lines(super().format(record))
+
+
 async def _serve(config: SandboxConfig, out: TextIO, err: TextIO) -> ExitStatus:
     def report(d: Delivery) -> None:
         rcpts = ", ".join(d.rcpt_tos)
         via = " over TLS" if d.tls else ""
-        out.write(f"  message from <{d.mail_from}> to {rcpts}{via}: {len(d.data)} bytes, "
-                  f"stored as {d.key}\n")
+        line = (f"  message from <{d.mail_from}> to {rcpts}{via}: {len(d.data)} bytes, "
+                f"stored as {d.key}")
+        out.write(for_terminal(line) + "\n")  # the addresses are what a client sent
         out.flush()
 
     sandbox = Sandbox(config, on_delivery=report)
@@ -82,7 +91,7 @@ async def _serve(config: SandboxConfig, out: TextIO, err: TextIO) -> ExitStatus:
         err.write(f"smtpshell sandbox: cannot start on {where}: {exc.strerror or exc}\n")
         return ExitStatus.ERROR
     handler = logging.StreamHandler(out)
-    handler.setFormatter(logging.Formatter("  server: %(message)s"))
+    handler.setFormatter(_EscapedFormatter("  server: %(message)s"))
     handler.setLevel(logging.WARNING)
     server_log = logging.getLogger("mail.log")
     server_log.addHandler(handler)

@@ -386,3 +386,56 @@ def test_the_password_question_quotes_the_user_escaped(server: Hostile, tmp_path
         shell.close()
     assert CORPUS["osc52"][0] not in shell.buffer and "\u2066".encode() not in shell.buffer
     assert "Password for eve\\x1b]52;c;cHduZWQ=\\x07\\u2066" in shell.text
+
+
+def test_the_sandbox_reports_client_addresses_escaped(tmp_path: Path) -> None:
+    """``smtpshell sandbox`` prints each delivery: the addresses are what a client sent."""
+    import signal
+    import socket
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtpshell", "sandbox", "--port", "0", "--tls-port", "0",
+         "--dir", str(tmp_path / "sb")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        assert proc.stdout is not None
+        seen = b""
+        while not (m := re.search(rb"SMTP \+ STARTTLS +127\.0\.0\.1:(\d+)", seen)):
+            line = proc.stdout.readline()
+            assert line, seen
+            seen += line
+        port = int(m.group(1))
+        sender = '"a' + CORPUS["osc0"][0].decode() + '\u202e"@example.org'
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            reader = sock.makefile("rb")
+
+            def say(line: str) -> bytes:
+                sock.sendall(line.encode() + b"\r\n")
+                reply = reader.readline()
+                while reply[3:4] == b"-":
+                    reply = reader.readline()
+                return reply
+
+            assert reader.readline().startswith(b"220")
+            assert say("EHLO client.test").startswith(b"250")
+            assert say(f"MAIL FROM:<{sender}> SMTPUTF8").startswith(b"250")
+            assert say('RCPT TO:<"b\x1b[2J"@example.org>').startswith(b"250")
+            assert say("DATA").startswith(b"354")
+            assert say("Subject: hi\r\n\r\nhello\r\n.").startswith(b"250")
+            say("QUIT")
+        while b"message from" not in seen:
+            line = proc.stdout.readline()
+            assert line, seen
+            seen += line
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    written = seen + out + err
+    assert_no_controls(written)
+    assert "\u202e".encode() not in written
+    assert (b'message from <"a\\x1b]0;pwned\\x07\\u202e"@example.org> to "b\\x1b[2J"@example.org'
+            in written), written
