@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
+from .escapes import for_terminal_lines
+
 if TYPE_CHECKING:
     from .sandbox import SandboxThread
     from .transcript.mock import MockResult, MockServer
@@ -202,7 +204,7 @@ class TranscriptItem(pytest.Item):
         style: Any = None,
     ) -> str:
         if isinstance(excinfo.value, TranscriptFailure):
-            return excinfo.value.result.render()
+            return for_terminal_lines(excinfo.value.result.render())  # quotes the server
         return str(super().repr_failure(excinfo))
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
@@ -283,8 +285,9 @@ class SmtpMock:
             problems.append(
                 f"the client made {len(results)} connection(s) to the mock, the test expects "
                 f"{self.connections} (it served {self._where()} at {self.host}:{self.port})")
-        self._report = ("smtp_mock: the client did not follow " + self._where() + "\n"
-                        + "\n".join(problems)) if problems else None
+        self._report = for_terminal_lines(  # the problems quote what the client sent
+            "smtp_mock: the client did not follow " + self._where() + "\n" + "\n".join(problems)
+        ) if problems else None
         return self._report
 
     def _where(self) -> str:

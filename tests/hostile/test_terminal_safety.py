@@ -439,3 +439,28 @@ def test_the_sandbox_reports_client_addresses_escaped(tmp_path: Path) -> None:
     assert "\u202e".encode() not in written
     assert (b'message from <"a\\x1b]0;pwned\\x07\\u202e"@example.org> to "b\\x1b[2J"@example.org'
             in written), written
+
+
+def test_the_pytest_plugin_failure_quotes_the_server_escaped(
+    server: Hostile, tmp_path: Path
+) -> None:
+    """A transcript test that fails against the corpus server: pytest shows the diff, with
+    what the server sent escaped."""
+    directory = tmp_path / "transcripts"
+    directory.mkdir()
+    greeting = "<- 220-x\n" * len(CORPUS) + "<- 220 end of 220\n"
+    (directory / "hostile.smtp").write_text(
+        f"# smtpshell transcript v1\ntarget: 127.0.0.1:{server.port}\n\n"
+        f"== connect address=127.0.0.1:{server.port}\n{greeting}"
+        "-> NOOP\n<- 550 5.0.0 recorded\n-> QUIT\n<- 221 bye\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
+         f"--smtpshell-server=127.0.0.1:{server.port}", str(directory / "hostile.smtp")],
+        capture_output=True, timeout=120, cwd=tmp_path, check=False,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    written = done.stdout + done.stderr
+    assert b"expected reply code 550, got 250" in written, written
+    assert_no_controls(written)
+    for name in CORPUS:
+        assert framed(name)[0] not in written, name
