@@ -208,10 +208,9 @@ def test_repl_auth_leaves_no_secret_in_any_file(sandbox: Sandbox, tmp_path: Path
             task = asyncio.create_task(
                 run_repl(core, history_file=history, input=pipe, output=DummyOutput())
             )
-            for line in lines:
-                pipe.send_text(line + "\r")
-                await asyncio.sleep(0.05)
-            pipe.send_text("\x04")
+            # Typed ahead, all at once: the prompt (and the password question, which reads
+            # the same input) takes one line at a time, in order; Ctrl-D ends the shell.
+            pipe.send_text("".join(line + "\r" for line in lines) + "\x04")
             await asyncio.wait_for(task, 60)
 
     asyncio.run(run())
