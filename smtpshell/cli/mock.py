@@ -1,9 +1,12 @@
 """``smtpshell mock FILE``: serve a transcript's server side: exit 0 every connection
-matched, 1 one did not, 2 error (130: Ctrl-C with ``--once`` before any client came)."""
+matched, 1 one did not, 2 error (130: Ctrl-C or SIGTERM with ``--once`` before any client
+came)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -20,6 +23,7 @@ from ..transcript.mock import (
     implicit_tls,
     make_server_context,
     needs_tls,
+    serve_problem,
     tls_words,
 )
 from ..transcript.model import Expect, Send, Transcript, TranscriptError
@@ -49,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true",
                    help="serve one connection, then exit 0 if it matched, 1 if not")
     p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
-                   help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g})")
+                   help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g}); "
+                   "with --once, also on a client that never connects (exit 1)")
     return p
 
 
@@ -62,6 +67,9 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         raise UsageError(str(exc)) from None
     if not any(isinstance(s, Expect | Send) for s in transcript.steps()):
         raise UsageError(f"{args.file}: nothing to serve (no client or server lines)")
+    problem = serve_problem(transcript)
+    if problem is not None:
+        raise UsageError(f"{args.file}: {problem}")
     results: list[MockResult] = []
     out = env.stdout
 
@@ -130,7 +138,7 @@ async def _serve(
 
     server = MockServer(transcript, args.host, args.port, ssl_context=context,
                         timeout=args.timeout, max_connections=1 if args.once else None,
-                        on_result=report)
+                        on_result=report, env=env.environ)
     try:
         await server.start()
     except OSError as exc:
@@ -138,11 +146,27 @@ async def _serve(
         raise UsageError(f"cannot listen on {where}: {exc.strerror or exc}") from None
     try:
         banner = _banner(args, transcript, server, ca_path)
-        if not await run_until_signal(banner, out, server.wait(1) if args.once else None):
+        if not await run_until_signal(banner, out,
+                                      _once(server, args.timeout) if args.once else None):
             out.write(_stopped(results) + "\n")
+            if args.once and not results:
+                return ExitStatus.INTERRUPTED  # SIGTERM before any client: as Ctrl-C
+        if args.once and not results:
+            out.write(f"mock stopped: no client connected within {args.timeout:g} s "
+                      "(--timeout).\n")
+            return ExitStatus.ERROR
     finally:
         await server.stop()
     return _status(results)
+
+
+async def _once(server: MockServer, timeout: float | None) -> None:
+    """Until the one connection of ``--once`` has finished; ``--timeout`` bounds the wait
+    for it to begin too (a CI job whose client never comes does not hang)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await server.connected()
+        await server.wait(1)
 
 
 def _stopped(results: Sequence[MockResult]) -> str:

@@ -663,6 +663,7 @@ class MockServer:
         self._accepted = 0
         self._tasks: dict[asyncio.Task[None], _Client] = {}
         self._changed: asyncio.Condition | None = None
+        self._connected: asyncio.Event | None = None
 
     @property
     def accepted(self) -> int:
@@ -672,6 +673,7 @@ class MockServer:
     async def start(self) -> None:
         """Start listening; raises OSError if the address cannot be bound."""
         self._changed = asyncio.Condition()
+        self._connected = asyncio.Event()
         self._server = await serve_tcp(self.host, self.port, self._spawn)
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -687,6 +689,11 @@ class MockServer:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         if server is not None:
             await server.wait_closed()
+
+    async def connected(self) -> None:
+        """Return once a client has connected (at once if one has)."""
+        assert self._connected is not None, "start the server first"
+        await self._connected.wait()
 
     async def wait(self, count: int = 1) -> list[MockResult]:
         """Wait until ``count`` connections have finished; returns all results so far."""
@@ -709,6 +716,8 @@ class MockServer:
 
     def _spawn(self, stream: AsyncioStream) -> None:
         self._accepted += 1
+        if self._connected is not None:
+            self._connected.set()
         limit = self.max_connections
         if self._server is None or (limit is not None and self._accepted > limit):
             stream.abort()

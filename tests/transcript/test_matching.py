@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 
 import pytest
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from smtpshell.transcript.matching import (
     Mismatch,
+    credentials_problem,
+    match_body,
     match_client_line,
     match_reply,
     match_send,
@@ -18,6 +21,7 @@ from smtpshell.transcript.matching import (
 from smtpshell.transcript.model import (
     ClientLine,
     Elided,
+    Event,
     Rule,
     SecretRef,
     Send,
@@ -383,3 +387,117 @@ def test_tls_state_is_checked_when_given() -> None:
     send = Send((quit_,))
     assert match_send(send, ["QUIT"], tls=True) is None
     assert "inside TLS" in reason(match_send(send, ["QUIT"], tls=False))
+
+
+# --------------------------------------------------------------------------- what clients vary
+
+
+@pytest.mark.parametrize("got", [
+    "MAIL FROM:<demo@smtpshell.test>",
+    "mail FROM:<demo@smtpshell.test> size=18",  # smtplib
+    "MAIL FROM:<demo@smtpshell.test> SIZE=402 BODY=8BITMIME SMTPUTF8",  # curl, swaks
+    "mail from:<demo@smtpshell.test> RET=HDRS ENVID=QQ314159",
+])
+def test_mail_parameters_are_the_clients_own(got: str) -> None:
+    assert match_client_line(client("-> MAIL FROM:<demo@smtpshell.test>"), got) is None
+    recorded_with = client("-> MAIL FROM:<demo@smtpshell.test> SIZE=99")
+    assert match_client_line(recorded_with, got) is None
+
+
+@pytest.mark.parametrize("got", [
+    "RCPT TO:<alice@smtpshell.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;alice@smtpshell.test",
+    "rcpt to:<alice@smtpshell.test>",  # smtplib from 3.13
+    "rcpt TO:<alice@smtpshell.test>",  # smtplib before
+])
+def test_rcpt_parameters_and_keyword_case(got: str) -> None:
+    assert match_client_line(client("-> RCPT TO:<alice@smtpshell.test>"), got) is None
+
+
+def test_the_address_itself_still_counts() -> None:
+    line = client("-> MAIL FROM:<demo@smtpshell.test>")
+    for got in ("MAIL FROM:<Demo@smtpshell.test>", "MAIL FROM:<demo@smtpshell.test>x",
+                "MAIL FROM:<other@smtpshell.test> SIZE=1", "MAIL FROM:demo@smtpshell.test",
+                "RCPT TO:<demo@smtpshell.test>"):
+        assert reason(match_client_line(line, got)) == "text differs", got
+    volatile = client("-> RCPT TO:<{{word:alice@smtpshell.test}}> NOTIFY=NEVER")
+    assert match_client_line(volatile, "RCPT TO:<bob@example.org> NOTIFY=SUCCESS") is None
+
+
+def test_annotations_constrain_the_parameters() -> None:
+    exact = client("-> MAIL FROM:<a@b.test> SIZE=18  ~exact")
+    assert match_client_line(exact, "MAIL FROM:<a@b.test> SIZE=18") is None
+    assert reason(match_client_line(exact, "MAIL FROM:<a@b.test>")) == "text differs (~exact)"
+    glob = client("-> MAIL FROM:<a@b.test> SMTPUTF8  ~glob MAIL FROM:<a@b.test> *SMTPUTF8*")
+    assert match_client_line(glob, "MAIL FROM:<a@b.test> SIZE=3 SMTPUTF8") is None
+    assert match_client_line(glob, "MAIL FROM:<a@b.test> SIZE=3") is not None
+
+
+def test_other_commands_get_no_parameter_leeway() -> None:
+    assert match_client_line(client("-> VRFY <a@b.test>"), "VRFY <a@b.test> X=1") is not None
+
+
+SKIP = Event("skip")
+
+
+def body_lines(*texts: str) -> list[ClientLine]:
+    return [ClientLine.of(t, lineno=30 + i) for i, t in enumerate(texts)]
+
+
+def test_skip_takes_any_lines_in_a_body() -> None:
+    subject, blank, hello, dot = body_lines("Subject: hi", "", "Hello", ".")
+    pattern: list[ClientLine | Elided | Event] = [SKIP, subject, SKIP, blank, hello, dot]
+    swaks = ["Date: Mon, 1 Jan 2026 10:00:00 +0000", "To: a@b.test", "From: c@d.test",
+             "Subject: hi", "Message-Id: <1@d.test>", "X-Mailer: swaks", "", "Hello", "."]
+    assert match_body(pattern, swaks) == []
+    assert match_body(pattern, ["Subject: hi", "", "Hello", "."]) == []  # none to skip
+    assert match_body([subject, blank, hello, dot], swaks) != []  # no skip, no leeway
+
+
+def test_every_difference_of_a_body_is_its_own_mismatch() -> None:
+    lines = body_lines("From: a@b.test", "Subject: hi", "", "Hello", "Bye", ".")
+    got = ["From: a@b.test", "Subject: ho", "", "Hello", "Bye!", "P.S.", "."]
+    found = match_body(lines, got, tls=True)
+    assert [(m.reason, m.lineno, m.got) for m in found] == [
+        ("text differs", 31, ("Subject: ho",)),
+        ("lines differ", 34, ("Bye!", "P.S.")),
+    ]
+    assert "~> Bye!" in found[1].render()
+    missing = match_body(lines, ["From: a@b.test", "", "Hello", "Bye", "."])
+    assert [(m.reason, m.lineno, m.got) for m in missing] == [
+        ("the client did not send this line", 31, ())]
+    skipping: list[ClientLine | Elided | Event] = [*lines[:1], SKIP, *lines[1:]]
+    added = match_body(skipping, [*got[:1], "X: 1", "Subject: hi", *got[2:]])
+    assert [m.got for m in added] == [("Bye!", "P.S.")]  # X: 1 is skipped, no difference
+    instead = match_body(skipping, [*got[:1], "X: 1", *got[1:]])  # where a skip is, the
+    assert (instead[0].reason, instead[0].got) == (  # client's lines there are shown
+        "the client did not send this line (it sent these instead)", ("X: 1", "Subject: ho"))
+
+
+def test_a_differing_elided_body_is_summarised() -> None:
+    hidden = [f"line {i}" for i in range(50)]
+    elided = Elided.of(hidden)
+    (subject,) = body_lines("Subject: big")
+    dot = ClientLine.of(".")
+    assert match_body([subject, elided, dot], ["Subject: big", *hidden, "."]) == []
+    (mismatch,) = match_body([subject, elided, dot],
+                             ["Subject: big", *hidden[:-1], "changed", "."])
+    assert mismatch.reason == "the body differs from the elided lines (count, bytes or sha256)"
+    assert mismatch.got[0].startswith("(50 lines, ")
+
+
+def test_credentials_are_compared_without_naming_them() -> None:
+    plain = SecretRef.plain("demo", "PW")
+    wanted = base64.b64encode(b"\0demo\0right").decode()
+    assert credentials_problem(plain, wanted, wanted) is None
+    assert credentials_problem(plain, wanted,
+                               base64.b64encode(b"demo\0demo\0right").decode()) is None
+    wrong = credentials_problem(plain, wanted, base64.b64encode(b"\0demo\0wrong").decode())
+    assert wrong == "the password differs from $PW"
+    assert credentials_problem(plain, wanted, base64.b64encode(b"\0eve\0right").decode()) == (
+        "the user name differs from the transcript's")
+    assert credentials_problem(plain, wanted, "not base64!") == "the AUTH answer is not base64"
+    login = SecretRef.login_password("PW")
+    assert credentials_problem(login, "cmlnaHQ=", "d3Jvbmc=") == "the password differs from $PW"
+    cram = SecretRef.cram_md5("demo", "PW")
+    assert credentials_problem(cram, "ZGVtbyBhYmM=", "ZGVtbyBhYmQ=") == (
+        "the CRAM-MD5 answer differs (user name or $PW)")

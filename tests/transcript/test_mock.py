@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
 import re
+import signal
 import smtplib
 import socket
 import ssl
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -714,3 +718,228 @@ def test_stopping_the_mock_ends_a_session_in_progress_with_an_error() -> None:
     greeting, results = asyncio.run(main())
     assert greeting == b"220 hi\r\n"
     assert only(results).error == "the mock was stopped during the session"
+
+
+# ---------------------------------------------------------------- AUTH forms, credentials
+
+AUTH_TEMPLATE = """\
+# smtpshell transcript v1
+
+<- 220 mock.smtpshell.test ESMTP
+-> EHLO client.test
+<- 250-mock.smtpshell.test
+<- 250 AUTH {mechs}
+{exchange}
+-> QUIT
+<- 221 2.0.0 Bye
+== closed by=server
+"""
+LOGIN_TWO_STEP = AUTH_TEMPLATE.format(mechs="LOGIN", exchange="""\
+-> AUTH LOGIN
+<- 334 VXNlcm5hbWU6
+-> {{secret:login user=demo}}
+<- 334 UGFzc3dvcmQ6
+-> {{secret:login password=$MOCK_PW}}
+<- 235 2.7.0 Authentication successful""")
+LOGIN_INITIAL = AUTH_TEMPLATE.format(mechs="LOGIN", exchange="""\
+-> AUTH LOGIN {{secret:login user=demo}}
+<- 334 UGFzc3dvcmQ6
+-> {{secret:login password=$MOCK_PW}}
+<- 235 2.7.0 Authentication successful""")
+PLAIN_INITIAL = AUTH_TEMPLATE.format(mechs="PLAIN", exchange="""\
+-> AUTH PLAIN {{secret:plain user=demo password=$MOCK_PW}}
+<- 235 2.7.0 Authentication successful""")
+PLAIN_TWO_STEP = AUTH_TEMPLATE.format(mechs="PLAIN", exchange="""\
+-> AUTH PLAIN
+<- 334\\x20
+-> {{secret:plain user=demo password=$MOCK_PW}}
+<- 235 2.7.0 Authentication successful""")
+
+
+def smtplib_auth(mech: str, user: str, password: str, *, initial: bool
+                 ) -> Callable[[int], tuple[int, bytes]]:
+    """smtplib's own AUTH: ``initial`` sends the initial response with the command."""
+    def run(port: int) -> tuple[int, bytes]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            s.ehlo()
+            s.user, s.password = user, password
+            method = s.auth_login if mech == "LOGIN" else s.auth_plain
+            try:
+                return s.auth(mech, method, initial_response_ok=initial)
+            except smtplib.SMTPAuthenticationError as exc:
+                error = exc.smtp_error
+                return exc.smtp_code, error if isinstance(error, bytes) else error.encode()
+    return run
+
+
+@pytest.mark.parametrize("text", [LOGIN_TWO_STEP, LOGIN_INITIAL, PLAIN_INITIAL, PLAIN_TWO_STEP],
+                         ids=["login-two-step", "login-initial", "plain-initial",
+                              "plain-two-step"])
+@pytest.mark.parametrize("initial", [True, False], ids=["client-initial", "client-two-step"])
+def test_auth_with_and_without_initial_response_match_each_other(text: str,
+                                                                  initial: bool) -> None:
+    mech = "LOGIN" if "AUTH LOGIN" in text else "PLAIN"
+    (code, _), results = serve(text, smtplib_auth(mech, "demo", "right", initial=initial),
+                               env={"MOCK_PW": "right"})
+    assert code == 235
+    assert only(results).ok, only(results).render()
+
+
+@pytest.mark.parametrize("text", [LOGIN_TWO_STEP, PLAIN_INITIAL], ids=["login", "plain"])
+def test_a_wrong_password_gets_535_when_the_secret_resolves(text: str) -> None:
+    mech = "LOGIN" if "AUTH LOGIN" in text else "PLAIN"
+    (code, message), results = serve(text, smtplib_auth(mech, "demo", "wrong-pw", initial=True),
+                                     env={"MOCK_PW": "right"})
+    assert code == 535 and b"credentials invalid" in message
+    result = only(results)
+    assert result.mismatch is not None and len(result.mismatches) == 1
+    assert result.mismatch.reason == "the password differs from $MOCK_PW (answered 535)"
+    assert result.mismatch.lineno == lineno_of(text, next(
+        line for line in text.splitlines() if line.startswith("-> AUTH")))
+    report = result.render()
+    assert "<credential redacted>" in report
+    for secret in (b"wrong-pw", b"\0demo\0wrong-pw"):
+        assert secret.decode() not in report
+        assert base64.b64encode(secret).decode() not in report
+
+
+def test_credentials_are_checked_only_when_the_variable_is_set() -> None:
+    for env in (None, {}, {"OTHER": "x"}):
+        (code, _), results = serve(PLAIN_INITIAL, smtplib_auth("PLAIN", "eve", "anything",
+                                                               initial=True), env=env)
+        assert code == 235 and only(results).ok
+    (code, _), results = serve(LOGIN_INITIAL, smtplib_auth("LOGIN", "eve", "right",
+                                                           initial=False),
+                               env={"MOCK_PW": "right"})
+    assert code == 535
+    assert only(results).mismatch is not None
+    assert only(results).mismatch.reason.startswith("the user name differs")  # type: ignore[union-attr]
+
+
+def test_after_535_the_client_may_try_again_and_quit() -> None:
+    def client(port: int) -> list[int]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            s.ehlo()
+            codes = [s.docmd("AUTH PLAIN", base64.b64encode(b"\0demo\0bad").decode())[0],
+                     s.docmd("AUTH PLAIN")[0], s.docmd("NOOP")[0],
+                     s.docmd("MAIL FROM:<a@b.test>")[0]]
+            codes.append(s.docmd("QUIT")[0])
+            return codes
+
+    codes, results = serve(PLAIN_INITIAL, client, env={"MOCK_PW": "right"})
+    assert codes == [535, 535, 250, 530, 221]
+    assert not only(results).ok
+
+
+def test_a_different_mechanism_is_a_deviation() -> None:
+    (code, _), results = serve(PLAIN_INITIAL, smtplib_auth("LOGIN", "demo", "x", initial=True))
+    assert code == 421
+    mismatch = only(results).mismatch
+    assert mismatch is not None and mismatch.reason == "text differs"
+    assert "AUTH LOGIN <credential redacted>" in only(results).render()
+
+
+# --------------------------------------------------------- bodies: skip, every difference
+
+SKIPPING = """\
+# smtpshell transcript v1
+
+<- 220 mock.smtpshell.test ESMTP
+-> EHLO client.test
+<- 250-mock.smtpshell.test
+<- 250-SIZE 1000000
+<- 250 8BITMIME
+-> MAIL FROM:<demo@smtpshell.test>
+<- 250 2.1.0 OK
+-> RCPT TO:<alice@smtpshell.test>
+<- 250 2.1.5 OK
+-> DATA
+<- 354 go ahead
+== skip
+-> Subject: hello
+== skip
+->
+-> Hi Alice,
+-> see you
+-> Bye
+-> .
+<- 250 2.0.0 queued
+-> QUIT
+<- 221 2.0.0 Bye
+== closed by=server
+"""
+
+
+def smtplib_send(message: str) -> Callable[[int], dict[str, tuple[int, bytes]]]:
+    def run(port: int) -> dict[str, tuple[int, bytes]]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
+            return s.sendmail("demo@smtpshell.test", ["alice@smtpshell.test"], message)
+    return run
+
+
+def test_smtplib_with_size_and_its_own_headers_follows_a_skipping_transcript() -> None:
+    message = ("Date: Mon, 30 Nov 2026 03:00:00 +0000\nMessage-ID: <1@client.test>\n"
+               "Subject: hello\nMIME-Version: 1.0\nX-Mailer: app 1.0\n\nHi Alice,\nsee you\nBye\n")
+    refused, results = serve(SKIPPING, smtplib_send(message))
+    assert refused == {}
+    assert only(results).ok, only(results).render()
+
+
+def test_every_difference_of_a_connection_in_one_report() -> None:
+    message = "Subject: hello\n\nHi Bob,\nsee you\nBye!\n"
+    refused, results = serve(SKIPPING, smtplib_send(message))
+    assert refused == {}  # the mock went on as recorded after the body
+    result = only(results)
+    assert [m.lineno for m in result.mismatches] == [
+        lineno_of(SKIPPING, "-> Hi Alice,"), lineno_of(SKIPPING, "-> Bye")]
+    report = result.render()
+    assert "MISMATCH (2 differences)" in report
+    assert "+      -> Hi Bob," in report and "+      -> Bye!" in report
+
+
+def test_a_skip_outside_a_body_is_refused() -> None:
+    text = SKIPPING.replace("-> RCPT TO:", "== skip\n-> RCPT TO:")
+    with pytest.raises(ValueError, match=r"'== skip' is for the lines of a DATA body only"):
+        MockServer(parse(text))
+
+
+# ---------------------------------------------------------- mock --once: signals, timeout
+
+
+def test_mock_once_gives_up_waiting_for_a_client_after_the_timeout(session_file: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    status = mock_main(["--once", "--port", "0", "--timeout", "0.5", str(session_file)],
+                       out, err)
+    assert status == 1, err.getvalue()
+    assert "mock stopped: no client connected within 0.5 s (--timeout)." in out.getvalue()
+
+
+def test_mock_once_stops_on_sigterm_while_it_waits(session_file: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "smtpshell", "mock", "--once", "--port", "0",
+                             str(session_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        seen = ""
+        while "waiting for one client" not in seen:
+            line = proc.stdout.readline()
+            assert line, f"the mock exited early: {seen!r}"
+            seen += line
+        proc.send_signal(signal.SIGTERM)
+        rest, errors = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, errors
+    assert "mock stopped: 0 connection(s)" in rest and errors == ""
+
+
+def test_mock_main_refuses_a_misplaced_skip_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.smtp"
+    path.write_text(SKIPPING.replace("-> RCPT TO:", "== skip\n-> RCPT TO:"))
+    out, err = io.StringIO(), io.StringIO()
+    assert mock_main(["--once", "--port", "0", str(path)], out, err) == 2
+    line = lineno_of(path.read_text(), "== skip")
+    assert f"line {line}: '== skip' is for the lines of a DATA body only" in err.getvalue()
+    assert "Traceback" not in err.getvalue()
