@@ -202,3 +202,39 @@ def test_a_plain_transcript_has_no_cafile_and_a_bad_one_is_one_line(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*smtp_mock: *bad.smtp:3: unknown annotation ~nope*"])
     assert "Traceback" not in result.stdout.str()
+
+
+# --------------------------------------------------------------------------- collection
+
+
+def test_a_transcript_named_on_the_command_line_outside_the_folder_is_collected(
+    pytester: pytest.Pytester,
+) -> None:
+    other = pytester.path / "other"
+    other.mkdir()
+    (other / "x.smtp").write_text((SAMPLES / "plain.smtp").read_text())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", "other/x.smtp")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*other/x.smtp::x PASSED*"])
+
+
+def test_pytest_transcripts_folder_without_an_ini_file_runs_them(
+    pytester: pytest.Pytester,
+) -> None:
+    copy_samples(pytester, "plain.smtp", "starttls.smtp")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "transcripts/")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_named_folder_whose_transcripts_are_not_collected_says_why(
+    pytester: pytest.Pytester,
+) -> None:
+    folder = pytester.path / "mail-tests"
+    folder.mkdir()
+    (folder / "a.smtp").write_text((SAMPLES / "plain.smtp").read_text())
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "mail-tests")
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    result.stdout.fnmatch_lines([
+        "smtpshell: 1 *.smtp file(s) found but not collected as transcript tests "
+        "(e.g. *mail-tests/a.smtp): transcripts are collected under *transcripts (ini option "
+        "smtpshell_transcripts) or when the file itself is named on the command line"])
