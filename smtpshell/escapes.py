@@ -20,14 +20,17 @@ reach the terminal.  What it escapes:
 Escapes read as they would in Python: ``\\x1b``, ``\\u202e``, ``\\U000e0041``.  Backslashes
 themselves are left alone, so ordinary text stays readable, and the function is idempotent:
 text escaped twice reads as text escaped once (never ``\\\\x1b``).  The price: a peer that
-sends the four characters ``\\x1b`` is shown as one that sends ESC; where that matters the
-reply is flagged (``control characters in reply``).
+sends the four characters ``\\x1b`` is shown as one that sends ESC (a reply that really
+carried ESC is flagged ``control characters in reply``), and a stray byte 0x80-0x9F reads
+like the C1 control of the same number.  On text without backslashes or stray bytes the
+function is injective: two different strings never look alike once escaped.
 
 The rule for layers below the screen (one rule, everywhere): a layer that turns wire bytes
 into text *for showing* may escape them with this function, once, at that boundary;
 ``protocol.replies.decode_line`` does, so a ``Reply``'s ``lines`` are safe wherever they go
-(screen, /explain, replay and mock reports) and its ``raw`` bytes keep what was received
-(the transcript recorder writes those).  The screen escapes again in any case: the terminal
+(screen, /explain, hints) and its ``raw`` bytes keep what was received (the transcript
+recorder writes those, and replay matches against them: a report then escapes them once,
+in the transcript's own syntax).  The screen escapes again in any case: the terminal
 writer (``ui.render.Renderer``) passes every string it prints through ``for_terminal`` before
 it adds its own colour, so a printer that forgot does no harm.  Printers that do not use the
 Renderer (stderr lines, replay and mock reports, ``show``) call ``for_terminal`` for one line
