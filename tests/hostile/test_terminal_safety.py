@@ -127,9 +127,13 @@ def smtpshell(args: list[str], stdin: str = "", env: dict[str, str] | None = Non
 
 
 def test_replies_in_batch_mode(server: Hostile) -> None:
-    done = smtpshell(["127.0.0.1", str(server.port)], "EHLO me\nNOOP\nVRFY x\nQUIT\n")
+    typed = "NOOP " + framed("osc0")[0].decode() + "\nRSET " + framed("rlo")[0].decode()
+    done = smtpshell(["127.0.0.1", str(server.port)], f"EHLO me\n{typed}\nVRFY x\nQUIT\n")
     out = done.stdout
     assert b"end of 250" in out and b"end of 550" in out, out
+    # the lines read from stdin, echoed as sent
+    assert b"> NOOP <osc0:\\x1b]0;pwned\\x07:>\n" in out
+    assert b"> RSET <rlo:\\u202egnp.exe:>\n" in out
     assert_safe(out)
     assert_no_controls(out + done.stderr)
 
