@@ -7,6 +7,16 @@ event in order: what was sent, each reply, TLS results, notices, the close.
 STARTTLS is transparent: when the core reports ``StartTlsReady`` (the server said
 220), the reader task discards any plaintext that followed the 220, runs the
 handshake on the same connection, and only then completes the STARTTLS command.
+
+The network is swappable: ``Session(options, observers, opener=…)`` opens its stream
+with ``opener`` (``transport.open_stream`` by default; tests pass
+``transport.MockStream(chunks).opener()``).
+
+An interrupt (the task awaiting a send is cancelled) leaves a known state: during the
+TLS handshake, or while a message or a line is only partly sent, the session closes
+the connection (it can neither go on in plain text nor finish a half-sent line) and
+publishes a ``Closed`` saying why; a wait for a reply that is merely interrupted keeps
+the connection (the reply is published when it comes).
 """
 
 from __future__ import annotations
@@ -14,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +35,8 @@ from .protocol.events import Closed, Event, Notice, ProtocolError, Reply, ReplyK
 from .protocol.replies import Capabilities
 from .protocol.sasl.redact import Classifier, Origin, Outgoing
 from .protocol.state import ClientState, Stage
-from .transport import NetworkStream, TransportError, format_address, open_tcp, open_unix
+from .tls import TlsReport
+from .transport import NetworkStream, Opener, TransportError, format_address, open_stream
 
 TlsMode = Literal["plain", "starttls", "implicit"]
 
@@ -111,8 +121,60 @@ class TlsFailed:
     """The details: for a refused certificate its fingerprint and the ways forward."""
 
 
-SessionEvent = Event | Connected | Sent | TlsEstablished | TlsFailed
+@dataclass(frozen=True, kw_only=True)
+class ObserverFailed:
+    """An observer (the screen, the recorder) raised while handling an event.
+
+    Published to every observer once (a failure while handling this one is dropped);
+    the renderer prints it.  The session goes on, and the other observers got the event.
+    """
+
+    observer: str
+    event: str
+    error: str
+
+    @property
+    def message(self) -> str:
+        return f"internal error in {self.observer} while handling {self.event}: {self.error}"
+
+
+SessionEvent = Event | Connected | Sent | TlsEstablished | TlsFailed | ObserverFailed
 Observer = Callable[[SessionEvent], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionSnapshot:
+    """A frozen view of the session for the prompt, the toolbar, /status and hints."""
+
+    target: str
+    connected: bool
+    mode: ClientState
+    stage: Stage
+    tls: bool
+    tls_report: TlsReport | None
+    """The report of this connection's handshake (None when it is not encrypted)."""
+    authenticated: bool
+    auth_user: str | None
+    capabilities: Capabilities | None
+    closed_reason: str | None
+    """Why the connection ended (None while it is open)."""
+    line_open: bool
+    """Part of a line went out and the rest did not (raw bytes without CRLF)."""
+
+    @property
+    def in_data(self) -> bool:
+        return self.mode is ClientState.DATA
+
+    @property
+    def in_auth(self) -> bool:
+        return self.mode is ClientState.AUTH
+
+    @property
+    def tls_summary(self) -> str | None:
+        """``TLSv1.3 TLS_AES_256_GCM_SHA384``, or None when not encrypted."""
+        if self.tls_report is None:
+            return None
+        return f"{self.tls_report.version} {self.tls_report.cipher}"
 
 
 class SessionError(Exception):
@@ -135,13 +197,33 @@ class SessionError(Exception):
         """Connected, but the server said nothing (or closed) before a greeting."""
 
 
+SessionFactory = Callable[[ConnectOptions, Sequence[Observer]], "Session"]
+"""What a front end makes its sessions with: ``Session``, or in tests
+``lambda options, observers: Session(options, observers, opener=stream.opener())``."""
+
+
+INTERRUPTED_TLS = (
+    "interrupted during the TLS handshake: the connection is closed (it cannot go on "
+    "in plain text once the handshake began)"
+)
+INTERRUPTED_SENDING = (
+    "interrupted while sending: the connection is closed (a message or line sent only "
+    "in part cannot be finished)"
+)
+
+
 class Session:
-    def __init__(self, options: ConnectOptions, observers: Sequence[Observer] = ()) -> None:
+    def __init__(
+        self,
+        options: ConnectOptions,
+        observers: Sequence[Observer] = (),
+        *,
+        opener: Opener = open_stream,
+    ) -> None:
         self.options = options
         self.observers: list[Observer] = list(observers)
         self.conn = ClientConnection(lmtp=options.lmtp)
         self.tls_report: tls.TlsReport | None = None
-        self.auth_user: str | None = None
         self.greeting: Reply | None = None
         self.closed_reason: str | None = None
         self._stream: NetworkStream | None = None
@@ -151,8 +233,26 @@ class Session:
         self._context: ssl.SSLContext | None = None
         self.classifier = Classifier()
         """Classifies every line sent (``Outgoing``); follows hand-typed AUTH exchanges."""
+        self._opener = opener
 
     # ---- state, for the prompt and toolbar ------------------------------------------
+    def snapshot(self) -> SessionSnapshot:
+        conn = self.conn
+        connected = self.connected
+        return SessionSnapshot(
+            target=self.options.target,
+            connected=connected,
+            mode=conn.state,
+            stage=conn.stage,
+            tls=conn.tls,
+            tls_report=self.tls_report if conn.tls else None,
+            authenticated=conn.authenticated,
+            auth_user=conn.auth_user,
+            capabilities=conn.capabilities,
+            closed_reason=None if connected else self.closed_reason,
+            line_open=conn.line_open,
+        )
+
     @property
     def connected(self) -> bool:
         return self._stream is not None and self.conn.state is not ClientState.CLOSED
@@ -181,6 +281,11 @@ class Session:
     def authenticated(self) -> bool:
         return self.conn.authenticated
 
+    @property
+    def auth_user(self) -> str | None:
+        """Who authenticated (the core learns it from the AUTH exchange)."""
+        return self.conn.auth_user
+
     def subscribe(self, observer: Observer) -> None:
         self.observers.append(observer)
 
@@ -189,13 +294,20 @@ class Session:
             self.observers.remove(observer)
 
     def publish(self, event: SessionEvent) -> None:
+        failures: list[ObserverFailed] = []
         for observer in list(self.observers):
             try:
                 observer(event)
             except Exception as exc:  # one observer's bug must not end the session
+                if isinstance(event, ObserverFailed):
+                    continue  # reporting a failure failed: nothing more to say
                 name = getattr(observer, "__qualname__", type(observer).__name__)
-                sys.stderr.write(f"smtpshell: internal error in {name} while handling "
-                                 f"{type(event).__name__}: {type(exc).__name__}: {exc}\n")
+                failures.append(ObserverFailed(
+                    observer=name, event=type(event).__name__,
+                    error=f"{type(exc).__name__}: {exc}",
+                ))
+        for failure in failures:
+            self.publish(failure)
 
     # ---- connecting ------------------------------------------------------------------
     def tls_context(self) -> ssl.SSLContext:
@@ -219,20 +331,16 @@ class Session:
         hostname = tls.server_hostname(opts.tls, opts.host) if implicit else None
         try:
             with tls.capture_handshakes() as handshakes:
-                if opts.unix_path:
-                    stream: NetworkStream = await open_unix(
-                        opts.unix_path, timeout=opts.connect_timeout, ssl_context=ctx
-                    )
-                else:
-                    stream = await open_tcp(
-                        opts.host,
-                        opts.port,
-                        timeout=opts.connect_timeout,
-                        ssl_context=ctx,
-                        server_hostname=hostname,
-                        family=opts.family,
-                        local_addr=opts.local_addr,
-                    )
+                stream = await self._opener(
+                    host=opts.host,
+                    port=opts.port,
+                    unix_path=opts.unix_path,
+                    timeout=opts.connect_timeout,
+                    ssl_context=ctx,
+                    server_hostname=hostname,
+                    family=opts.family,
+                    local_addr=opts.local_addr,
+                )
         except TransportError as exc:
             raise SessionError("connect", str(exc)) from exc
         except (ssl.SSLError, ConnectionError) as exc:
@@ -273,7 +381,12 @@ class Session:
         """Build the TLS report, check pins; return a failure message or None."""
         sslobj = stream.ssl_object
         if sslobj is None:
-            return "TLS handshake finished but no TLS session is present"
+            canned = getattr(stream, "tls_report", None)  # a MockStream's
+            if canned is None:
+                return "TLS handshake finished but no TLS session is present"
+            self.tls_report = canned
+            self.publish(TlsEstablished(report=canned, implicit=implicit))
+            return None
         report = tls.build_report(sslobj, self.options.tls, self.options.host)
         if self.options.tls.pins:
             der = sslobj.getpeercert(binary_form=True)
@@ -395,7 +508,7 @@ class Session:
         wait: bool,
     ) -> list[Reply]:
         if not self.connected or self._stream is None:
-            self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
+            self.publish(Notice(kind="not-connected", message="not connected"))
             return []
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Reply | None]] = []
@@ -407,7 +520,8 @@ class Session:
             )
             before = len(self.conn.pending)
             try:
-                data = self.conn.send_line(out.line, dot_stuff=dot_stuff)
+                user = out.credential.user if out.credential is not None else None
+                data = self.conn.send_line(out.line, dot_stuff=dot_stuff, user=user)
             except LineError as exc:
                 self.publish(Notice(kind="bad-line", message=str(exc), warning=True))
                 break
@@ -427,30 +541,88 @@ class Session:
         return await self._wait(futures)
 
     async def send_raw(
-        self, data: bytes | Outgoing, *, shown: str = "", expect_reply: bool = False,
-        verb: str = "RAW",
+        self,
+        data: bytes | Outgoing,
+        *,
+        shown: str | None = None,
+        origin: Origin = "user",
+        expect_reply: bool | None = None,
+        verb: str | None = None,
     ) -> list[Reply]:
-        """Send exact bytes (raw mode, BDAT chunks).
+        """Send exact bytes (a /raw payload, a streamed message body); wait for the
+        replies the complete command lines in them ask for (the core follows the bytes).
 
-        ``data`` is an ``Outgoing`` with ``raw`` bytes (a /raw payload, classified), or the
-        bytes of a message chunk, ``shown`` as given (message bodies are not classified).
+        ``data`` may come classified (an ``Outgoing`` with ``raw`` bytes).  Bytes without
+        ``shown`` are a /raw payload, classified here at the redaction point; with it they
+        are a message chunk that ``shown`` describes ("" for the chunks after the first).
+        ``expect_reply`` and ``verb`` are ignored (the core knows which lines wait for a
+        reply); kept for old callers.  An interrupt while a message or a line is partly
+        sent closes the connection.
         """
-        out = data if isinstance(data, Outgoing) else Outgoing(shown, None, "user", data)
-        data = out.raw if out.raw is not None else out.line.encode("utf-8", "surrogateescape")
-        if not self.connected or self._stream is None:
-            self.publish(Notice(kind="not-connected", message="not connected (use /reconnect)"))
+        if not self._can_send():
             return []
+        if isinstance(data, Outgoing):
+            out = data
+            raw = out.raw if out.raw is not None else out.line.encode("utf-8", "surrogateescape")
+        else:
+            out, raw = self._raw_outgoing(data, shown, origin), data
+        return await self._send_bytes(lambda: self.conn.send_raw(raw), out)
+
+    async def send_bdat(
+        self, data: bytes, *, last: bool, shown: str, origin: Origin = "shell"
+    ) -> list[Reply]:
+        """``BDAT <size> [LAST]`` and the chunk (RFC 3030); wait for the reply.
+
+        An interrupt before the reply to a chunk that is not the last closes the
+        connection: the message is half sent.
+        """
+        if not self._can_send():
+            return []
+        head = f"BDAT {len(data)}{' LAST' if last else ''}\r\n".encode("ascii")
+        out = Outgoing(shown, None, origin, head + data)
+        return await self._send_bytes(
+            lambda: self.conn.send_bdat(data, last=last), out, closes=not last
+        )
+
+    def _raw_outgoing(self, data: bytes, shown: str | None, origin: Origin) -> Outgoing:
+        if shown is None:
+            return self.classifier.raw(data, in_data=self.in_data, in_auth=self.in_auth,
+                                       origin=origin)
+        return Outgoing(shown, None, origin, data)
+
+    def _can_send(self) -> bool:
+        if not self.connected or self._stream is None:
+            self.publish(Notice(kind="not-connected", message="not connected"))
+            return False
+        return True
+
+    async def _send_bytes(
+        self, encode: Callable[[], bytes], out: Outgoing, *, closes: bool = False
+    ) -> list[Reply]:
+        in_data = self.in_data
+        before = len(self.conn.pending)
+        try:
+            data = encode()
+        except LineError as exc:
+            self.publish(Notice(kind="bad-line", message=str(exc), warning=True))
+            return []
+        loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Reply | None]] = []
-        self.conn.send_raw(data, expect_reply=expect_reply, verb=verb)
-        if expect_reply:
-            fut: asyncio.Future[Reply | None] = asyncio.get_running_loop().create_future()
+        for _ in range(len(self.conn.pending) - before):
+            fut: asyncio.Future[Reply | None] = loop.create_future()
             self._waiters.append(fut)
             futures.append(fut)
         self.publish(Sent(out=out, data=b"" if out.secret else data, tls=self.is_tls,
-                          in_data=self.in_data))
-        if not await self._write(data):
-            return []
-        return await self._wait(futures)
+                          in_data=in_data))
+        self._flush_notices()
+        try:
+            if not await self._write(data):
+                return []
+            return await self._wait(futures)
+        except asyncio.CancelledError:
+            if self.connected and (closes or self.in_data or self.conn.line_open):
+                self.abort(INTERRUPTED_SENDING)
+            raise
 
     async def _write(self, data: bytes) -> bool:
         assert self._stream is not None
@@ -488,10 +660,32 @@ class Session:
                     )
                 )
                 break
+            except asyncio.CancelledError:
+                if self.conn.state is ClientState.TLS_HANDSHAKE:
+                    self.abort(INTERRUPTED_TLS)
+                raise
             if reply is None:
                 break
             replies.append(reply)
         return replies
+
+    def abort(self, reason: str) -> None:
+        """Close at once, dropping what is not yet sent, and publish ``Closed(reason)``.
+
+        For an interrupt: it needs no ``await`` (the task that was cancelled calls it).
+        """
+        if self.conn.state is ClientState.CLOSED and self._stream is None:
+            return
+        self.conn.connection_lost(reason, unexpected=False)
+        self.closed_reason = reason
+        self._flush_notices()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.abort()
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+        self._fail_waiters()
 
     def _flush_notices(self) -> None:
         while (event := self.conn.next_event()) is not None:

@@ -7,7 +7,14 @@ import ssl
 
 import pytest
 
-from smtpshell.transport import AsyncioStream, format_peer, open_tcp, serve_tcp
+from smtpshell.transport import (
+    AsyncioStream,
+    MockStream,
+    TransportError,
+    format_peer,
+    open_tcp,
+    serve_tcp,
+)
 
 
 async def _pair() -> tuple[asyncio.Server, AsyncioStream, AsyncioStream]:
@@ -125,3 +132,26 @@ def test_format_peer() -> None:
     assert format_peer(("127.0.0.1", 2525)) == "127.0.0.1:2525"
     assert format_peer(("::1", 25, 0, 0)) == "[::1]:25"
     assert format_peer("/run/smtp.sock") == "/run/smtp.sock"
+
+
+def test_mock_stream_answers_each_write_and_start_tls_returns_a_new_stream() -> None:
+    async def run() -> None:
+        stream = MockStream([b"220 hi\r\n", b"220 go\r\n", b"250 ok\r\n"], tls_report="report")
+        assert await stream.read() == b"220 hi\r\n"
+        reading = asyncio.create_task(stream.read())
+        await asyncio.sleep(0)
+        assert not reading.done()  # the next chunk answers the next write
+        await stream.write(b"STARTTLS\r\n")
+        assert await reading == b"220 go\r\n"
+        tls = await stream.start_tls(ssl.create_default_context(), "mx", 5)
+        assert tls is not stream and tls.tls and not stream.tls
+        assert tls.tls_report == "report" and tls.ssl_object is None
+        with pytest.raises(TransportError):
+            await stream.write(b"in clear\r\n")  # the plain stream is finished
+        await tls.write(b"EHLO me\r\n")
+        assert await tls.read() == b"250 ok\r\n"
+        await tls.write(b"QUIT\r\n")
+        assert await tls.read() == b""  # out of chunks: the server closed
+        assert tls.written == b"STARTTLS\r\nEHLO me\r\nQUIT\r\n"
+
+    asyncio.run(run())

@@ -231,13 +231,10 @@ class ClientConnection:
             return b"." + data
         return data
 
-    def send_raw(
-        self, data: bytes, *, expect_reply: bool | None = None, verb: str | None = None
-    ) -> bytes:
+    def send_raw(self, data: bytes) -> bytes:
         """Bytes sent exactly as given (raw mode, a streamed message body).  No CRLF is
         added.  They are followed as the server reads them: each complete command line
-        waits for its reply, and CRLF "." CRLF in a message ends it.  (``expect_reply``
-        and ``verb`` are ignored: the bytes say it.)"""
+        waits for its reply, and CRLF "." CRLF in a message ends it."""
         self._check_open()
         self._track_out(data)
         return data

@@ -68,7 +68,7 @@ class Recorder:
         self.password_env = password_env or DEFAULT_PASSWORD_ENV
         self.token_env = token_env or password_env or DEFAULT_TOKEN_ENV
         self.elide_above = elide_above
-        self._tls = header.tls_mode == "implicit"
+        self._body_tls = False
         self._body: list[str] | None = None
         self._body_size = 0
         self._raw_tail = b""
@@ -106,16 +106,14 @@ class Recorder:
     def _record(self, event: SessionEvent) -> None:
         w = self.writer
         if isinstance(event, Connected):
-            self._tls = event.tls_mode == "implicit"
             w.event("connect", address=event.target, tls=event.tls_mode)
         elif isinstance(event, Reply):
             self._flush_body()
             for raw in event.raw:
-                w.server(raw.decode("utf-8", "surrogateescape"), self._tls)
+                w.server(raw.decode("utf-8", "surrogateescape"), event.tls)
         elif isinstance(event, Sent):
             self._sent(event)
         elif isinstance(event, TlsEstablished):
-            self._tls = True
             report = event.report
             w.event(
                 "tls",
@@ -132,7 +130,6 @@ class Recorder:
             self._flush_body()
             by = "server" if "server" in event.reason else "client"
             w.event("closed", by=by, reason=event.reason)
-            self._tls = False
         elif isinstance(event, Notice) and event.warning:
             w.event("warning", message=event.message)
         elif isinstance(event, ProtocolError):
@@ -184,7 +181,7 @@ class Recorder:
             self.writer.client(text, tls)
             return
         if self._body is None:
-            self._body, self._body_size = [], 0
+            self._body, self._body_size, self._body_tls = [], 0, tls
         self._body.append(text)
         self._body_size += len(text) + 2
 
@@ -196,9 +193,9 @@ class Recorder:
             # keep the message header lines, elide the rest
             split = body.index("") + 1 if "" in body else 0
             for line in body[:split]:
-                self.writer.client(line, self._tls)
+                self.writer.client(line, self._body_tls)
             if body[split:]:
-                self.writer.elided(body[split:], self._tls)
+                self.writer.elided(body[split:], self._body_tls)
         else:
             for line in body:
-                self.writer.client(line, self._tls)
+                self.writer.client(line, self._body_tls)

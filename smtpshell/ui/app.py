@@ -141,7 +141,11 @@ async def run_repl(
                 try:
                     await task
                 except asyncio.CancelledError:
-                    core.renderer.warn("interrupted; a reply still pending will be shown when "
-                                       "it arrives")
+                    # The session closed the connection itself when the interrupt left it
+                    # in no state to go on (TLS handshake, a message sent in part) and
+                    # said why; otherwise only the wait for a reply was interrupted.
+                    if core.session.connected:
+                        core.renderer.warn("interrupted; a reply still pending will be shown "
+                                           "when it arrives")
     await core.close()
     return ExitStatus.OK

@@ -26,6 +26,7 @@ from ..session import (
     Session,
     SessionError,
     SessionEvent,
+    SessionFactory,
 )
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import pipeline
@@ -85,14 +86,17 @@ class ShellCore:
         settings: Settings | None = None,
         observers: list[Observer] | None = None,
         interactive: bool = False,
+        session_factory: SessionFactory = Session,
     ) -> None:
         self.options = options
+        self.session_factory = session_factory
+        """Makes each connection's Session (tests pass one whose opener is a MockStream)."""
         self.renderer = renderer
         renderer.hint = self.hint
         self.prompter: Prompter = prompter or NoPrompter()
         self.settings = settings or Settings()
         self.observers: list[Observer] = observers or []
-        self.session = Session(options, [renderer, self._watch, *self.observers])
+        self.session = session_factory(options, [renderer, self._watch, *self.observers])
         self.last_replies: list[Reply] = []
         self.quit_requested = False
         self.status = ExitStatus.OK
@@ -114,7 +118,9 @@ class ShellCore:
     # ---- connecting ------------------------------------------------------------------
     async def connect(self) -> ExitStatus:
         """Connect (and STARTTLS when asked); return OK or the failed stage's status."""
-        self.session = Session(self.options, [self.renderer, self._watch, *self.observers])
+        self.session = self.session_factory(
+            self.options, [self.renderer, self._watch, *self.observers]
+        )
         try:
             await self.session.connect()
         except SessionError as exc:

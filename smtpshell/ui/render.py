@@ -34,7 +34,7 @@ from typing import Protocol
 from .. import tls
 from ..escapes import for_terminal
 from ..protocol.events import Closed, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
-from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
+from ..session import Connected, ObserverFailed, Sent, SessionEvent, TlsEstablished, TlsFailed
 
 RESET = "\x1b[0m"
 COLOURS = {
@@ -124,7 +124,6 @@ class Renderer:
         self.show_chain = False
         self.hint: Callable[[Reply], str | None] = reply_hint
         """The hint under a refusal; the shell core gives one that reads the session's state."""
-        self._tls = False
 
     def paint(self, text: str, key: str) -> Painted:
         """``text`` escaped, then in the colour ``key`` (when colour is on)."""
@@ -185,7 +184,12 @@ class Renderer:
             elif out.teaching:
                 self.write(self.paint(f"  ↳ {out.teaching}", "dim"))
         elif isinstance(event, Notice):
-            (self.warn if event.warning else self.info)(event.message)
+            message = event.message
+            if event.kind == "not-connected":
+                message += " (use /reconnect)"  # the session knows no shell commands
+            (self.warn if event.warning else self.info)(message)
+        elif isinstance(event, ObserverFailed):
+            self.error(event.message)
         elif isinstance(event, ProtocolError):
             self.error(f"protocol error: {event.message}")
         elif isinstance(event, Closed):
@@ -194,7 +198,6 @@ class Renderer:
             else:
                 self.info(event.reason)
         elif isinstance(event, TlsEstablished):
-            self._tls = True
             how = "implicit TLS" if event.implicit else "STARTTLS"
             self.info(f"TLS established ({how})")
             for line in tls.render_report(event.report, show_chain=self.show_chain):
@@ -207,14 +210,13 @@ class Renderer:
             if event.failure is not None:
                 self.tls_advice(event.failure)
         elif isinstance(event, Connected):
-            self._tls = False
             self.info(f"connected to {event.target}")
         elif isinstance(event, StartTlsReady):
             pass  # the handshake result (TlsEstablished/TlsFailed) is what the user sees
 
     def reply(self, reply: Reply) -> None:
         key = str(reply.code)[0]
-        prefix = ("<~ " if self._tls else "< ") if self.arrows else ""
+        prefix = ("<~ " if reply.tls else "< ") if self.arrows else ""
         for line in reply.lines:
             self.write(self._coloured(prefix, line, key))
         if reply.kind is ReplyKind.UNSOLICITED:

@@ -166,3 +166,135 @@ def test_unsolicited_421_is_shown_while_the_user_is_at_the_prompt() -> None:
         "x connection closed by server",
     ]
     assert "Traceback" not in output
+
+
+# ---- interrupts leave a known state (issue 13 §5) ------------------------------------
+
+
+def stalling_starttls_server(hello: threading.Event, ended: threading.Event,
+                             after_hello: bytearray) -> Handler:
+    """Says 220 to STARTTLS, then never answers the ClientHello; keeps what follows it."""
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        try:
+            writer.write(b"220 stall ESMTP\r\n")
+            await writer.drain()
+            while line := await reader.readline():
+                if line.upper().startswith(b"EHLO"):
+                    writer.write(b"250-stall\r\n250 STARTTLS\r\n")
+                elif line.upper().startswith(b"STARTTLS"):
+                    writer.write(b"220 go ahead\r\n")
+                    await writer.drain()
+                    await reader.readexactly(1)  # the ClientHello is on its way
+                    hello.set()
+                    while data := await reader.read(65536):
+                        after_hello.extend(data)
+                    return
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        finally:
+            ended.set()
+
+    return handler
+
+
+def test_ctrl_c_during_the_starttls_handshake_closes_the_connection(tmp_path: Path) -> None:
+    """Never back to plain text once a ClientHello went out: the next AUTH line is not
+    sent (it was, in clear, under a 'plain>' prompt)."""
+    hello, ended = threading.Event(), threading.Event()
+    after_hello = bytearray()
+    env = {"NO_COLOR": "1", "XDG_DATA_HOME": str(tmp_path / "data")}
+    with serve_in_thread(stalling_starttls_server(hello, ended, after_hello)) as srv:
+        sh = TtyShell(["--timeout", "60", "127.0.0.1", str(srv.port)], env)
+        try:
+            sh.expect(r"plain>")
+            sh.sendline("EHLO me")
+            sh.expect(r"250 STARTTLS")
+            sh.sendline("STARTTLS")
+            assert hello.wait(10)  # the shell is in the handshake now
+            sh.interrupt()
+            sh.expect(r"\* interrupted during the TLS handshake: the connection is closed")
+            sh.expect(r"closed>")
+            sh.sendline("AUTH PLAIN AGFsaWNlAHMzY3JldA==")
+            sh.expect(r"[*x] not connected \(use /reconnect\)")
+            assert ended.wait(10)  # the server saw the connection end
+        finally:
+            sh.close()
+    assert b"AUTH" not in after_hello and b"AGFsaWNl" not in after_hello
+    assert "interrupted; a reply still pending" not in sh.text
+    assert "Traceback" not in sh.text
+
+
+def stalling_data_server(reading: threading.Event, resume: threading.Event,
+                         outcome: dict[str, object]) -> Handler:
+    """Accepts a transaction, reads a megabyte of the message, then stops reading until
+    ``resume``; then reads what is left and notes whether the message was ended."""
+
+    async def handler(reader: Reader, writer: Writer) -> None:
+        writer.write(b"220 slow ESMTP\r\n")
+        await writer.drain()
+        while line := await reader.readline():
+            if line.upper().startswith(b"DATA"):
+                writer.write(b"354 go on\r\n")
+                await writer.drain()
+                body = bytearray(await reader.readexactly(1 << 20))
+                reading.set()
+                await asyncio.get_running_loop().run_in_executor(None, resume.wait, 20)
+                try:
+                    async with asyncio.timeout(20):
+                        while data := await reader.read(1 << 20):
+                            body += data
+                    outcome["eof"] = True
+                except ConnectionError:
+                    outcome["eof"] = True
+                except TimeoutError:
+                    outcome["eof"] = False
+                outcome["ended"] = b"\r\n.\r\n" in body
+                return
+            writer.write(b"250 ok\r\n")
+            await writer.drain()
+
+    return handler
+
+
+def test_ctrl_c_during_send_ends_the_connection_and_the_transcript_says_so(
+    tmp_path: Path,
+) -> None:
+    """A message sent in part cannot be finished: Ctrl-C closes the connection (the shell
+    stayed 'in DATA' and a typed '.' was glued onto the half-sent line)."""
+    message = tmp_path / "big.eml"
+    line = b"x" * 998 + b"\n"
+    message.write_bytes(b"Subject: big\n\n" + line * (24 << 10))  # 24 MiB
+    record = tmp_path / "session.txt"
+    reading, resume = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+    env = {"NO_COLOR": "1", "XDG_DATA_HOME": str(tmp_path / "data")}
+    with serve_in_thread(stalling_data_server(reading, resume, outcome)) as srv:
+        sh = TtyShell(["--timeout", "60", "--record", str(record), "--elide-data", "100",
+                       "127.0.0.1", str(srv.port)], env)
+        try:
+            sh.expect(r"plain>")
+            for n, command in enumerate(
+                ("EHLO me", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>"), 1
+            ):
+                sh.sendline(command)
+                sh.expect("(?s)" + ".*".join(["250 ok"] * n))
+            sh.sendline(f"/send {message}")
+            assert reading.wait(20)  # a megabyte of the message arrived; then it stalls
+            sh.interrupt()
+            sh.expect(r"\* interrupted while sending: the connection is closed")
+            sh.expect(r"closed>")
+            sh.sendline(".")
+            sh.expect(r"[*x] not connected \(use /reconnect\)")
+            resume.set()
+            sh.sendline("/quit")
+            assert sh.wait() == 0
+        finally:
+            resume.set()
+            sh.close()
+    assert outcome == {"eof": True, "ended": False}
+    assert "Traceback" not in sh.text
+    transcript = record.read_text()
+    assert "== closed by=client" in transcript
+    assert "interrupted while sending" in transcript

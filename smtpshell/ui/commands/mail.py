@@ -20,14 +20,12 @@ from ...compose import (
     bdat_chunks,
     check_message_file,
     describe_bytes,
-    format_escapes,
     iter_data_chunks,
     notable_sequences,
     quick_message,
     scan_message,
     size_parameter,
 )
-from ...protocol.connection import verb_of
 from ...escapes import parse_escapes
 from ...protocol.events import Reply
 from ...protocol.state import Stage
@@ -92,13 +90,6 @@ def parse_send_args(args: str, *, bdat: bool = False) -> SendArgs | str:
     if len(paths) != 1:
         return f"/send: give exactly one message file (usage: {SEND_USAGE})"
     return SendArgs(os.path.expanduser(paths[0]), bdat, force, chunk_size)
-
-
-def _show_sent(core: ShellCore, text: str) -> None:
-    """Show a line sent with ``send_raw`` (the renderer shows only the shell's own lines)."""
-    r = core.renderer
-    if not r.echo:
-        r.write(r.paint(("~> " if core.session.is_tls else "> ") + text, "sent"))
 
 
 def _positive(replies: list[Reply]) -> bool:
@@ -240,10 +231,7 @@ async def _send_bdat(core: ShellCore, parsed: SendArgs, name: str) -> None:
         for data, last in bdat_chunks(fileobj, parsed.chunk_size, stats=stats):
             head = f"BDAT {len(data)}" + (" LAST" if last else "")
             shown = f"{head}  [{len(data)} octets of {name}]"
-            _show_sent(core, shown)
-            replies = await s.send_raw(
-                head.encode("ascii") + b"\r\n" + data, shown=shown, expect_reply=True, verb="BDAT"
-            )
+            replies = await s.send_bdat(data, last=last, shown=shown)
             core.last_replies = replies
             if not _positive(replies):
                 r.error(f"{head} was not accepted: the message is not delivered "
@@ -361,18 +349,8 @@ async def _raw(core: ShellCore, args: str) -> None:
     if not in_data and not await core.allowed(first):
         return
     (r.warn if notable_sequences(data) else r.info)(f"raw: {describe_bytes(data)}")
-    if in_data:
-        if data == b".\r\n" or data.endswith(b"\r\n.\r\n"):
-            # The core learns that DATA ended only from a "." line: send it as one.
-            body = data[:-3]
-            if body:
-                await s.send_raw(body, shown=format_escapes(body))
-            if s.connected:
-                core.last_replies = await s.send(".")
-            return
-        await s.send_raw(data, shown=args)
-        return
-    expect = data.endswith(b"\r\n")
-    core.last_replies = await s.send_raw(
-        data, shown=args, expect_reply=expect, verb=verb_of(first) or "RAW"
-    )
+    # The core follows the bytes: each command line in them waits for its reply, and
+    # CRLF "." CRLF ends a message.
+    replies = await s.send_raw(data)
+    if replies or not in_data:
+        core.last_replies = replies
