@@ -50,11 +50,11 @@ class PrivateFileHistory(FileHistory):
 
 
 def prompt_text(core: ShellCore) -> HTML:
-    s = core.session
+    s = core.session.snapshot()
     parts = [f"<b>{_esc(core.options.target)}</b>"]
     if not s.connected:
         parts.append("<ansired>closed</ansired>")
-    elif s.is_tls:
+    elif s.tls:
         parts.append("<ansigreen>TLS</ansigreen>")
     else:
         parts.append("<ansiyellow>plain</ansiyellow>")
