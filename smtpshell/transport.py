@@ -389,11 +389,12 @@ class MockStream:
     """A stream of canned server bytes that records what the client writes.
 
     ``chunks[0]`` can be read at once (the greeting); each later chunk becomes readable
-    after one more ``write`` (the server answers what it was sent).  When the chunks run
-    out, ``read`` returns ``b""`` (the server closed) after the next write, or at
-    ``close``.  ``start_tls`` returns a new MockStream on the same script whose ``tls``
-    is true and whose ``tls_report`` is the one given here (any object: the session
-    shows it as the handshake's result); the old stream is then dead.
+    after one more ``write`` (the server answers what it was sent).  An empty chunk is
+    the server closing, at once (``[b"220 hi\\r\\n", b"221 bye\\r\\n", b""]``).  When the
+    chunks run out, ``read`` returns ``b""`` after the next write, or at ``close``.
+    ``start_tls`` returns a new MockStream on the same script whose ``tls`` is true and
+    whose ``tls_report`` is the one given here (any object: the session shows it as the
+    handshake's result); the old stream is then dead.
     """
 
     def __init__(
@@ -449,6 +450,9 @@ class MockStream:
             if self.started_tls is not None:
                 return b""
             if script.closed:
+                return b""
+            if script.chunks and not script.chunks[0] and script.given >= 1:
+                script.chunks.popleft()  # the server closes without being asked
                 return b""
             if script.given < script.released:
                 if script.chunks:
