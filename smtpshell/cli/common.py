@@ -6,6 +6,10 @@ import argparse
 import os
 import re
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
 
 from ..status import ExitStatus
 
@@ -86,7 +90,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, indent_increment, max_help_position, width)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse quotes the command line in its errors (``unrecognized arguments: …``, a
+    value it could not read): what it prints is escaped for the terminal."""
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        from ..escapes import for_terminal_lines
+
+        super()._print_message(for_terminal_lines(message) if message else message, file)
+
+
 def parser(prog: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
     """An ArgumentParser for ``smtpshell PROG`` with the shared formatter."""
-    return argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
-                                   formatter_class=HelpFormatter)
+    return Parser(prog=prog, description=description, epilog=epilog,
+                  formatter_class=HelpFormatter)

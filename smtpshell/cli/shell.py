@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 from ..context import Environment
 from ..status import ExitStatus
-from .common import HelpFormatter, UsageError, parse_target
+from .common import HelpFormatter, Parser, UsageError, parse_target
 
 if TYPE_CHECKING:
     from ..session import ConnectOptions
@@ -62,7 +62,7 @@ def add_tls_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="smtpshell",
         description=DESCRIPTION,
         epilog=EPILOG,

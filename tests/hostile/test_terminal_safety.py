@@ -326,7 +326,12 @@ def test_error_lines_quote_host_and_values_escaped(tmp_path: Path) -> None:
     assert refused.returncode == 2
     bad_port = smtpshell(["127.0.0.1", "2\x1b[2J5"])
     assert bad_port.returncode == 2
-    for done in (unresolved, refused, bad_port):
+    unknown = smtpshell(["--foo\x1b]0;pwned\x07"])  # argparse quotes the command line
+    sub_unknown = smtpshell(["replay", "x.smtp", "--bogus\u202e\x1b[2J"])
+    assert unknown.returncode == sub_unknown.returncode == 2
+    assert b"unrecognized arguments: --foo\\x1b]0;pwned\\x07" in unknown.stderr
+    assert b"unrecognized arguments: --bogus\\u202e\\x1b[2J" in sub_unknown.stderr
+    for done in (unresolved, refused, bad_port, unknown, sub_unknown):
         written = done.stdout + done.stderr
         assert_no_controls(written)
         assert b"Traceback" not in written
