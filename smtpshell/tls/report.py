@@ -54,8 +54,19 @@ class TlsReport:
     @property
     def missing(self) -> tuple[bytes, ...]:
         """Intermediates on the verified path that the server did not send (the verifier
-        found them locally; other clients may not)."""
-        return tuple(der for der in self.path[1:-1] if der not in self.sent)
+        found them locally; other clients may not).  The last certificate of the path counts
+        too unless it is a self-signed root: Python 3.13's default context trusts an
+        intermediate in the store as an anchor (``VERIFY_X509_PARTIAL_CHAIN``)."""
+        found = []
+        for index, der in enumerate(self.path[1:], 1):
+            if der in self.sent:
+                continue
+            if index == len(self.path) - 1:
+                info = self.info(der)
+                if info is None or info.self_signed:
+                    continue
+            found.append(der)
+        return tuple(found)
 
 
 def build_report(
@@ -175,15 +186,16 @@ def _chain_lines(report: TlsReport) -> list[str]:
         return lines
     lines.append(_line("path", f"built by the verifier, from the server's certificate to a CA"
                                f" in {report.store}:"))
+    missing = report.missing
     for index, der in enumerate(report.path):
         if der in report.sent:
             where = "sent by the server"
-        elif index == len(report.path) - 1:
-            where = f"trusted CA from {report.store}, not sent"
-        else:
+        elif der in missing:
             where = f"NOT sent by the server: found in {report.store}"
+        else:
+            where = f"trusted CA from {report.store}, not sent"
         lines.append(_line("", f"[{index}] {_describe(report, der)}  [{where}]"))
-    for der in report.missing:
+    for der in missing:
         info = report.info(der)
         subject = info.subject if info else "(unparseable)"
         lines.append(_line("missing", f"intermediate {subject} was not sent by the server;"

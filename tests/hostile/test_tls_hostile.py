@@ -216,11 +216,24 @@ def tls_polite(ctx: ssl.SSLContext) -> Handler:
     return handler
 
 
+async def answer(reader: Reader, writer: Writer) -> None:
+    """After STARTTLS: no second greeting (RFC 3207), a reply to each command."""
+    while line := await reader.readline():
+        verb = line.split(b" ", 1)[0].strip().upper()
+        if verb == b"QUIT":
+            writer.write(b"221 2.0.0 bye\r\n")
+            await writer.drain()
+            return
+        writer.write(b"250-polite\r\n250 PIPELINING\r\n" if verb == b"EHLO"
+                     else b"250 2.0.0 ok\r\n")
+        await writer.drain()
+
+
 def starttls_polite(ctx: ssl.SSLContext) -> Handler:
     async def handler(reader: Reader, writer: Writer) -> None:
         await up_to_starttls(reader, writer)
         await writer.start_tls(ctx)
-        await polite(reader, writer)
+        await answer(reader, writer)
 
     return handler
 

@@ -73,6 +73,11 @@ def _cert(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        # Python 3.13's default context is strict (VERIFY_X509_STRICT): key identifiers
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signer.public_key()),
+                       critical=False)
     )
     if ca:
         builder = builder.add_extension(
