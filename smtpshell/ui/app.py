@@ -120,7 +120,7 @@ async def run_repl(
         color_depth=None if colour else ColorDepth.MONOCHROME,
         # toolbar.py stays free of prompt_toolkit; FormattedText is its list type
         bottom_toolbar=lambda: FormattedText(toolbar_fragments(
-            core.session, core.settings, recording=core.recording_name
+            core.session.snapshot(), core.settings, recording=core.recording_name
         )),
     )
     with patch_stdout(raw=True):

@@ -78,12 +78,13 @@ def state_from_session(
     session: Session, meta_commands: Iterable[CommandSpec] = (), *, data_headers: bool = True
 ) -> CompletionState:
     """Read the session's live state (``meta_commands``: e.g. ``unique_commands()``)."""
+    snap = session.snapshot()
     return CompletionState(
-        capabilities=session.capabilities,
-        is_tls=session.is_tls,
-        in_data=session.in_data,
-        in_auth=session.in_auth,
-        authenticated=session.authenticated,
+        capabilities=snap.capabilities,
+        is_tls=snap.tls,
+        in_data=snap.in_data,
+        in_auth=snap.in_auth,
+        authenticated=snap.authenticated,
         lmtp=session.options.lmtp,
         ehlo_name=session.options.ehlo_name or None,
         data_headers=data_headers,

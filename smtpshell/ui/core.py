@@ -374,10 +374,10 @@ class ShellCore:
     # ---- diagnoses ---------------------------------------------------------------------
     def facts(self) -> Facts:
         """What the connection knows now, for diagnoses."""
-        s = self.session
-        return Facts(tls=s.is_tls, implicit_tls=self.options.tls_mode == "implicit",
-                     capabilities=s.capabilities, authenticated=s.authenticated,
-                     in_transaction=s.stage is not Stage.NONE)  # fmt: skip
+        snap = self.session.snapshot()
+        return Facts(tls=snap.tls, implicit_tls=self.options.tls_mode == "implicit",
+                     capabilities=snap.capabilities, authenticated=snap.authenticated,
+                     in_transaction=snap.stage is not Stage.NONE)  # fmt: skip
 
     def explain_refusal(self, reply: Reply) -> str | None:
         """The true reason for a refusal when the session's state tells it, else None."""

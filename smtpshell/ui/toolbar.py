@@ -1,6 +1,6 @@
 """The bottom toolbar: where we are connected, how, as whom, and how far the mail got.
 
-``toolbar_fragments`` is a pure function of the session, the settings and the
+``toolbar_fragments`` is a pure function of the session's snapshot, the settings and the
 recording state; it returns prompt_toolkit style fragments (``(style, text)`` pairs)
 without importing prompt_toolkit.  The styles it uses are in ``TOOLBAR_STYLE``.
 
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from ..escapes import for_terminal
 
 if TYPE_CHECKING:
-    from ..session import Session
+    from ..session import SessionSnapshot
     from .core import Settings
 
 __all__ = ["TOOLBAR_STYLE", "Fragments", "human_size", "toolbar_fragments"]
@@ -58,34 +58,35 @@ def human_size(octets: int) -> str:
 
 
 def toolbar_fragments(
-    session: Session, settings: Settings | None = None, *, recording: str | None = None
+    snap: SessionSnapshot, settings: Settings | None = None, *, recording: str | None = None
 ) -> Fragments:
-    """The toolbar for ``session``; ``recording`` names the transcript being written."""
-    out: Fragments = [("class:toolbar.target", f" {for_terminal(session.options.target)} ")]
-    if not session.connected:
+    """The toolbar for a session (its ``snapshot()``); ``recording`` names the transcript
+    being written."""
+    out: Fragments = [("class:toolbar.target", f" {for_terminal(snap.target)} ")]
+    if not snap.connected:
         out.append(("class:toolbar.closed", "closed"))
     else:
         out.append(("class:toolbar.ok", "connected"))
         _sep(out)
-        report = session.tls_report
-        if session.is_tls and report is not None:
+        report = snap.tls_report
+        if snap.tls and report is not None:
             out.append(("class:toolbar.tls", for_terminal(f"{report.version} {report.cipher}")))
             if not report.verified:
                 out.append(("class:toolbar.warn", " unverified"))
-        elif session.is_tls:
+        elif snap.tls:
             out.append(("class:toolbar.tls", "TLS"))
         else:
             out.append(("class:toolbar.plain", "plain"))
         _sep(out)
-        if session.authenticated:
-            user = for_terminal(session.auth_user or "(authenticated)")
+        if snap.authenticated:
+            user = for_terminal(snap.auth_user or "(authenticated)")
             out.append(("class:toolbar.auth", f"user {user}"))
         else:
             out.append(("class:toolbar.dim", "no auth"))
         _sep(out)
-        stage = "AUTH exchange" if session.in_auth else f"stage {session.stage.value}"
+        stage = "AUTH exchange" if snap.in_auth else f"stage {snap.stage.value}"
         out.append(("class:toolbar.stage", stage))
-        caps = session.capabilities
+        caps = snap.capabilities
         limit = caps.size_limit if caps is not None else None
         if limit is not None:
             _sep(out)
@@ -93,7 +94,7 @@ def toolbar_fragments(
             out.append(("class:toolbar.size", text))
     if settings is not None and settings.require_tls:
         _sep(out)
-        out.append(("class:toolbar.warn" if not session.is_tls else "class:toolbar.tls",
+        out.append(("class:toolbar.warn" if not snap.tls else "class:toolbar.tls",
                     "require-TLS"))  # fmt: skip
     if recording:
         _sep(out)

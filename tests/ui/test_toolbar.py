@@ -46,16 +46,16 @@ def test_human_size(octets: int, shown: str) -> None:
 
 def test_a_session_that_never_connected() -> None:
     session = Session(ConnectOptions(host="127.0.0.1", port=1))
-    frags = toolbar_fragments(session)
+    frags = toolbar_fragments(session.snapshot())
     assert styled(frags, "toolbar.target") == [" 127.0.0.1:1 "]
     assert styled(frags, "toolbar.closed") == ["closed"]
     assert "plain" not in text(frags) and "stage" not in text(frags)
-    assert "REC" in text(toolbar_fragments(session, recording="s.txt"))
+    assert "REC" in text(toolbar_fragments(session.snapshot(), recording="s.txt"))
 
 
 def test_every_style_class_is_defined() -> None:
     session = Session(ConnectOptions(host="127.0.0.1", port=1))
-    frags = toolbar_fragments(session, Settings(require_tls=True), recording="x")
+    frags = toolbar_fragments(session.snapshot(), Settings(require_tls=True), recording="x")
     for style, _ in frags:
         if style:
             assert style.removeprefix("class:") in TOOLBAR_STYLE
@@ -68,30 +68,30 @@ def test_plain_then_tls_session(sandbox: Sandbox) -> None:
     async def run() -> None:
         session = Session(sandbox_options(sandbox))
         await session.connect()
-        bars["greeted"] = toolbar_fragments(session)
+        bars["greeted"] = toolbar_fragments(session.snapshot())
         await session.ehlo()
-        bars["plain"] = toolbar_fragments(session, Settings(require_tls=True))
+        bars["plain"] = toolbar_fragments(session.snapshot(), Settings(require_tls=True))
         await session.send("MAIL FROM:<a@example.org>")
-        bars["mail"] = toolbar_fragments(session, recording="session.smtp")
+        bars["mail"] = toolbar_fragments(session.snapshot(), recording="session.smtp")
         await session.send("RSET")
         await session.send("STARTTLS")
-        bars["tls"] = toolbar_fragments(session, Settings(require_tls=True))
+        bars["tls"] = toolbar_fragments(session.snapshot(), Settings(require_tls=True))
         assert session.tls_report is not None
         bars["expected"] = [("", f"{session.tls_report.version} {session.tls_report.cipher}")]
         await session.ehlo()
         [reply] = await session.send(f"AUTH PLAIN {plain_auth}")
         assert reply.code == 235
         assert session.auth_user == DEFAULT_USER  # the core learnt it from the exchange
-        bars["authenticated"] = toolbar_fragments(session)
+        bars["authenticated"] = toolbar_fragments(session.snapshot())
         await session.send("MAIL FROM:<a@example.org>")
         await session.send("RCPT TO:<b@example.org>")
-        bars["rcpt"] = toolbar_fragments(session)
+        bars["rcpt"] = toolbar_fragments(session.snapshot())
         await session.send("DATA")
-        bars["data"] = toolbar_fragments(session)
+        bars["data"] = toolbar_fragments(session.snapshot())
         await session.send(".")
         await session.send("QUIT")
         await session.close()
-        bars["closed"] = toolbar_fragments(session)
+        bars["closed"] = toolbar_fragments(session.snapshot())
 
     asyncio.run(run())
     target = f" 127.0.0.1:{sandbox.port} "
@@ -135,7 +135,7 @@ def test_unverified_tls_is_flagged(sandbox: Sandbox) -> None:
         session = Session(sandbox_options(sandbox, tls=TlsOptions(insecure=True)))
         await session.connect()
         await session.send("STARTTLS")
-        frags = toolbar_fragments(session)
+        frags = toolbar_fragments(session.snapshot())
         await session.send("QUIT")
         await session.close()
         return frags
@@ -186,14 +186,15 @@ def test_outside_text_in_the_toolbar_and_status_is_escaped() -> None:
             core = ShellCore(shell_options(srv.port), Renderer(out), settings=settings)
             await core.connect()
             assert core.session.authenticated, out.getvalue()
-            bars["auth"] = toolbar_fragments(core.session, settings, recording="rec" + HOSTILE)
+            bars["auth"] = toolbar_fragments(core.session.snapshot(), settings,
+                                             recording="rec" + HOSTILE)
             await core.handle_line("/status")
             await core.handle_line("QUIT")
             await core.close()
 
     asyncio.run(run())
     never = Session(ConnectOptions(host="mx" + HOSTILE, port=25))
-    bars["target"] = toolbar_fragments(never)
+    bars["target"] = toolbar_fragments(never.snapshot())
     assert styled(bars["auth"], "toolbar.auth") == ["user eve" + HOSTILE_SHOWN]
     assert styled(bars["auth"], "toolbar.rec") == ["● REC rec" + HOSTILE_SHOWN]
     assert styled(bars["target"], "toolbar.target") == [f" mx{HOSTILE_SHOWN}:25 "]

@@ -101,19 +101,16 @@ async def _tls(core: ShellCore, args: str) -> None:
 
 @command("status", "connection, TLS, authentication and transaction state")
 async def _status(core: ShellCore, args: str) -> None:
-    s = core.session
+    snap = core.session.snapshot()
     r = core.renderer
-    r.write(f"  target      {core.options.target}  ({'connected' if s.connected else 'closed'})")
-    if s.tls_report and s.is_tls:
-        r.write(f"  tls         {s.tls_report.version} {s.tls_report.cipher}")
-    else:
-        r.write("  tls         none (plain text)")
-    r.write(f"  auth        {s.auth_user or ('yes' if s.authenticated else 'no')}")
-    r.write(f"  stage       {s.stage.value}")
-    caps = s.capabilities
+    r.write(f"  target      {snap.target}  ({'connected' if snap.connected else 'closed'})")
+    r.write(f"  tls         {snap.tls_summary or 'none (plain text)'}")
+    r.write(f"  auth        {snap.auth_user or ('yes' if snap.authenticated else 'no')}")
+    r.write(f"  stage       {snap.stage.value}")
+    caps = snap.capabilities
     if caps is None:
         r.write("  ehlo        not sent on this connection (or reset by STARTTLS)")
     else:
         r.write("  ehlo        " + " ".join(sorted(caps.keywords)))
-    if s.closed_reason and not s.connected:
-        r.write(f"  closed      {s.closed_reason}")
+    if snap.closed_reason:
+        r.write(f"  closed      {snap.closed_reason}")
