@@ -33,6 +33,7 @@ from . import tls
 from .protocol.connection import ClientConnection, LineError
 from .protocol.events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from .protocol.replies import Capabilities
+from .protocol.sasl.mechanisms import MECHANISMS, choose_mechanism, credential_problem
 from .protocol.sasl.redact import Classifier, Origin, Outgoing
 from .protocol.state import ClientState, Stage
 from .tls import TlsReport
@@ -700,6 +701,44 @@ class Session:
     async def starttls(self) -> Reply | None:
         replies = await self.send("STARTTLS", origin="shell")
         return replies[0] if replies else None
+
+    async def auth(self, mechanism: str, user: str, secret: str) -> list[Reply]:
+        """One SASL exchange (RFC 4954): ``AUTH``, then an answer to each ``334``.
+
+        The mechanism (``protocol.sasl.mechanisms``: PLAIN, LOGIN, CRAM-MD5, XOAUTH2)
+        computes the answers; each line is classified at the redaction point (what it is
+        built from, never its secret, reaches the observers); the secret is handed to the
+        classifier's redactor, the second look for it anywhere else.  Notes on unusual
+        steps are published as notices.  Returns the replies to the last line sent.
+        Raises ValueError for credentials the mechanism cannot carry (``auth_problem``).
+        """
+        mech = MECHANISMS[mechanism.upper()](user, secret)
+        redactor = self.classifier.redactor
+        redactor.add_secret(secret)
+        for literal in mech.products():
+            redactor.add_literal(literal)
+        del secret
+        step = mech.start()
+        first = True
+        while True:
+            if step.note:
+                self.publish(Notice(kind="auth-note", message=step.note))
+            replies = await self.send(self.classifier.from_step(step, mech.name, first=first))
+            first = False
+            if not replies or replies[-1].code != 334:
+                return replies
+            step = mech.step(replies[-1].texts[0].strip())
+
+    @staticmethod
+    def auth_problem(mechanism: str, user: str, secret: str) -> str | None:
+        """Why ``auth`` cannot use these credentials with ``mechanism``, or None."""
+        return credential_problem(mechanism, user, secret)
+
+    @staticmethod
+    def strongest_mechanism(advertised: Sequence[str], *, token: bool = False) -> str | None:
+        """The strongest advertised mechanism ``auth`` speaks (CRAM-MD5 > PLAIN > LOGIN;
+        XOAUTH2 for a token), or None."""
+        return choose_mechanism(advertised, token=token)
 
     async def close(self) -> None:
         if self._stream is not None and self.conn.state is not ClientState.CLOSED:

@@ -118,11 +118,6 @@ KNOWN_VIOLATIONS_TODAY: dict[str, str] = {
     "transcript.mock -> trustme":
         "mock makes its own server certificate; trustme belongs to sandbox (or the caller "
         "passes the certificate in)",
-    "ui -> protocol.sasl":
-        "the shell takes Redactor/Classifier from the whole sasl package (import "
-        "protocol.sasl.redact itself); /auth builds the mechanism and runs the SASL "
-        "exchange in the UI (ui.core, ui.auth or ui.commands.auth): the design has "
-        "session.auth(...) do it",
 }
 
 

@@ -15,8 +15,15 @@ from typing import TYPE_CHECKING, Protocol
 from ..escapes import parse_escapes
 from ..explain import Facts, diagnose, hint_for
 from ..explain.auth import auth_outcome
-from ..protocol import sasl
 from ..protocol.events import Reply, ReplyKind
+from ..protocol.sasl.redact import (
+    DEFAULT_PASSWORD_ENV,
+    DEFAULT_TOKEN_ENV,
+    REDACTED,
+    Classifier,
+    Outgoing,
+    Redactor,
+)
 from ..protocol.state import Stage
 from ..session import (
     Connected,
@@ -101,10 +108,10 @@ class ShellCore:
         self.quit_requested = False
         self.status = ExitStatus.OK
         self.interactive = interactive
-        self.redactor = sasl.Redactor()
+        self.redactor = Redactor()
         """Known secrets (a password given to /auth, $SMTPSHELL_PASSWORD): every line's
         second look at the redaction point (``session.classifier``)."""
-        for name in (sasl.DEFAULT_PASSWORD_ENV, sasl.DEFAULT_TOKEN_ENV):
+        for name in (DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV):
             if self.settings.environ.get(name):
                 self.redactor.add_secret(self.settings.environ[name])
         self.recording_name: str | None = None
@@ -265,13 +272,13 @@ class ShellCore:
                 last.code, last.enhanced, None)
             (self.renderer.info if last.code == 235 else self.renderer.error)(outcome)
 
-    def classifier(self) -> sasl.Classifier:
+    def classifier(self) -> Classifier:
         """This connection's redaction point, with the shell's known secrets."""
         classifier = self.session.classifier
         classifier.redactor = self.redactor
         return classifier
 
-    def analyze(self, line: str) -> sasl.Outgoing:
+    def analyze(self, line: str) -> Outgoing:
         """How ``line`` would be classified if it were sent now (nothing changes)."""
         session = self.session
         return self.classifier().line(line, in_data=session.in_data, in_auth=session.in_auth,
@@ -306,16 +313,16 @@ class ShellCore:
         meta = lookup(name)
         start = line[: line.index(name) + len(name)]
         if meta is None:  # nothing ran; a mistyped /b64 may still carry a password
-            return f"{start} {sasl.REDACTED}" if args else line
+            return f"{start} {REDACTED}" if args else line
         if any(arg.kind is Kind.SECRET for arg in meta.args):
-            return f"{start} {sasl.REDACTED}" if args else start
+            return f"{start} {REDACTED}" if args else start
         if meta.name == "raw" and args:
             session = self.session
             try:
                 data = parse_escapes(args)
             except ValueError:
                 if "AUTH" in args.upper() or session.in_auth:
-                    return f"{start} {sasl.REDACTED}"
+                    return f"{start} {REDACTED}"
                 return self.redactor.redact(line)
             out = self.classifier().raw(data, in_data=session.in_data,
                                         in_auth=session.in_auth, commit=False)

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 from ...escapes import format_escapes, parse_escapes
 from ...explain import mechanism_problem
 from ...explain.auth import auth_outcome
-from ...protocol import sasl
+from ...protocol.sasl.b64 import b64, decode_b64
+from ...protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV
+from ...session import Session
 from ...status import ExitStatus
 from .registry import Arg, Kind, command
 
@@ -47,7 +49,7 @@ def read_secret_source(
         if not lines or not lines[0]:
             return None, f"password file {s.password_file} is empty"
         return lines[0], None
-    default = sasl.DEFAULT_TOKEN_ENV if mechanism == "XOAUTH2" else sasl.DEFAULT_PASSWORD_ENV
+    default = DEFAULT_TOKEN_ENV if mechanism == "XOAUTH2" else DEFAULT_PASSWORD_ENV
     value = s.environ.get(default)
     return (value or None), None
 
@@ -78,7 +80,7 @@ async def authenticate(core: ShellCore, mech_name: str | None, user: str | None)
     advertised = caps.auth_mechanisms if caps is not None else ()
     wanted = (mech_name or "auto").upper()
     if wanted == "AUTO":
-        chosen = sasl.choose_mechanism(advertised)
+        chosen = Session.strongest_mechanism(advertised)
         if chosen is None:
             r.error("the server advertises no AUTH mechanism this shell supports"
                     + (f" (offered: {' '.join(advertised)})" if advertised else
@@ -112,37 +114,20 @@ async def authenticate(core: ShellCore, mech_name: str | None, user: str | None)
                 "--password-file FILE" if not core.interactive else f"no {what} given")
         core.status = ExitStatus.AUTH
         return False
-    problem = sasl.credential_problem(chosen, user, secret)
+    problem = Session.auth_problem(chosen, user, secret)
     if problem:
         r.error(problem)
         core.status = ExitStatus.AUTH
         return False
-    mech = sasl.MECHANISMS[chosen](user, secret)
+    core.classifier()  # the session's redaction point learns the shell's known secrets
+    replies = await session.auth(chosen, user, secret)  # the secret goes to its redactor
     del secret
-    core.redactor.add_secret(mech.secret)
-    for literal in mech.products():
-        core.redactor.add_literal(literal)
-    return await _exchange(core, mech)
-
-
-async def _exchange(core: ShellCore, mech: sasl.Mechanism) -> bool:
-    session, r = core.session, core.renderer
-    classifier = session.classifier
-    step = mech.start()
-    if step.note:
-        r.info(step.note)
-    replies = await session.send(classifier.from_step(step, mech.name, first=True))
-    while replies and replies[-1].code == 334:
-        step = mech.step(replies[-1].texts[0].strip())
-        if step.note:
-            r.info(step.note)
-        replies = await session.send(classifier.from_step(step, mech.name))
     core.last_replies = replies
     if not replies:
         core.status = ExitStatus.AUTH
         return False
     final = replies[-1]
-    outcome = auth_outcome(final.code, final.enhanced, mech.user)
+    outcome = auth_outcome(final.code, final.enhanced, user)
     if final.code == 235:
         r.info(outcome)
         return True
@@ -179,14 +164,14 @@ async def _b64(core: ShellCore, args: str) -> None:
     except ValueError as exc:
         core.renderer.error(f"/b64: {exc}")
         return
-    core.renderer.write(sasl.b64(data))
+    core.renderer.write(b64(data))
     core.renderer.info(f"{len(data)} bytes: {format_escapes(data)}")
 
 
 @command("unb64", "decode base64 and show the bytes (\\0 for NUL); the history keeps "
          "/unb64 without its argument", args=(Arg("BASE64", Kind.SECRET),), aliases=("b64d",))
 async def _unb64(core: ShellCore, args: str) -> None:
-    result = sasl.decode_b64(args.strip())
+    result = decode_b64(args.strip())
     if result.data is None:
         core.renderer.error(f"not valid base64: {result.error}")
         return
