@@ -9,7 +9,9 @@ from collections import deque
 import pytest
 
 from smtpshell.session import ConnectOptions
+from smtpshell.status import ExitStatus
 from smtpshell.ui import pipeline
+from smtpshell.ui.batch import run_batch
 from smtpshell.ui.core import ShellCore
 from smtpshell.ui.pipeline import Policy, Role
 from smtpshell.ui.render import Renderer
@@ -68,29 +70,33 @@ def test_secrets_and_require_tls_keep_a_line_apart() -> None:
         is Role.MEMBER
 
 
-async def _vrfy_ends_the_group(reader: asyncio.StreamReader,
-                               writer: asyncio.StreamWriter) -> None:
-    """Answers MAIL, RCPT and VRFY only once all three have arrived (a client that
-    waited for each reply would hang), then expects the next group on its own."""
-    writer.write(b"220 pipe ESMTP\r\n")
-    await reader.readline()  # EHLO
-    writer.write(b"250-pipe\r\n250 PIPELINING\r\n")
-    await writer.drain()
-    first = [await reader.readline() for _ in range(3)]
-    assert first[2].startswith(b"VRFY")
-    writer.write(b"250 ok\r\n250 ok\r\n252 cannot verify\r\n")
-    await writer.drain()
-    second = [await reader.readline() for _ in range(2)]
-    assert second == [b"RCPT TO:<c@example.org>\r\n", b"QUIT\r\n"]
-    writer.write(b"250 ok\r\n221 bye\r\n")
-    await writer.drain()
+def _group_ends_at(verb: bytes):  # type: ignore[no-untyped-def]
+    """A server that answers MAIL, RCPT and ``verb`` only once all three have arrived (a
+    client that waited for each reply, or ended the group earlier, would hang), then
+    expects RCPT and QUIT as the next group."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 pipe ESMTP\r\n")
+        await reader.readline()  # EHLO
+        writer.write(b"250-pipe\r\n250 PIPELINING\r\n")
+        await writer.drain()
+        first = [await reader.readline() for _ in range(3)]
+        assert first[2].startswith(verb)
+        writer.write(b"250 ok\r\n250 ok\r\n252 cannot verify\r\n")
+        await writer.drain()
+        second = [await reader.readline() for _ in range(2)]
+        assert second == [b"RCPT TO:<c@example.org>\r\n", b"QUIT\r\n"]
+        writer.write(b"250 ok\r\n221 bye\r\n")
+        await writer.drain()
+
+    return handler
 
 
 def test_a_paste_uses_the_policy_against_a_real_server() -> None:
     out = io.StringIO()
 
     async def run() -> None:
-        async with serve(_vrfy_ends_the_group) as srv:
+        async with serve(_group_ends_at(b"VRFY")) as srv:
             core = ShellCore(ConnectOptions(host=srv.host, port=srv.port, ehlo_name="p",
                                             reply_timeout=5), Renderer(out))
             assert await core.connect() == 0
@@ -103,3 +109,20 @@ def test_a_paste_uses_the_policy_against_a_real_server() -> None:
     text = out.getvalue()
     assert "VRFY b  →  252 cannot verify" in text
     assert "QUIT  →  221 bye" in text
+
+
+def test_batch_mode_sends_turn_as_the_end_of_a_group() -> None:
+    out = io.StringIO()
+    script = ("EHLO p\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\nTURN\n"
+              "RCPT TO:<c@example.org>\nQUIT\n")
+
+    async def run() -> ExitStatus:
+        async with serve(_group_ends_at(b"TURN")) as srv:
+            core = ShellCore(ConnectOptions(host=srv.host, port=srv.port, ehlo_name="p",
+                                            reply_timeout=5), Renderer(out, echo=True))
+            return await run_batch(core, io.StringIO(script))
+
+    assert asyncio.run(run()) is ExitStatus.OK, out.getvalue()
+    text = out.getvalue()
+    assert "252 cannot verify" in text and "221 bye" in text
+    assert "no reply within" not in text  # a group cut short waits for replies in vain
