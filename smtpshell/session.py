@@ -675,10 +675,9 @@ class Session:
 
         For an interrupt: it needs no ``await`` (the task that was cancelled calls it).
         """
-        if self.conn.state is ClientState.CLOSED and self._stream is None:
-            return
-        self.conn.connection_lost(reason, unexpected=False)
-        self.closed_reason = reason
+        if self.conn.state is not ClientState.CLOSED:
+            self.conn.connection_lost(reason, unexpected=False)
+            self.closed_reason = reason
         self._flush_notices()
         stream, self._stream = self._stream, None
         if stream is not None:
