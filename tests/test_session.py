@@ -139,11 +139,13 @@ def test_insecure_reports_not_verified(sandbox: Sandbox) -> None:
     asyncio.run(run())
 
 
-def test_auth_in_clear_is_warned(sandbox: Sandbox) -> None:
+def test_auth_in_clear_is_warned() -> None:
     seen: list[SessionEvent] = []
+    stream = MockStream([b"220 mock\r\n", b"250-mock\r\n250 AUTH LOGIN\r\n",
+                         b"334 VXNlcm5hbWU6\r\n"])
 
     async def run() -> None:
-        session = Session(sandbox_options(sandbox), [seen.append])
+        session = Session(ConnectOptions(ehlo_name="me"), [seen.append], opener=stream.opener())
         await session.connect()
         await session.ehlo()
         await session.send("AUTH LOGIN")
