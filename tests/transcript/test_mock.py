@@ -831,6 +831,33 @@ def test_after_535_the_client_may_try_again_and_quit() -> None:
     assert not only(results).ok
 
 
+CRAM_MD5 = AUTH_TEMPLATE.format(mechs="CRAM-MD5", exchange="""\
+-> AUTH CRAM-MD5
+<- 334 {{b64:PDc0OTMzNjcwNDcuMTc5NTQyNjgxN0BzYW5kYm94LnNtdHBzaGVsbC50ZXN0Pg==}}
+-> {{secret:cram-md5 user=demo password=$MOCK_PW}}
+<- 235 2.7.0 Authentication successful""")
+
+
+def test_cram_md5_is_checked_against_the_challenge_the_mock_sent() -> None:
+    def client(password: str) -> Callable[[int], int]:
+        def run(port: int) -> int:
+            with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test",
+                              timeout=30) as s:
+                try:
+                    return s.login("demo", password)[0]
+                except smtplib.SMTPAuthenticationError as exc:
+                    return exc.smtp_code
+        return run
+
+    code, results = serve(CRAM_MD5, client("right"), env={"MOCK_PW": "right"})
+    assert code == 235 and only(results).ok, only(results).render()
+    code, results = serve(CRAM_MD5, client("wrong"), env={"MOCK_PW": "right"})
+    assert code == 535
+    mismatch = only(results).mismatch
+    assert mismatch is not None
+    assert mismatch.reason == "the CRAM-MD5 answer differs (user name or $MOCK_PW) (answered 535)"
+
+
 def test_a_different_mechanism_is_a_deviation() -> None:
     (code, _), results = serve(PLAIN_INITIAL, smtplib_auth("LOGIN", "demo", "x", initial=True))
     assert code == 421
