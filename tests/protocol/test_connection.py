@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smtpshell.protocol.connection import ClientConnection, LineError
 from smtpshell.protocol.events import Closed, Event, Notice, Reply, ReplyKind, StartTlsReady
@@ -308,3 +312,29 @@ def test_nothing_is_sent_during_the_tls_handshake() -> None:
                  lambda: conn.send_bdat(b"x", last=True)):
         with pytest.raises(LineError, match="TLS handshake is in progress"):
             send()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"\r", b"\n", b".", b"\r\n", b"x", b".\r\n", b"\r\n.\r\n"]),
+                max_size=12),
+       st.lists(st.integers(min_value=0, max_value=40), max_size=6))
+def test_the_end_of_a_message_is_found_however_the_bytes_are_split(
+    pieces: list[bytes], cuts: list[int]
+) -> None:
+    """Raw message bytes in any split end DATA exactly where CRLF "." CRLF first appears
+    (the message starts at the start of a line), as the server reads them."""
+    data = b"".join(pieces)
+    conn = in_transaction()
+    conn.send_line("DATA")
+    conn.receive_data(b"354 go\r\n")
+    events(conn)
+    bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    for start, end in itertools.pairwise(bounds):
+        if conn.state is not ClientState.DATA:
+            break
+        conn.send_raw(data[start:end])
+    found = (b"\r\n" + data).find(b"\r\n.\r\n")
+    if found < 0:
+        assert conn.state is ClientState.DATA and conn.pending == ()
+    else:
+        assert conn.state is ClientState.READY and conn.pending[:1] == (".",)
