@@ -547,8 +547,6 @@ class Session:
         *,
         shown: str | None = None,
         origin: Origin = "user",
-        expect_reply: bool | None = None,
-        verb: str | None = None,
     ) -> list[Reply]:
         """Send exact bytes (a /raw payload, a streamed message body); wait for the
         replies the complete command lines in them ask for (the core follows the bytes).
@@ -556,9 +554,8 @@ class Session:
         ``data`` may come classified (an ``Outgoing`` with ``raw`` bytes).  Bytes without
         ``shown`` are a /raw payload, classified here at the redaction point; with it they
         are a message chunk that ``shown`` describes ("" for the chunks after the first).
-        ``expect_reply`` and ``verb`` are ignored (the core knows which lines wait for a
-        reply); kept for old callers.  An interrupt while a message or a line is partly
-        sent closes the connection.
+        The core knows which lines wait for a reply.  An interrupt while a message or a
+        line is partly sent closes the connection.
         """
         if not self._can_send():
             return []
