@@ -80,6 +80,8 @@ def for_terminal(text: str) -> str:
         if text.isprintable():
             return text
         return _ASCII_UNSAFE.sub(lambda m: escape_char(m.group()), text)
+    if text.isprintable() and _INVISIBLE.isdisjoint(text):
+        return text  # no Cc, Cf, Cs, Cn, Zl or Zp: Python's isprintable() excludes them all
     return "".join(escape_char(ch) if _unsafe(ch) else ch for ch in text)
 
 
