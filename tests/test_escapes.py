@@ -167,3 +167,18 @@ def test_a_cr_in_a_block_is_escaped_but_the_newline_kept() -> None:
 def test_variation_selectors_and_ordinary_non_ascii_stay() -> None:
     for text in ("❤️", "naïve café", "日本語", "Ünïcödé ½ €", "\u00a0nbsp"):
         assert for_terminal(text) == text
+
+
+INVISIBLE = "\u034f\u115f\u1160\u17b4\u17b5\u180b\u180c\u180d\u180f\u3164\uffa0"
+
+
+@given(any_text)
+@example("caf\u00e9\u00a0\ue000\u3164")  # NBSP and private use: not printable to Python, kept
+def test_fast_paths_agree_with_the_character_rule(text: str) -> None:
+    """Whatever shortcut is taken, the result is the per-character rule."""
+    expected = "".join(
+        escape_char(ch)
+        if unicodedata.category(ch) in BAD_CATEGORIES or ch in INVISIBLE else ch
+        for ch in text
+    )
+    assert for_terminal(text) == expected
