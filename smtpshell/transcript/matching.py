@@ -267,7 +267,8 @@ SKIP = "skip"
 matches (a client's own headers: Date, Message-ID, X-Mailer, MIME-Version, User-Agent)."""
 
 BodyEntry = ClientLine | Elided | Event
-MAX_ALIGNED_LINES = 5000  # longer bodies that differ are reported whole, not line by line
+MAX_ALIGNMENT = 1_000_000  # (recorded lines x received lines) beyond which a differing body
+# is reported whole rather than aligned line by line (the alignment tries each pair)
 
 
 def summary(lines: Sequence[str]) -> str:
@@ -280,7 +281,17 @@ def is_skip(entry: object) -> bool:
     return isinstance(entry, Event) and entry.kind == SKIP
 
 
+def _literal(entry: ClientLine) -> str | None:
+    """The text a body line must equal, if it has no placeholder and no rule."""
+    if entry.rule.kind == "default" and all(isinstance(p, str) for p in entry.parts):
+        return entry.text
+    return None
+
+
 def _fits(entry: ClientLine, line: str) -> bool:
+    literal = _literal(entry)
+    if literal is not None:
+        return literal == line
     return match_client_line(entry, line, body=True) is None
 
 
@@ -323,7 +334,7 @@ def match_body(
         return [Mismatch("the body differs from the elided lines (count, bytes or sha256)",
                          elision.lineno, (elision,), (summary(got[k : k + elision.lines]),),
                          tls)]
-    if len(got) > MAX_ALIGNED_LINES:
+    if len(lines) * len(got) > MAX_ALIGNMENT:
         return [Mismatch("the body differs", first, tuple(lines), (summary(got),), tls)]
     client_lines = [e for e in lines if isinstance(e, ClientLine)]
     skip_at = [False] * (len(client_lines) + 1)
@@ -333,10 +344,19 @@ def match_body(
             skip_at[k] = True
         elif isinstance(entry, ClientLine):
             k += 1
+    literal: dict[str, list[int]] = {}  # most body lines: looked up, not matched one by one
+    patterned: list[int] = []
+    for k, entry in enumerate(client_lines):
+        text = _literal(entry)
+        if text is None:
+            patterned.append(k)
+        else:
+            literal.setdefault(text, []).append(k)
     got_keys: list[int] = []
     last = -1
     for g, text in enumerate(got):
-        fits = [k for k, e in enumerate(client_lines) if _fits(e, text)]
+        fits = sorted(literal.get(text, []) + [k for k in patterned
+                                               if _fits(client_lines[k], text)])
         later = [k for k in fits if k > last]
         key = later[0] if later else fits[0] if fits else -1 - g
         last = max(last, key)
