@@ -250,3 +250,24 @@ def test_a_named_folder_whose_transcripts_are_not_collected_says_why(
         "smtpshell: 1 *.smtp file(s) found but not collected as transcript tests "
         "(e.g. *mail-tests/a.smtp): transcripts are collected under *transcripts (ini option "
         "smtpshell_transcripts) or when the file itself is named on the command line"])
+
+
+def test_implicit_tls_with_the_fixtures_client_context(pytester: pytest.Pytester) -> None:
+    (pytester.path / "implicit.smtp").write_text(
+        "# smtpshell transcript v1\ntls: implicit\n\n"
+        "== connect address=127.0.0.1:465 tls=implicit\n== tls via=implicit\n"
+        "<~ 220 mock.smtpshell.test ESMTP\n~> EHLO {{host:client.test}}\n"
+        "<~ 250 mock.smtpshell.test\n~> QUIT\n<~ 221 Bye\n== closed by=server\n")
+    pytester.makepyfile(test_it="""
+        import smtplib, ssl
+
+        def test_smtp_ssl(smtp_mock):
+            server = smtp_mock("implicit.smtp")
+            with smtplib.SMTP_SSL(server.host, server.port, context=server.client_context(),
+                                  local_hostname="client.test", timeout=30) as s:
+                s.ehlo()
+                assert isinstance(s.sock, ssl.SSLSocket)
+            assert server.cafile.endswith("ca.pem")
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_it.py")
+    result.assert_outcomes(passed=1)
