@@ -363,7 +363,10 @@ SMTPISH = st.lists(
 
 def check_lexes(text: str) -> None:
     found = tokens(text)
-    assert "".join(value for _, value in found) == text.replace("\r\n", "\n").replace("\r", "\n")
+    # pygments drops a leading byte-order mark (the screen never lexes one: outside text is
+    # escaped first, U+FEFF included)
+    expected = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    assert "".join(value for _, value in found) == expected
     assert all(value for _, value in found)
     assert not any(token in Error for token, _ in found)
 
