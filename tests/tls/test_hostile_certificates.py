@@ -214,9 +214,9 @@ def test_repl_tls_and_tls_chain_in_a_pty(hostile: Hostile, port: int, tmp_path: 
     try:
         shell.expect(r"TLS>")
         shell.sendline("/tls chain")
-        shell.expect(r"trusted CA from CA file")
-        shell.send("\x04")
-        shell.wait()
+        shell.expect(r"trusted CA from CA file[\s\S]*TLS>")  # the output, then the prompt
+        shell.sendline("/quit")
+        assert shell.wait() == 0
         raw = shell.buffer
         for bad in RAW:
             assert bad.encode() not in raw, bad
