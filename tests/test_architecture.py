@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -449,3 +450,18 @@ def test_the_repository_names_no_document_outside_it() -> None:
             found += [f"{path.relative_to(REPO)}:{line_no}: {name}"
                       for name in OUTSIDE if name in line]
     assert not found, "\n".join(found)
+
+
+def test_the_documents_link_only_to_files_in_the_repository() -> None:
+    """Every relative link in README.md and docs/ names a file that exists in the repo."""
+    link = re.compile(r"\]\(([^)\s]+)\)")
+    broken = []
+    for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for line_no, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            for target in link.findall(line):
+                if re.match(r"[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+                    continue  # https:, mailto:, a heading in the same file
+                path = (doc.parent / target.split("#")[0]).resolve()
+                if not path.is_relative_to(REPO) or not path.exists():
+                    broken.append(f"{doc.relative_to(REPO)}:{line_no}: {target}")
+    assert not broken, "\n".join(broken)
