@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..escapes import parse_escapes
 from ..explain import Facts, diagnose, hint_for
 from ..explain.auth import auth_outcome
-from ..protocol.events import Reply, ReplyKind
+from ..protocol.events import Reply
 from ..protocol.sasl.redact import (
     DEFAULT_PASSWORD_ENV,
     DEFAULT_TOKEN_ENV,
@@ -29,7 +29,6 @@ from ..session import (
     Connected,
     ConnectOptions,
     Observer,
-    Sent,
     Session,
     SessionError,
     SessionEvent,
@@ -247,7 +246,7 @@ class ShellCore:
             replies = await session.send_lines(lines)
         finally:
             observers[observers.index(hold)] = self.renderer
-            for event in interleave(held):
+            for event in pipeline.interleave(held):
                 self.renderer(event)
         return replies
 
@@ -427,37 +426,3 @@ def _meta_words(line: str, *, in_data: bool) -> tuple[str, str] | None:
     if not parts:
         return None
     return parts[0], parts[1] if len(parts) > 1 else ""
-
-
-def interleave(events: Sequence[SessionEvent]) -> list[SessionEvent]:
-    """A pipelined group's events in the order one-by-one sending would show them.
-
-    On the wire the commands go first and the replies follow; on screen each command is
-    followed by its reply.  Notices stay with the command or reply they followed; what
-    came after the last reply when some replies are missing (a close) comes last.
-    """
-    before: list[SessionEvent] = []
-    sends: list[list[SessionEvent]] = []
-    replies: list[list[SessionEvent]] = []
-    for event in events:
-        if isinstance(event, Sent):
-            sends.append([event])
-        elif isinstance(event, Reply) and event.kind is ReplyKind.RESPONSE:
-            replies.append([event])
-        elif replies:
-            replies[-1].append(event)
-        elif sends:
-            sends[-1].append(event)
-        else:
-            before.append(event)
-    tail: list[SessionEvent] = []
-    if replies and len(replies) < len(sends):
-        last = replies[-1]
-        replies[-1], tail = last[:1], last[1:]
-    ordered = before
-    for i in range(max(len(sends), len(replies))):
-        if i < len(sends):
-            ordered += sends[i]
-        if i < len(replies):
-            ordered += replies[i]
-    return ordered + tail

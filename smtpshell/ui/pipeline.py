@@ -11,18 +11,21 @@ core can refuse it with its reason).
 
 ``group(first, policy, more, push_back)`` takes ``first`` and as many following lines
 as may go out with it in one write; ``more()`` gives the next line that is already
-there (or None) and ``push_back(line)`` returns one that must wait.
+there (or None) and ``push_back(line)`` returns one that must wait.  ``interleave``
+puts a group's events back in the order one-by-one sending would show them.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..protocol.events import Reply, ReplyKind
+from ..session import Sent, SessionEvent
 from .commands.registry import split_meta
 
-__all__ = ["ANYWHERE", "GROUP_ENDERS", "Policy", "Role", "group", "verb_role"]
+__all__ = ["ANYWHERE", "GROUP_ENDERS", "Policy", "Role", "group", "interleave", "verb_role"]
 
 ANYWHERE = frozenset({"MAIL", "RCPT", "RSET"})
 """Commands that may stand anywhere in a pipelined group (RFC 2920 §3.1)."""
@@ -97,3 +100,37 @@ def group(
         if role is Role.LAST:
             break
     return lines
+
+
+def interleave(events: Sequence[SessionEvent]) -> list[SessionEvent]:
+    """A pipelined group's events in the order one-by-one sending would show them.
+
+    On the wire the commands go first and the replies follow; on screen each command is
+    followed by its reply.  Notices stay with the command or reply they followed; what
+    came after the last reply when some replies are missing (a close) comes last.
+    """
+    before: list[SessionEvent] = []
+    sends: list[list[SessionEvent]] = []
+    replies: list[list[SessionEvent]] = []
+    for event in events:
+        if isinstance(event, Sent):
+            sends.append([event])
+        elif isinstance(event, Reply) and event.kind is ReplyKind.RESPONSE:
+            replies.append([event])
+        elif replies:
+            replies[-1].append(event)
+        elif sends:
+            sends[-1].append(event)
+        else:
+            before.append(event)
+    tail: list[SessionEvent] = []
+    if replies and len(replies) < len(sends):
+        last = replies[-1]
+        replies[-1], tail = last[:1], last[1:]
+    ordered = before
+    for i in range(max(len(sends), len(replies))):
+        if i < len(sends):
+            ordered += sends[i]
+        if i < len(replies):
+            ordered += replies[i]
+    return ordered + tail

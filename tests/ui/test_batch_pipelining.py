@@ -18,7 +18,8 @@ from smtpshell.sandbox import Sandbox
 from smtpshell.session import ConnectOptions, Sent
 from smtpshell.status import ExitStatus
 from smtpshell.ui.batch import LineReader, run_batch
-from smtpshell.ui.core import ShellCore, interleave
+from smtpshell.ui.core import ShellCore
+from smtpshell.ui.pipeline import interleave
 from smtpshell.ui.render import Renderer
 from tests.hostile.servers import serve, serve_in_thread
 
