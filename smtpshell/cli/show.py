@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 from ..context import Environment
@@ -21,22 +22,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
-    from ..transcript.model import TranscriptError
-    from ..transcript.syntax import parse
-    from ..ui.show import render_html, render_plain, render_terminal
+    from ..ui.show import render_html
 
-    try:
-        text = Path(args.transcript).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.transcript}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{args.transcript} is not UTF-8 text") from None
-    try:
-        parse(text, source=args.transcript)
-    except TranscriptError as exc:
-        env.stderr.write(f"smtpshell show: warning: {for_terminal(str(exc))}\n")
+    path = Path(args.transcript)
+    _check(path, env)
     if args.html:
-        page = render_html(text, Path(args.transcript).name)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.transcript}: {exc.strerror}") from None
+        page = render_html(text, path.name)
         if args.html == "-":
             env.stdout.write(page)
         else:
@@ -45,8 +40,43 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
             except OSError as exc:
                 raise UsageError(f"cannot write {args.html}: {exc.strerror}") from None
         return ExitStatus.OK
-    if env.colour(args.no_color):
-        env.stdout.write(render_terminal(text, env.background))
-    else:
-        env.stdout.write(render_plain(text))
+    _print(path, env, env.colour(args.no_color))
     return ExitStatus.OK
+
+
+def _check(path: Path, env: Environment) -> None:
+    """Parse the file as a stream: a usage error if it cannot be shown at all, a warning
+    line if it is not a valid transcript (it is shown all the same)."""
+    from ..transcript.model import TranscriptError
+    from ..transcript.syntax import iter_load
+
+    try:
+        _, entries = iter_load(path)
+        for _ in entries:
+            pass
+    except TranscriptError as exc:
+        if exc.lineno is None:  # cannot read it
+            raise UsageError(f"cannot read {path}: {exc.message.removeprefix('cannot read: ')}"
+                             ) from None
+        if exc.message.startswith("not UTF-8 text"):
+            raise UsageError(f"{path} is not UTF-8 text (line {exc.lineno})") from None
+        if exc.message.startswith("line longer than"):
+            raise UsageError(f"{path}:{exc.lineno}: {exc.message}") from None
+        env.stderr.write(f"smtpshell show: warning: {for_terminal(str(exc))}\n")
+
+
+def _print(path: Path, env: Environment, colour: bool) -> None:
+    """The file, escaped (and highlighted), a block of lines at a time: bounded memory."""
+    from ..ui.show import render_plain, render_terminal
+
+    with path.open("r", encoding="utf-8", newline="") as f:
+        while True:
+            block = "".join(itertools.islice(f, SHOW_BLOCK_LINES))
+            if not block:
+                return
+            env.stdout.write(render_terminal(block, env.background) if colour
+                             else render_plain(block))
+
+
+SHOW_BLOCK_LINES = 2000
+"""Lines highlighted and written at a time (transcript lines are highlighted one by one)."""

@@ -407,46 +407,53 @@ class Transcript:
         Replies are paired with commands in order (pipelining included); the client lines
         after a DATA command's 354 reply, up to and including ``.``, form a ``body`` Send.
         """
-        out: list[Step] = []
-        send: list[ClientLine | Elided] = []
-        reply: list[ServerLine] = []
-        pending: deque[bool] = deque()  # one per command awaiting a reply: is it DATA?
-        in_body = False
+        return list(iter_steps(self.entries))
 
-        def flush() -> None:
-            if send:
-                out.append(Send(tuple(send), in_body))
-                send.clear()
+
+def iter_steps(entries: Iterable[Entry], *, body_chunk: int | None = None) -> Iterator[Step]:
+    """:meth:`Transcript.steps` one by one, for entries read as a stream; with
+    ``body_chunk``, a message body comes as several ``body`` Sends of at most that many
+    lines, so a streamed replay never holds a whole body."""
+    send: list[ClientLine | Elided] = []
+    reply: list[ServerLine] = []
+    pending: deque[bool] = deque()  # one per command awaiting a reply: is it DATA?
+    in_body = False
+
+    def flush() -> Iterator[Step]:
+        if send:
+            yield Send(tuple(send), in_body)
+            send.clear()
+        if reply:
+            yield Expect(tuple(reply))
+            reply.clear()
+
+    for entry in entries:
+        if isinstance(entry, Comment):
+            continue
+        if isinstance(entry, ClientLine | Elided):
             if reply:
-                out.append(Expect(tuple(reply)))
-                reply.clear()
-
-        for entry in self.entries:
-            if isinstance(entry, Comment):
-                continue
-            if isinstance(entry, ClientLine | Elided):
-                if reply:
-                    flush()
-                send.append(entry)
-                if in_body and isinstance(entry, ClientLine) and entry.text == ".":
-                    flush()
-                    in_body = False
-                    pending.append(False)
-                elif not in_body and isinstance(entry, ClientLine):
-                    pending.append(entry.text.strip().upper() == "DATA")
-            elif isinstance(entry, ServerLine):
-                if send:
-                    flush()
-                reply.append(entry)
-                if entry.final:
-                    flush()
-                    was_data = pending.popleft() if pending else False
-                    in_body = in_body or (was_data and entry.code == 354)
-            else:
-                flush()
-                out.append(entry)
-        flush()
-        return out
+                yield from flush()
+            send.append(entry)
+            if in_body and isinstance(entry, ClientLine) and entry.text == ".":
+                yield from flush()
+                in_body = False
+                pending.append(False)
+            elif not in_body and isinstance(entry, ClientLine):
+                pending.append(entry.text.strip().upper() == "DATA")
+            elif in_body and body_chunk is not None and len(send) >= body_chunk:
+                yield from flush()
+        elif isinstance(entry, ServerLine):
+            if send:
+                yield from flush()
+            reply.append(entry)
+            if entry.final:
+                yield from flush()
+                was_data = pending.popleft() if pending else False
+                in_body = in_body or (was_data and entry.code == 354)
+        else:
+            yield from flush()
+            yield entry
+    yield from flush()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -475,8 +482,16 @@ def reply_parts(text: str) -> tuple[int | None, bool, str | None]:
 
 
 def wire_bytes(text: str) -> bytes:
-    """A line's bytes on the wire (without CRLF): UTF-8, raw bytes kept by surrogateescape."""
-    return text.encode("utf-8", "surrogateescape")
+    """A line's bytes on the wire (without CRLF): UTF-8, raw bytes kept by surrogateescape.
+
+    A surrogate that stands for no byte (``\\u{d800}`` in a transcript) is not a character;
+    it goes out as the three bytes Python's "surrogatepass" gives it, never as a traceback.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return b"".join(c.encode("utf-8", "surrogateescape" if 0xDC80 <= ord(c) <= 0xDCFF
+                                 else "surrogatepass") for c in text)
 
 
 def _is_control(c: str) -> bool:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import ssl
 import stat
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -33,16 +34,26 @@ from .matching import Mismatch, match_reply
 from .model import (
     ClientLine,
     Elided,
+    Entry,
     Event,
     Expect,
+    Header,
     Send,
     ServerLine,
+    Step,
     Transcript,
     TranscriptError,
+    iter_steps,
 )
-from .syntax import load
+from .syntax import iter_load, load
 
 SUFFIX = ".smtp"
+STREAM_ABOVE = 8 << 20
+"""Transcripts bigger than this (8 MiB) are replayed as they are read, never held whole."""
+STREAM_BODY_LINES = 1024
+"""A streamed message body goes to the session this many lines at a time."""
+_LONE_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+"""Surrogates that stand for no byte (U+DC80-DCFF are raw bytes, kept by surrogateescape)."""
 
 
 @dataclass(frozen=True)
@@ -120,8 +131,11 @@ def split_target(target: str) -> tuple[str, int]:
 
 
 class _Player:
-    def __init__(self, transcript: Transcript, options: ReplayOptions) -> None:
-        self.t = transcript
+    def __init__(self, header: Header, source: str, steps: Iterable[Step],
+                 options: ReplayOptions) -> None:
+        self.header = header
+        self.source = source
+        self._steps = steps
         self.options = options
         self.session: Session | None = None
         self.queue: asyncio.Queue[tuple[Reply, bool] | Closed] = asyncio.Queue()
@@ -130,6 +144,13 @@ class _Player:
         self.notes: list[str] = []
         self.steps = 0
         self.tls_settled = asyncio.Event()
+
+    def _walk(self) -> Iterator[Step]:
+        """The steps; a streamed transcript's parse error ends the replay as an error."""
+        try:
+            yield from self._steps
+        except TranscriptError as exc:
+            raise _Failed(str(exc), error=True) from None
 
     def observe(self, event: SessionEvent) -> None:
         if isinstance(event, Reply):
@@ -146,7 +167,7 @@ class _Player:
 
     async def run(self) -> None:
         try:
-            for step in self.t.steps():
+            for step in self._walk():
                 self.steps += 1
                 if isinstance(step, Event):
                     await self.event(step)
@@ -189,7 +210,7 @@ class _Player:
     async def connect(self) -> None:
         if self.session is not None:
             await self.session.close()
-        header = self.t.header
+        header = self.header
         if self.options.server is not None:
             host, port = self.options.server
         elif header.target:
@@ -221,11 +242,16 @@ class _Player:
         session = self.session
         if session is None:
             raise _Failed("the transcript sends before any connect event")
+        # Message lines go out a block at a time (one write each), commands one by one.
+        block: list[Outgoing | str] = []
         for entry in step.lines:
             if isinstance(entry, Elided):
-                lines = self.elided_lines(entry)
-                for text in lines:
-                    await session.send(text, wait=False, dot_stuff=False)
+                await self._write(block, entry)
+                for text in self.elided_lines(entry):
+                    block.append(text)
+                    if len(block) >= STREAM_BODY_LINES:
+                        await self._write(block, entry)
+                await self._write(block, entry)
                 continue
             if entry.tls != session.is_tls:
                 raise self._mismatch(
@@ -236,20 +262,36 @@ class _Player:
                 text = entry.resolve(self.options.env, challenge=self.challenge)
             except TranscriptError as exc:
                 raise _Failed(str(exc), error=True) from None
+            lone = _LONE_SURROGATE_RE.search(text)
+            if lone:
+                raise _Failed(f"line {entry.lineno}: \\u{{{ord(lone[0]):x}}} is a lone surrogate, "
+                              "not a character: it cannot be sent (write bytes as \\xHH)",
+                              error=True)
             # a resolved secret is recorded and shown as the transcript's placeholder
-            out = text if entry.secret is None else Outgoing(
-                text, Redaction(text=entry.text, shown=entry.text, secret=True))
-            await session.send(out, wait=False, dot_stuff=False)
-            if not session.connected:
-                raise self._mismatch("the connection closed before this line could be sent",
-                                     [entry], [])
+            block.append(text if entry.secret is None else Outgoing(
+                text, Redaction(text=entry.text, shown=entry.text, secret=True)))
+            if not step.body or entry.secret is not None or len(block) >= STREAM_BODY_LINES:
+                await self._write(block, entry)
+        if step.lines:
+            await self._write(block, step.lines[-1])
+
+    async def _write(self, block: list[Outgoing | str], entry: ClientLine | Elided) -> None:
+        """Send ``block`` in one write (no reply awaited) and empty it."""
+        session = self.session
+        if not block or session is None:
+            return
+        await session.send_lines(block, wait=False, dot_stuff=False)
+        block.clear()
+        if not session.connected:
+            raise self._mismatch("the connection closed before this line could be sent",
+                                 [entry], [])
 
     def elided_lines(self, entry: Elided) -> Iterable[str]:
         if entry.file is None:
             if not any("filler" in n for n in self.notes):
                 self.notes.append(f"line {entry.lineno}: elided body replayed as filler")
             return entry.filler()
-        base = Path(self.t.source).parent if self.t.source != "<string>" else Path.cwd()
+        base = Path(self.source).parent if self.source != "<string>" else Path.cwd()
         try:
             data = read_elided_file(base, entry.file, entry.nbytes)
         except ValueError as exc:
@@ -329,9 +371,24 @@ def read_elided_file(base: Path, name: str, limit: int) -> bytes:
 
 async def replay(transcript: Transcript, options: ReplayOptions) -> ReplayResult:
     """Replay one parsed transcript; never raises for anything the server does."""
+    return await _play(_Player(transcript.header, transcript.source, transcript.steps(),
+                               options))
+
+
+async def replay_stream(path: str | os.PathLike[str], options: ReplayOptions) -> ReplayResult:
+    """Replay a transcript file as it is read, in bounded memory (a 100 MB message body
+    is never held whole); a parse error ends it as an error, like :func:`replay_file`."""
+    try:
+        header, entries = iter_load(path)
+    except TranscriptError as exc:
+        return ReplayResult(str(path), "error", str(exc))
+    steps = iter_steps(entries, body_chunk=STREAM_BODY_LINES)
+    return await _play(_Player(header, str(path), steps, options))
+
+
+async def _play(player: _Player) -> ReplayResult:
     started = time.monotonic()
-    player = _Player(transcript, options)
-    source = transcript.source
+    source = player.source
     try:
         await player.run()
     except _Failed as failed:
@@ -354,6 +411,18 @@ async def replay_file(path: str | os.PathLike[str], options: ReplayOptions) -> R
     return await _replay_loaded(str(path), _load(path), options)
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """A transcript too big to hold (over ``STREAM_ABOVE`` bytes): its file, and the secret
+    variables a first streamed pass found in it; replayed as it is read again."""
+
+    path: Path
+    secrets: tuple[str, ...]
+
+
+Loaded = Transcript | TranscriptError | Streamed
+
+
 def _load(path: str | os.PathLike[str]) -> Transcript | TranscriptError:
     try:
         return load(path)
@@ -361,10 +430,26 @@ def _load(path: str | os.PathLike[str]) -> Transcript | TranscriptError:
         return exc
 
 
-async def _replay_loaded(source: str, loaded: Transcript | TranscriptError,
-                         options: ReplayOptions) -> ReplayResult:
+def _load_bounded(path: Path) -> Loaded:
+    """Small files parsed once and kept; big ones scanned as a stream (memory stays flat)."""
+    try:
+        big = path.stat().st_size > STREAM_ABOVE
+    except OSError:
+        big = False
+    if not big:
+        return _load(path)
+    try:
+        _, entries = iter_load(path)
+        return Streamed(path, tuple(_secret_names(entries)))
+    except TranscriptError as exc:
+        return exc
+
+
+async def _replay_loaded(source: str, loaded: Loaded, options: ReplayOptions) -> ReplayResult:
     if isinstance(loaded, TranscriptError):
         return ReplayResult(source, "error", str(loaded))
+    if isinstance(loaded, Streamed):
+        return await replay_stream(loaded.path, options)
     return await replay(loaded, options)
 
 
@@ -386,12 +471,13 @@ def collect(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, problems
 
 
-def load_all(files: Sequence[Path]) -> list[tuple[Path, Transcript | TranscriptError]]:
-    """Each file parsed once (secrets are looked for, then the same objects replayed)."""
-    return [(path, _load(path)) for path in files]
+def load_all(files: Sequence[Path]) -> list[tuple[Path, Loaded]]:
+    """Each file parsed once (secrets are looked for, then the same objects replayed); a
+    file over ``STREAM_ABOVE`` bytes is scanned now and streamed again when replayed."""
+    return [(path, _load_bounded(path)) for path in files]
 
 
-async def replay_many(loaded: Sequence[tuple[Path, Transcript | TranscriptError]],
+async def replay_many(loaded: Sequence[tuple[Path, Loaded]],
                       options: ReplayOptions, jobs: int,
                       report: Callable[[ReplayResult], None] | None = None
                       ) -> list[ReplayResult]:
@@ -400,7 +486,7 @@ async def replay_many(loaded: Sequence[tuple[Path, Transcript | TranscriptError]
     semaphore = asyncio.Semaphore(max(1, jobs))
     options = with_shared_context(options)
 
-    async def one(path: Path, transcript: Transcript | TranscriptError) -> ReplayResult:
+    async def one(path: Path, transcript: Loaded) -> ReplayResult:
         async with semaphore:
             result = await _replay_loaded(str(path), transcript, options)
         if report is not None:
@@ -410,21 +496,27 @@ async def replay_many(loaded: Sequence[tuple[Path, Transcript | TranscriptError]
     return list(await asyncio.gather(*(one(p, t) for p, t in loaded)))
 
 
-def secret_variables(transcripts: Iterable[Transcript | TranscriptError]) -> list[str]:
+def secret_variables(transcripts: Iterable[Loaded]) -> list[str]:
     """The ``$VARS`` the secrets in these transcripts are built from, in order of use."""
     names: list[str] = []
     for transcript in transcripts:
         if isinstance(transcript, TranscriptError):
             continue  # replay reports it
-        for entry in transcript.entries:
-            secret = entry.secret if isinstance(entry, ClientLine) else None
-            for _, value in secret.params if secret else ():
-                if value.startswith("$") and value[1:] not in names:
-                    names.append(value[1:])
+        found = (transcript.secrets if isinstance(transcript, Streamed)
+                 else _secret_names(transcript.entries))
+        names.extend(name for name in found if name not in names)
     return names
 
 
-def ask_missing_secrets(transcripts: Iterable[Transcript | TranscriptError],
+def _secret_names(entries: Iterable[Entry]) -> Iterator[str]:
+    for entry in entries:
+        secret = entry.secret if isinstance(entry, ClientLine) else None
+        for _, value in secret.params if secret else ():
+            if value.startswith("$"):
+                yield value[1:]
+
+
+def ask_missing_secrets(transcripts: Iterable[Loaded],
                         env: Mapping[str, str],
                         ask: Callable[[str], str | None]) -> dict[str, str]:
     """Values for secret variables the environment lacks, from ``ask`` (a prompt)."""

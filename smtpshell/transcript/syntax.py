@@ -7,12 +7,13 @@ The format is specified in ``docs/transcript-format.md``; this module (with the 
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import BinaryIO, cast
 
 from smtpshell.transcript.model import (
     _HEADER_KEYS,
@@ -243,9 +244,6 @@ class _Parser:
             raise self.fail("bad escape: \\x needs two hex digits")
         if c == "u":
             m = _UNICODE_ESCAPE_RE.match(s, i + 2)
-            if m and 0xD800 <= int(m[1], 16) <= 0xDFFF:
-                raise self.fail(f"bad escape: \\u{{{m[1]}}} is a surrogate, not a character "
-                                "(write bytes as \\xHH)")
             if m and int(m[1], 16) <= 0x10FFFF:
                 return chr(int(m[1], 16)), m.end()
             raise self.fail("bad escape: \\u needs {hex}, at most 10FFFF")
@@ -561,6 +559,8 @@ def _parse(text: str, source: str) -> Transcript:
             continue
         if _HEADER_START_RE.match(line):
             raise parser.fail("header fields belong right after the first line")
+        if len(line) * 4 > MAX_LINE_BYTES and len(_utf8(line)) > MAX_LINE_BYTES:
+            raise parser.fail(f"line longer than {MAX_LINE_BYTES} bytes")
         entries.append(parser.entry(line))
     return Transcript(header, tuple(entries), source)
 
@@ -581,3 +581,73 @@ def load(path: str | os.PathLike[str]) -> Transcript:
         ) from None
     return parse(text, source=source)
 
+
+# --------------------------------------------------------------------------- streaming
+
+MAX_LINE_BYTES = 4 << 20
+"""A transcript line longer than this (4 MiB) is an error: reading never holds more."""
+
+
+def iter_load(path: str | os.PathLike[str]) -> tuple[Header, Iterator[Entry]]:
+    """Like :func:`load`, in bounded memory whatever the file's size: the header now, the
+    entries one by one as the file is read. TranscriptError comes from either, with the
+    line number; the file is closed when the entries are exhausted (or garbage)."""
+    source = str(path)
+    try:
+        f = open(path, "rb")
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror or exc}", None, source) from None
+    lines = _file_lines(f)
+    try:
+        first = next(lines, None)
+        if first is None:
+            raise TranscriptError("not a smtpshell transcript: it is empty", 1)
+        head = [first[1]]
+        pending: list[tuple[int, str]] = []
+        for lineno, line in lines:
+            if not _HEADER_START_RE.match(line):
+                pending.append((lineno, line))
+                break
+            head.append(line)
+        parser = _Parser(1)
+        header = parser.header(head)
+    except TranscriptError as exc:
+        f.close()
+        exc.source = source
+        raise
+    return header, _entries(parser, itertools.chain(pending, lines), f, source)
+
+
+def _utf8(line: str) -> bytes:
+    return line.encode("utf-8", "surrogatepass")
+
+
+def _file_lines(f: BinaryIO) -> Iterator[tuple[int, str]]:
+    """(line number, text) as :func:`parse` sees them: CR and trailing blanks dropped."""
+    for lineno, raw in enumerate(iter(lambda: f.readline(MAX_LINE_BYTES + 1), b""), 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise TranscriptError(f"line longer than {MAX_LINE_BYTES} bytes", lineno)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise TranscriptError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+                                  lineno) from None
+        if lineno == 1:
+            text = text.removeprefix("\ufeff")
+        yield lineno, text.removesuffix("\n").rstrip("\r").rstrip(" \t")
+
+
+def _entries(parser: _Parser, lines: Iterator[tuple[int, str]], f: BinaryIO,
+             source: str) -> Iterator[Entry]:
+    with f:
+        try:
+            for lineno, line in lines:
+                parser.lineno = lineno
+                if not line:
+                    continue
+                if _HEADER_START_RE.match(line):
+                    raise parser.fail("header fields belong right after the first line")
+                yield parser.entry(line)
+        except TranscriptError as exc:
+            exc.source = source
+            raise

@@ -327,10 +327,10 @@ def test_a_transcript_target_port_out_of_range_is_an_error_not_a_traceback(
 @pytest.mark.parametrize(
     ("body", "problem"),
     [
-        ("-> NOOP \\u{d800}\n", "7: bad escape: \\u{d800} is a surrogate, not a character"),
         (elided(10**12, 2 * 10**12), "9: elided: bytes= is at most 1073741824 (1 GiB)"),
+        ("-> NOOP\n" + "<- 250 " + "x" * (5 << 20) + "\n", "8: line longer than 4194304 bytes"),
     ],
-    ids=["surrogate", "huge-elided"],
+    ids=["huge-elided", "huge-line"],
 )
 def test_a_hostile_transcript_line_is_one_parse_error(tmp_path: Path, body: str,
                                                       problem: str) -> None:
@@ -339,6 +339,18 @@ def test_a_hostile_transcript_line_is_one_parse_error(tmp_path: Path, body: str,
         status, out, err = cli(argv, tmp_path)
         assert status is ExitStatus.USAGE, out + err
         assert f"{path}:{problem}" in out + err, out + err
+
+
+def test_a_lone_surrogate_in_a_transcript_is_not_sent(tmp_path: Path) -> None:
+    path = transcript(tmp_path, "-> NOOP \\u{d800}\n<- 250 2.0.0 ok\n")
+    with serve_in_thread(polite) as srv:
+        status, out, err = cli(["replay", "--server", f"127.0.0.1:{srv.port}", str(path)],
+                               tmp_path)
+        show_status, shown, _ = cli(["show", str(path)], tmp_path)
+    assert status is ExitStatus.USAGE, out + err
+    assert (f"ERROR {path}: line 7: \\u{{d800}} is a lone surrogate, not a character: it "
+            "cannot be sent (write bytes as \\xHH)") in out
+    assert show_status is ExitStatus.OK and "-> NOOP \\u{d800}" in shown
 
 
 @pytest.mark.parametrize(
