@@ -328,6 +328,9 @@ def test_error_lines_quote_host_and_values_escaped(tmp_path: Path) -> None:
     assert refused.returncode == 2
     bad_port = smtpshell(["127.0.0.1", "2\x1b[2J5"])
     assert bad_port.returncode == 2
+    superscript = smtpshell(["127.0.0.1", "\u00b2"])  # str.isdigit() says yes, int() no
+    assert superscript.returncode == 2
+    assert superscript.stderr.decode().splitlines() == ["smtpshell: invalid port: \u00b2"]
     unknown = smtpshell(["--foo\x1b]0;pwned\x07"])  # argparse quotes the command line
     sub_unknown = smtpshell(["replay", "x.smtp", "--bogus\u202e\x1b[2J"])
     assert unknown.returncode == sub_unknown.returncode == 2
