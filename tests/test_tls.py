@@ -16,7 +16,7 @@ from types import TracebackType
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from smtpshell.tls import (
@@ -720,6 +720,7 @@ def _no_thread_leaks() -> Iterator[None]:
     assert set(threading.enumerate()) <= before
 
 
+@settings(deadline=None)  # a property, not a timing: the first call imports _strptime
 @given(st.datetimes(min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(9999, 12, 31)))
 def test_certificate_times_read_like_ssl_reads_them(when: dt.datetime) -> None:
     """The report reads notBefore/notAfter by hand; it must agree with ``ssl``."""
