@@ -6,6 +6,8 @@ lines literally, reads the client's lines and matches them by the rules of
 of the TLS handshake where the transcript has ``== tls`` (or from the first byte when the
 header says ``tls: implicit``) and closes where it has ``== closed by=server``. At the first
 deviation it answers ``421`` and closes; the connection's :class:`MockResult` says why.
+One concern, so one module past 500 lines: serving a transcript's server side (the
+listener, each connection's walk, its result); the command line is ``smtpshell.cli.mock``.
 
 Programmatic use::
 

@@ -6,6 +6,9 @@ reads and writes the text, :mod:`smtpshell.transcript.writer` writes files crash
 Standard library only. Replay, the mock server and the pytest plugin build on
 :func:`~smtpshell.transcript.syntax.parse` / :func:`~smtpshell.transcript.syntax.load`,
 :meth:`Transcript.steps` and :mod:`smtpshell.transcript.matching`.
+
+One concern, so one module past 500 lines: what a transcript is (its entries, their
+invariants, secret references, and the walk of steps), independent of any text or I/O.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ The client lines are sent, each reply is matched by the rules of
 docs/transcript-format.md, STARTTLS and implicit TLS happen where the transcript
 says, and the first mismatch ends the run with a diff.  The ``smtpshell replay`` command
 line is ``smtpshell.cli.replay``.
+
+One concern, so one module a little past 500 lines: driving a client session from a
+transcript (one file, parsed or streamed, or many at once) and saying where it diverged.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from ..session import (
     TlsEstablished,
     TlsFailed,
 )
-from ..tls import TlsConfigError, TlsOptions, make_client_context
+from ..tls import TlsConfigError, TlsFailure, TlsOptions, make_client_context
 from .matching import Mismatch, match_reply
 from .model import (
     ClientLine,
@@ -56,6 +59,12 @@ _LONE_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
 """Surrogates that stand for no byte (U+DC80-DCFF are raw bytes, kept by surrogateescape)."""
 
 
+TRUST_ADVICE = ("ways forward: trust the server's CA with --cafile FILE (for the sandbox: the "
+                "CA file `smtpshell sandbox` prints), or replay without checking the "
+                "certificate with -k (--insecure)")
+"""What ``smtpshell replay`` says after a refused certificate; the pytest plugin has its own."""
+
+
 @dataclass(frozen=True)
 class ReplayOptions:
     server: tuple[str, int] | None = None
@@ -65,6 +74,8 @@ class ReplayOptions:
     env: Mapping[str, str] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
     """Made from ``tls`` once for many replays (``with_shared_context``)."""
+    trust_advice: str = TRUST_ADVICE
+    """The ways forward after a refused certificate, in the front end's option names."""
 
 
 def _as_received(reply: Reply) -> list[str]:
@@ -140,6 +151,7 @@ class _Player:
         self.session: Session | None = None
         self.queue: asyncio.Queue[tuple[Reply, bool] | Closed] = asyncio.Queue()
         self.tls_error: str | None = None
+        self.tls_failure: TlsFailure | None = None
         self.challenge: str | None = None
         self.notes: list[str] = []
         self.steps = 0
@@ -161,6 +173,7 @@ class _Player:
             self.tls_settled.set()
         elif isinstance(event, TlsFailed):
             self.tls_error = event.message
+            self.tls_failure = event.failure
             self.tls_settled.set()
         elif isinstance(event, TlsEstablished):
             self.tls_settled.set()
@@ -197,6 +210,7 @@ class _Player:
                     pass
                 self.tls_settled.clear()
             if self.session is None or not self.session.is_tls:
+                self._check_certificate(event.lineno)
                 why = f": {self.tls_error}" if self.tls_error else ""
                 raise _Failed(f"line {event.lineno}: expected TLS here, the connection is "
                               f"not encrypted{why}")
@@ -236,7 +250,28 @@ class _Player:
         try:
             await self.session.connect()
         except SessionError as exc:
+            self.tls_failure = exc.tls_failure
+            self._check_certificate(None)
             raise _Failed(f"cannot connect: {exc.message}", error=True) from None
+
+    def _check_certificate(self, lineno: int | None) -> None:
+        """A refused certificate (or a CA file that cannot be read) is a setup problem
+        (which CA to trust), not a difference from the transcript: an error, with the ways
+        forward."""
+        failure = self.tls_failure
+        where = f"line {lineno}: " if lineno is not None else ""
+        if self.tls_error is not None and self.options.ssl_context is None:
+            try:  # TLS could not even start: the options name a CA file that is not there
+                make_client_context(self.options.tls)
+            except TlsConfigError as exc:
+                raise _Failed(f"{where}TLS cannot start (a setup problem, not a difference "
+                              f"from the transcript): {exc}", error=True) from None
+        if failure is None or not failure.certificate_refused:
+            return
+        sha = f"\n  certificate SHA-256 {failure.sha256}" if failure.sha256 else ""
+        raise _Failed(f"{where}the server's certificate was refused, so TLS could not start "
+                      f"(a setup problem, not a difference from the transcript): "
+                      f"{failure.message}{sha}\n  {self.options.trust_advice}", error=True)
 
     async def send(self, step: Send) -> None:
         session = self.session
@@ -283,6 +318,7 @@ class _Player:
         await session.send_lines(block, wait=False, dot_stuff=False)
         block.clear()
         if not session.connected:
+            self._check_certificate(None)
             raise self._mismatch("the connection closed before this line could be sent",
                                  [entry], [])
 
@@ -311,6 +347,7 @@ class _Player:
             raise self._mismatch(f"no reply within {self.options.timeout:g}s",
                                  expected.lines, []) from None
         if isinstance(item, Closed):
+            self._check_certificate(None)
             raise self._mismatch(f"the server closed the connection ({item.reason})",
                                  expected.lines, [])
         return item

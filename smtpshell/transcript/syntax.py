@@ -3,6 +3,9 @@
 The format is specified in ``docs/transcript-format.md``; this module (with the data model in
 :mod:`smtpshell.transcript.model`) is its one reader and writer: :func:`parse`, :func:`load`,
 :func:`dump` and the escapes. Standard library only.
+
+One concern, so one module past 500 lines: the text of the format, line by line, both ways
+(whole texts, and files streamed in bounded memory by :func:`iter_load`).
 """
 
 from __future__ import annotations
