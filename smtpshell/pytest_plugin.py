@@ -161,9 +161,15 @@ def _options(config: pytest.Config) -> ReplayOptions:
         tls=TlsOptions(cafile=cafile, insecure=bool(config.getoption("smtpshell_insecure"))),
         timeout=float(timeout),
         env=env,
+        trust_advice=_TRUST_ADVICE,
     ))
     config.stash[_OPTIONS] = options
     return options
+
+
+_TRUST_ADVICE = ("ways forward: trust the server's CA with --smtpshell-cafile FILE (ini "
+                 "smtpshell_cafile; for the sandbox: the CA file `smtpshell sandbox` prints), "
+                 "or replay without checking the certificate with --smtpshell-insecure")
 
 
 class TranscriptFailure(Exception):
@@ -178,7 +184,23 @@ class TranscriptFile(pytest.File):
 
 
 class TranscriptItem(pytest.Item):
+    """The replay runs in the setup phase, so that a setup problem (an unreadable
+    transcript, no server, a refused certificate: ``smtpshell replay``'s exit status 2) is
+    reported as an error; a difference from the transcript fails the test itself."""
+
+    _result: ReplayResult | None = None
+
+    def setup(self) -> None:
+        self._result = self._replay()
+        if self._result.status == "error":
+            pytest.fail(for_terminal_lines(self._result.render()), pytrace=False)
+
     def runtest(self) -> None:
+        result = self._result if self._result is not None else self._replay()
+        if not result.passed:
+            raise TranscriptFailure(result)
+
+    def _replay(self) -> ReplayResult:
         from dataclasses import replace
 
         from .transcript.model import TranscriptError
@@ -189,14 +211,12 @@ class TranscriptItem(pytest.Item):
         try:
             transcript = load(self.path)
         except TranscriptError as exc:
-            raise TranscriptFailure(_error(str(self.path), str(exc))) from None
+            return _error(str(self.path), str(exc))
         if transcript.header.tls_mode == "implicit" and _SANDBOX in self.config.stash:
             port = self.config.stash.get(_IMPLICIT_PORT, None)
             if port is not None and options.server is not None:
                 options = replace(options, server=(options.server[0], port))
-        result = _runner(self.config).run(replay(transcript, options))
-        if not result.passed:
-            raise TranscriptFailure(result)
+        return _runner(self.config).run(replay(transcript, options))
 
     def repr_failure(
         self,
