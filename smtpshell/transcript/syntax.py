@@ -13,9 +13,9 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import BinaryIO, cast
 
 from smtpshell.transcript.model import (
@@ -571,10 +571,11 @@ def _parse(text: str, source: str) -> Transcript:
 def load(path: str | os.PathLike[str]) -> Transcript:
     """Read and parse a transcript file; unreadable or non-UTF-8 files raise TranscriptError."""
     source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise TranscriptError(f"cannot read: {exc.strerror or exc}", None, source) from None
+    with _open_file(path) as f:
+        try:
+            data = f.read()
+        except OSError as exc:
+            raise TranscriptError(f"cannot read: {exc.strerror or exc}", None, source) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -596,10 +597,7 @@ def iter_load(path: str | os.PathLike[str]) -> tuple[Header, Iterator[Entry]]:
     entries one by one as the file is read. TranscriptError comes from either, with the
     line number; the file is closed when the entries are exhausted (or garbage)."""
     source = str(path)
-    try:
-        f = open(path, "rb")
-    except OSError as exc:
-        raise TranscriptError(f"cannot read: {exc.strerror or exc}", None, source) from None
+    f = _open_file(path)
     lines = _file_lines(f)
     try:
         first = next(lines, None)
@@ -619,6 +617,21 @@ def iter_load(path: str | os.PathLike[str]) -> tuple[Header, Iterator[Entry]]:
         exc.source = source
         raise
     return header, _entries(parser, itertools.chain(pending, lines), f, source)
+
+
+def _open_file(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file (a device such as /dev/zero or a
+    named pipe would be read for ever, or wait for a writer); else TranscriptError."""
+    source = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise TranscriptError(f"cannot read: {exc.strerror or exc}", None, source) from None
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        f.close()
+        raise TranscriptError("cannot read: not a regular file", None, source)
+    return f
 
 
 def _utf8(line: str) -> bytes:

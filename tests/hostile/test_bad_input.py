@@ -391,3 +391,13 @@ def test_replay_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
         os.close(write_end)
     assert proc.stderr == b""
     assert proc.returncode == ExitStatus.ERROR
+
+
+@pytest.mark.parametrize("command", [["show"], ["replay"], ["mock", "--port", "0"]])
+def test_a_device_or_a_pipe_as_a_transcript_is_refused_without_reading_it(
+        tmp_path: Path, command: list[str]) -> None:
+    os.mkfifo(tmp_path / "pipe.smtp")  # nobody writes: opening it for reading must not wait
+    for name in ("/dev/zero", str(tmp_path / "pipe.smtp")):
+        status, out, err = cli([*command, name], tmp_path)
+        assert status is ExitStatus.USAGE, out + err
+        assert "not a regular file" in out + err
