@@ -3,10 +3,11 @@
 Every ``*.smtp`` file under the transcripts directory (ini ``smtpshell_transcripts``,
 default ``transcripts``), or named on the command line, is one test, named after the
 file, that replays the transcript.  The server comes from ``--smtpshell-server HOST:PORT``
-or the ini option ``smtpshell_server``; when neither is given, the built-in sandbox is
-started once per test process (so ``pytest -n auto`` gives each worker its own) and
-its CA is trusted and its password put in ``SMTPSHELL_PASSWORD``.  A failure shows
-the transcript diff with the line number.
+or the ini option ``smtpshell_server`` (for ``tls: implicit`` transcripts: from
+``--smtpshell-tls-server`` or ``smtpshell_tls_server`` when given); when none is given,
+the built-in sandbox is started once per test process (so ``pytest -n auto`` gives each
+worker its own) and its CA is trusted and its password put in ``SMTPSHELL_PASSWORD``.
+A failure shows the transcript diff with the line number.
 
 The fixture ``smtp_mock`` is the other direction: it serves a transcript's server side
 on 127.0.0.1 (a free port) to the client under test, and the test fails with the diff
@@ -38,7 +39,6 @@ SUFFIX = ".smtp"
 T = TypeVar("T")
 _SANDBOX: pytest.StashKey[SandboxThread] = pytest.StashKey()
 _OPTIONS: pytest.StashKey[ReplayOptions] = pytest.StashKey()
-_IMPLICIT_PORT: pytest.StashKey[int | None] = pytest.StashKey()
 _RUNNER: pytest.StashKey[asyncio.Runner] = pytest.StashKey()
 _MOCKS: pytest.StashKey[list[SmtpMock]] = pytest.StashKey()
 _MOCK_TLS: pytest.StashKey[tuple[ssl.SSLContext, Path]] = pytest.StashKey()
@@ -49,7 +49,10 @@ _COLLECTED: pytest.StashKey[int] = pytest.StashKey()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("smtpshell", "smtpshell transcripts")
     group.addoption("--smtpshell-server", metavar="HOST:PORT",
-                    help="replay transcripts against this server (default: start the sandbox)")
+                    help="replay transcripts against this server (default: start the sandbox); "
+                         "with --smtpshell-tls-server, the plain and STARTTLS ones")
+    group.addoption("--smtpshell-tls-server", metavar="HOST:PORT",
+                    help="replay implicit-TLS transcripts (tls: implicit) against this server")
     group.addoption("--smtpshell-cafile", metavar="PEM", help="CA file for the server's TLS")
     group.addoption("--smtpshell-insecure", action="store_true",
                     help="do not verify the server's certificate")
@@ -58,7 +61,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("smtpshell_transcripts", "directory whose *.smtp files are collected as tests",
                   default="transcripts")
     parser.addini("smtpshell_server", "HOST:PORT to replay transcripts against", default="")
+    parser.addini("smtpshell_tls_server", "HOST:PORT to replay implicit-TLS transcripts against",
+                  default="")
     parser.addini("smtpshell_cafile", "CA file for the server's TLS", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A malformed server address is a usage error before anything runs."""
+    _servers(config)
+
+
+def _servers(config: pytest.Config) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+    """``--smtpshell-server`` and ``--smtpshell-tls-server`` (or their ini options)."""
+    return (
+        _address("--smtpshell-server",
+                 config.getoption("smtpshell_server") or config.getini("smtpshell_server")),
+        _address("--smtpshell-tls-server",
+                 config.getoption("smtpshell_tls_server")
+                 or config.getini("smtpshell_tls_server")),
+    )
 
 
 def _transcripts_dirs(config: pytest.Config) -> list[Path]:
@@ -138,15 +159,13 @@ def _options(config: pytest.Config) -> ReplayOptions:
     if _OPTIONS in config.stash:
         return config.stash[_OPTIONS]
     from .tls import TlsOptions
-    from .transcript.replay import ReplayOptions, split_target, with_shared_context
+    from .transcript.replay import ReplayOptions, with_shared_context
 
-    server_text = config.getoption("smtpshell_server") or config.getini("smtpshell_server")
+    server, tls_server = _servers(config)
     cafile = config.getoption("smtpshell_cafile") or config.getini("smtpshell_cafile") or None
     timeout = config.getoption("smtpshell_timeout") or 10.0
     env = dict(os.environ)
-    if server_text:
-        server = split_target(str(server_text))
-    else:
+    if server is None and tls_server is None:
         from .sandbox import SandboxConfig, SandboxThread
 
         thread = SandboxThread(SandboxConfig(port=0, tls_port=0))
@@ -155,13 +174,15 @@ def _options(config: pytest.Config) -> ReplayOptions:
         server = (sb.host, sb.port)
         cafile = str(sb.ca_file)
         env.setdefault("SMTPSHELL_PASSWORD", sb.password)
-        config.stash[_IMPLICIT_PORT] = sb.tls_port
+        tls_server = None if sb.tls_port is None else (sb.host, sb.tls_port)
     options = with_shared_context(ReplayOptions(
         server=server,
+        tls_server=tls_server,
         tls=TlsOptions(cafile=cafile, insecure=bool(config.getoption("smtpshell_insecure"))),
         timeout=float(timeout),
         env=env,
         trust_advice=_TRUST_ADVICE,
+        tls_server_option="--smtpshell-tls-server",
     ))
     config.stash[_OPTIONS] = options
     return options
@@ -170,6 +191,17 @@ def _options(config: pytest.Config) -> ReplayOptions:
 _TRUST_ADVICE = ("ways forward: trust the server's CA with --smtpshell-cafile FILE (ini "
                  "smtpshell_cafile; for the sandbox: the CA file `smtpshell sandbox` prints), "
                  "or replay without checking the certificate with --smtpshell-insecure")
+
+
+def _address(option: str, value: object) -> tuple[str, int] | None:
+    from .transcript.replay import split_target
+
+    if not value:
+        return None
+    try:
+        return split_target(str(value))
+    except ValueError as exc:
+        raise pytest.UsageError(f"{option} (or its ini option): {exc}") from None
 
 
 class TranscriptFailure(Exception):
@@ -201,8 +233,6 @@ class TranscriptItem(pytest.Item):
             raise TranscriptFailure(result)
 
     def _replay(self) -> ReplayResult:
-        from dataclasses import replace
-
         from .transcript.model import TranscriptError
         from .transcript.replay import replay
         from .transcript.syntax import load
@@ -212,10 +242,6 @@ class TranscriptItem(pytest.Item):
             transcript = load(self.path)
         except TranscriptError as exc:
             return _error(str(self.path), str(exc))
-        if transcript.header.tls_mode == "implicit" and _SANDBOX in self.config.stash:
-            port = self.config.stash.get(_IMPLICIT_PORT, None)
-            if port is not None and options.server is not None:
-                options = replace(options, server=(options.server[0], port))
         return _runner(self.config).run(replay(transcript, options))
 
     def repr_failure(

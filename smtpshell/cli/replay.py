@@ -32,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
                "Replay transcripts against a server: exit 0 pass, 1 mismatch, 2 error.")
     p.add_argument("paths", nargs="+", metavar="FILE|DIR", help=f"transcripts (*{SUFFIX})")
     p.add_argument("--server", metavar="HOST:PORT",
-                   help="connect here instead of each transcript's target")
+                   help="connect here instead of each transcript's target (with --tls-server: "
+                        "the plain and STARTTLS transcripts)")
+    p.add_argument("--tls-server", metavar="HOST:PORT",
+                   help="connect here for implicit-TLS transcripts (tls: implicit)")
     p.add_argument("--cafile", metavar="PEM")
     p.add_argument("--capath", metavar="DIR")
     p.add_argument("-k", "--insecure", action="store_true")
@@ -46,14 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> ExitStatus:
     """Replay; ``ask`` supplies secrets the environment lacks (default: the terminal)."""
-    server = None
-    if args.server:
-        try:
-            server = split_target(args.server)
-        except ValueError as exc:
-            raise UsageError(f"--server: {exc}") from None
+    server = _address("--server", args.server)
     options = ReplayOptions(
         server=server,
+        tls_server=_address("--tls-server", args.tls_server),
         tls=TlsOptions(cafile=args.cafile, capath=args.capath, insecure=args.insecure,
                        server_name=args.sni),
         timeout=args.timeout,
@@ -88,6 +87,15 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
     if errors:
         return ExitStatus.USAGE
     return ExitStatus.ERROR if failed else ExitStatus.OK
+
+
+def _address(option: str, value: str | None) -> tuple[str, int] | None:
+    if not value:
+        return None
+    try:
+        return split_target(value)
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
 
 
 def _ask_tty(name: str, env: Environment) -> str | None:

@@ -68,7 +68,10 @@ TRUST_ADVICE = ("ways forward: trust the server's CA with --cafile FILE (for the
 @dataclass(frozen=True)
 class ReplayOptions:
     server: tuple[str, int] | None = None
-    """Connect here instead of the transcript's ``target``."""
+    """Connect here instead of the transcript's ``target`` (every transcript, unless
+    ``tls_server`` is given: then the plain and STARTTLS ones)."""
+    tls_server: tuple[str, int] | None = None
+    """Connect here for a ``tls: implicit`` transcript (a run can mix both kinds)."""
     tls: TlsOptions = field(default_factory=TlsOptions)
     timeout: float = 10.0
     env: Mapping[str, str] = field(default_factory=dict)
@@ -76,6 +79,9 @@ class ReplayOptions:
     """Made from ``tls`` once for many replays (``with_shared_context``)."""
     trust_advice: str = TRUST_ADVICE
     """The ways forward after a refused certificate, in the front end's option names."""
+    tls_server_option: str = "--tls-server"
+    """The front end's name for ``tls_server`` (said when an implicit-TLS transcript met a
+    server that does not speak TLS first)."""
 
 
 def _as_received(reply: Reply) -> list[str]:
@@ -225,7 +231,10 @@ class _Player:
         if self.session is not None:
             await self.session.close()
         header = self.header
-        if self.options.server is not None:
+        implicit = header.tls_mode == "implicit"
+        if implicit and self.options.tls_server is not None:
+            host, port = self.options.tls_server
+        elif self.options.server is not None:
             host, port = self.options.server
         elif header.target:
             try:
@@ -252,7 +261,12 @@ class _Player:
         except SessionError as exc:
             self.tls_failure = exc.tls_failure
             self._check_certificate(None)
-            raise _Failed(f"cannot connect: {exc.message}", error=True) from None
+            hint = ""
+            if implicit and exc.stage == "tls" and self.options.tls_server is None:
+                hint = (f" (this transcript is `tls: implicit`: give the server's implicit-TLS "
+                        f"port with {self.options.tls_server_option} HOST:PORT; the other "
+                        "transcripts keep theirs)")
+            raise _Failed(f"cannot connect: {exc.message}{hint}", error=True) from None
 
     def _check_certificate(self, lineno: int | None) -> None:
         """A refused certificate (or a CA file that cannot be read) is a setup problem

@@ -76,3 +76,77 @@ def test_untrusted_certificate_in_pytest_is_an_error_not_a_failure(
     ])
     assert "not encrypted" not in result.stdout.str()
     assert "Traceback" not in result.stdout.str()
+
+
+MIXED = ("plain.smtp", "starttls.smtp", "implicit-tls.smtp")
+
+
+def mixed_folder(base: Path) -> Path:
+    base.mkdir(exist_ok=True)
+    for name in MIXED:
+        shutil.copy(SAMPLES / name, base)
+    return base
+
+
+def test_one_run_mixes_plain_starttls_and_implicit_tls(sandbox: Sandbox, tmp_path: Path) -> None:
+    folder = mixed_folder(tmp_path / "mixed")
+    status, out = cli(["replay", "--server", f"127.0.0.1:{sandbox.port}", "--tls-server",
+                       f"127.0.0.1:{sandbox.tls_port}", "--cafile", str(sandbox.ca_file),
+                       str(folder)])
+    assert status == 0, out
+    assert "3 passed, 0 failed, 0 errors" in out
+    # --tls-server alone: the others go to their recorded target (here: nothing listens)
+    status, out = cli(["replay", "--tls-server", f"127.0.0.1:{sandbox.tls_port}", "--cafile",
+                       str(sandbox.ca_file), str(folder / "implicit-tls.smtp")])
+    assert status == 0, out
+    # without --tls-server the implicit-TLS transcript meets a plain port: an error that
+    # says which option is missing (it used to end at "wrong version number")
+    status, out = cli(["replay", "--server", f"127.0.0.1:{sandbox.port}", "--cafile",
+                       str(sandbox.ca_file), str(folder)])
+    assert status == 2, out
+    assert "2 passed, 0 failed, 1 errors" in out
+    assert "implicit-tls.smtp: cannot connect" in out
+    assert "give the server's implicit-TLS port with --tls-server HOST:PORT" in out
+
+
+def test_a_malformed_tls_server_is_a_usage_error(tmp_path: Path) -> None:
+    status, out = cli(["replay", "--tls-server", "nowhere", str(SAMPLES / "plain.smtp")])
+    assert status == 2
+    assert "--tls-server: not HOST:PORT" in out and "Traceback" not in out
+
+
+def test_pytest_mixes_kinds_with_both_server_options(
+    pytester: pytest.Pytester, sandbox: Sandbox
+) -> None:
+    mixed_folder(pytester.path / "transcripts")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--smtpshell-server=127.0.0.1:{sandbox.port}",
+        f"--smtpshell-tls-server=127.0.0.1:{sandbox.tls_port}",
+        f"--smtpshell-cafile={sandbox.ca_file}")
+    result.assert_outcomes(passed=3)
+    # the same from the ini file
+    pytester.makeini(f"[pytest]\nsmtpshell_server = 127.0.0.1:{sandbox.port}\n"
+                     f"smtpshell_tls_server = 127.0.0.1:{sandbox.tls_port}\n"
+                     f"smtpshell_cafile = {sandbox.ca_file}\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_pytest_without_a_tls_server_says_which_option(
+    pytester: pytest.Pytester, sandbox: Sandbox
+) -> None:
+    mixed_folder(pytester.path / "transcripts")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", f"--smtpshell-server=127.0.0.1:{sandbox.port}",
+        f"--smtpshell-cafile={sandbox.ca_file}")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*implicit-TLS port with --smtpshell-tls-server HOST:PORT*"])
+
+
+def test_pytest_malformed_tls_server_is_one_usage_line(pytester: pytest.Pytester) -> None:
+    mixed_folder(pytester.path / "transcripts")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider",
+                                           "--smtpshell-tls-server=nowhere")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--smtpshell-tls-server (or its ini option): not HOST:PORT*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
