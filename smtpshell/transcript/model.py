@@ -455,6 +455,9 @@ def iter_steps(entries: Iterable[Entry], *, body_chunk: int | None = None) -> It
                 in_body = in_body or (was_data and entry.code == 354)
         else:
             yield from flush()
+            if entry.kind == "connect":  # a new connection: no reply or body carries over
+                pending.clear()
+                in_body = False
             yield entry
     yield from flush()
 

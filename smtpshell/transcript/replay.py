@@ -162,6 +162,10 @@ class _Player:
         self.notes: list[str] = []
         self.steps = 0
         self.tls_settled = asyncio.Event()
+        self.connections = 0
+        self.first_address: str | None = None
+        """The first ``connect`` event's ``address=``: later connections to it go where
+        the first went (the header's ``target``, or the server replay was told)."""
 
     def _walk(self) -> Iterator[Step]:
         """The steps; a streamed transcript's parse error ends the replay as an error."""
@@ -169,6 +173,14 @@ class _Player:
             yield from self._steps
         except TranscriptError as exc:
             raise _Failed(str(exc), error=True) from None
+
+    def _observer(self, session_holder: list[Session]) -> Callable[[SessionEvent], None]:
+        """The observer of one connection: events of a connection that a later ``connect``
+        replaced never reach the next connection's replies."""
+        def observe(event: SessionEvent) -> None:
+            if session_holder and session_holder[0] is self.session:
+                self.observe(event)
+        return observe
 
     def observe(self, event: SessionEvent) -> None:
         if isinstance(event, Reply):
@@ -206,7 +218,7 @@ class _Player:
 
     async def event(self, event: Event) -> None:
         if event.kind == "connect":
-            await self.connect()
+            await self.connect(event)
         elif event.kind == "tls":
             if self.session is not None and not self.session.is_tls:
                 # the handshake runs in the session's reader right after the 220
@@ -227,15 +239,33 @@ class _Player:
                 return
             await self.wait_closed(event)
 
-    async def connect(self) -> None:
+    async def connect(self, event: Event) -> None:
+        """Open a connection: the first, or a later one (the one before is closed by the
+        client if it is still open). Its kind is the event's ``tls=`` (else the header's)."""
         if self.session is not None:
-            await self.session.close()
+            session, self.session = self.session, None
+            await session.close()
+        self.queue = asyncio.Queue()
+        self.tls_settled.clear()
+        self.tls_error = self.tls_failure = self.challenge = None
         header = self.header
-        implicit = header.tls_mode == "implicit"
+        mode = event.get("tls") or header.tls_mode
+        implicit = mode == "implicit"
+        address = event.get("address")
+        self.connections += 1
+        first = self.connections == 1
+        if first:
+            self.first_address = address
         if implicit and self.options.tls_server is not None:
             host, port = self.options.tls_server
         elif self.options.server is not None:
             host, port = self.options.server
+        elif not first and address and address != self.first_address:
+            try:
+                host, port = split_target(address)
+            except ValueError as exc:
+                raise _Failed(f"line {event.lineno}: the connection's address is {exc}",
+                              error=True) from None
         elif header.target:
             try:
                 host, port = split_target(header.target)
@@ -247,7 +277,7 @@ class _Player:
         options = ConnectOptions(
             host=host,
             port=port,
-            tls_mode="implicit" if header.tls_mode == "implicit" else "plain",
+            tls_mode="implicit" if implicit else "plain",
             tls=self.options.tls,
             connect_timeout=self.options.timeout,
             reply_timeout=self.options.timeout,
@@ -255,7 +285,9 @@ class _Player:
             ehlo_name="replay.smtpshell",
             ssl_context=self.options.ssl_context,
         )
-        self.session = Session(options, [self.observe])
+        holder: list[Session] = []
+        self.session = Session(options, [self._observer(holder)])
+        holder.append(self.session)
         try:
             await self.session.connect()
         except SessionError as exc:
@@ -263,9 +295,9 @@ class _Player:
             self._check_certificate(None)
             hint = ""
             if implicit and exc.stage == "tls" and self.options.tls_server is None:
-                hint = (f" (this transcript is `tls: implicit`: give the server's implicit-TLS "
-                        f"port with {self.options.tls_server_option} HOST:PORT; the other "
-                        "transcripts keep theirs)")
+                hint = (f" (this connection is implicit TLS, `tls: implicit`: give the "
+                        f"server's implicit-TLS port with {self.options.tls_server_option} "
+                        "HOST:PORT; the other connections keep theirs)")
             raise _Failed(f"cannot connect: {exc.message}{hint}", error=True) from None
 
     def _check_certificate(self, lineno: int | None) -> None:
