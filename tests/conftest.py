@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 import trustme
+from hypothesis import HealthCheck, settings
 
 from smtpshell.sandbox import Sandbox, SandboxConfig, SandboxThread
+
+# Properties are about correctness, never speed: CI runs the suite on several Pythons at
+# once on two cores, where a per-example deadline or the too-slow health check fails
+# examples that are merely slow.  (Speed is measured by bench/, never by tests.)
+settings.register_profile(
+    "smtpshell", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("smtpshell")
 
 
 @pytest.fixture
