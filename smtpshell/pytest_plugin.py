@@ -362,7 +362,7 @@ def _mock_tls(config: pytest.Config, factory: pytest.TempPathFactory) -> tuple[s
                                                                               Path]:
     """One throw-away CA and server certificate per test process (trustme)."""
     if _MOCK_TLS not in config.stash:
-        from .transcript.mock import make_server_context
+        from .cli.serving import make_server_context
 
         ca_file = factory.mktemp("smtp_mock") / "ca.pem"
         context = make_server_context(["localhost", "127.0.0.1", "::1"], ca_file)

@@ -21,7 +21,6 @@ from ..transcript.mock import (
     MockResult,
     MockServer,
     implicit_tls,
-    make_server_context,
     needs_tls,
     serve_problem,
     tls_words,
@@ -30,7 +29,7 @@ from ..transcript.model import Expect, Send, Transcript, TranscriptError
 from ..transcript.syntax import load
 from ..transport import format_address
 from .common import UsageError, parser, port_number, seconds
-from .serving import run_until_signal, serve
+from .serving import make_server_context, run_until_signal, serve
 
 
 def build_parser() -> argparse.ArgumentParser:

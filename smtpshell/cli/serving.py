@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, TextIO
 
 from ..status import ExitStatus
@@ -51,3 +53,16 @@ def serve(server: Callable[[], Coroutine[Any, Any, ExitStatus]],
         return asyncio.run(server())
     except KeyboardInterrupt:
         return interrupted()
+
+
+def make_server_context(names: Sequence[str], ca_out: str | Path) -> ssl.SSLContext:
+    """A server context with a fresh trustme certificate for ``names``; the CA goes to
+    ``ca_out`` (PEM) for the client to trust."""
+    import trustme  # only when a certificate is made
+
+    ca = trustme.CA(organization_name="smtpshell mock")
+    cert = ca.issue_cert(*names)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    ca.cert_pem.write_to_path(str(ca_out))
+    return context

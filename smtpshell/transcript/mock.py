@@ -28,7 +28,6 @@ import ssl
 import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from types import TracebackType
 
 from smtpshell.protocol.sasl.redact import mask_answer
@@ -61,7 +60,6 @@ __all__ = [
     "MockResult",
     "MockServer",
     "implicit_tls",
-    "make_server_context",
     "needs_tls",
     "tls_words",
 ]
@@ -752,19 +750,3 @@ class MockServer:
         self.results.append(result)
         if self._on_result is not None:
             self._on_result(result)
-
-
-# --------------------------------------------------------------------------- certificates
-
-
-def make_server_context(names: Sequence[str], ca_out: str | Path) -> ssl.SSLContext:
-    """A server context with a fresh trustme certificate for ``names``; the CA goes to
-    ``ca_out`` (PEM) for the client to trust."""
-    import trustme  # only when a certificate is made
-
-    ca = trustme.CA(organization_name="smtpshell mock")
-    cert = ca.issue_cert(*names)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    cert.configure_cert(context)
-    ca.cert_pem.write_to_path(str(ca_out))
-    return context
