@@ -210,17 +210,27 @@ class Capabilities:
 
     @classmethod
     def from_reply(cls, reply: Reply) -> Capabilities:
+        # Case is folded on the server's bytes, then the text is escaped, once: upper-casing
+        # the escaped text would show "\x1b" as "\X1B", an escape that means nothing.
+        if len(reply.raw) == len(reply.lines):
+            lines = [raw[4:] for raw in reply.raw[1:]]
+        else:  # a reply built without its bytes: its (escaped) text; escaping is idempotent
+            lines = [text.encode("utf-8", "surrogateescape") for text in reply.texts[1:]]
         keywords: dict[str, str] = {}
-        for text in reply.texts[1:]:
-            word, _, params = text.strip().partition(" ")
+        for line in lines:
+            word, _, raw_params = line.strip(b" ").partition(b" ")
             if not word:
                 continue
-            key = word.upper()
-            if key.startswith("AUTH="):  # legacy "250-AUTH=LOGIN PLAIN"
-                key, params = "AUTH", (word[5:] + " " + params).strip()
+            upper = word.upper()
+            if upper.startswith(b"AUTH="):  # legacy "250-AUTH=LOGIN PLAIN"
+                upper, raw_params = b"AUTH", word[5:] + b" " + raw_params
+            key = for_terminal_bytes(upper)
+            if key == "AUTH":
+                raw_params = raw_params.upper()  # mechanism names are case-insensitive
+            params = for_terminal_bytes(raw_params.strip(b" "))
             if key == "AUTH" and "AUTH" in keywords:
                 params = f"{keywords['AUTH']} {params}".strip()
-            keywords[key] = params.strip()
+            keywords[key] = params
         return cls(keywords)
 
     def __contains__(self, keyword: object) -> bool:
@@ -229,7 +239,8 @@ class Capabilities:
     @property
     def auth_mechanisms(self) -> tuple[str, ...]:
         seen: list[str] = []
-        for mech in self.keywords.get("AUTH", "").upper().split():
+        for word in self.keywords.get("AUTH", "").split():
+            mech = word if "\\" in word else word.upper()  # never upper-case an escape
             if mech not in seen:
                 seen.append(mech)
         return tuple(seen)

@@ -275,11 +275,16 @@ def _rcpt_params(state: CompletionState) -> list[tuple[str, str, bool]]:
     ]
 
 
+_SASL_MECH = re.compile(r"[A-Z0-9_-]{1,20}", re.ASCII)
+"""RFC 4422 ``sasl-mech``: only such a word is ever inserted into the command line (a
+server's "mechanism" with controls, spaces or non-ASCII, escaped for display, is not one)."""
+
+
 def _auth(rest: str, verb: str, state: CompletionState) -> list[Suggestion]:
     if " " in rest.lstrip() or state.capabilities is None:
         return []  # after the mechanism comes the initial response: never guess it
     mechs = [(m, "SASL mechanism advertised by the server", True)
-             for m in state.capabilities.auth_mechanisms]  # fmt: skip
+             for m in state.capabilities.auth_mechanisms if _SASL_MECH.fullmatch(m)]  # fmt: skip
     return _words(rest, mechs, case=verb)
 
 
