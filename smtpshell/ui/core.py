@@ -36,7 +36,7 @@ from ..session import (
 )
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import pipeline
-from .commands import DATA_ESCAPE, PREFIX, Kind, lookup, split_meta
+from .commands import Kind, lookup, split_meta
 from .commands.record import stop_recording
 from .render import Renderer
 
@@ -299,7 +299,7 @@ class ShellCore:
                 smtp.clear()
 
         for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-            meta = _meta_words(line, in_data=session.in_data)
+            meta = split_meta(line, in_data=session.in_data)
             if meta is None:
                 smtp.append(line)
                 continue
@@ -413,16 +413,3 @@ class ShellCore:
 _ONE_WORD_VERBS = frozenset({"QUIT", "RSET", "NOOP", "DATA", "HELP", "STARTTLS", "EHLO",
                              "HELO", "TURN"})
 """Commands typed alone on a line: never taken for the answer to an AUTH not sent."""
-
-
-def _meta_words(line: str, *, in_data: bool) -> tuple[str, str] | None:
-    """(name, arguments) of a meta-command, however it is spaced (leading blanks, tabs):
-    the history redacts what a sloppy spelling of /b64 would carry too."""
-    stripped = line.lstrip()
-    prefix = DATA_ESCAPE if in_data else PREFIX
-    if not stripped.startswith(prefix):
-        return None
-    parts = stripped[len(prefix) :].split(None, 1)
-    if not parts:
-        return None
-    return parts[0], parts[1] if len(parts) > 1 else ""

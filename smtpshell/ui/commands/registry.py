@@ -169,12 +169,18 @@ def unique_commands() -> list[MetaCommand]:
 
 
 def split_meta(line: str, *, in_data: bool) -> tuple[str, str] | None:
-    """(name, argument text) when ``line`` is a meta-command, else None."""
+    """(name, argument text) when ``line`` is a meta-command, else None.
+
+    The one decision, used by dispatch, the history file and recording alike: blanks
+    (spaces, tabs) before the ``/`` do not make a line SMTP text (no SMTP command starts
+    with a blank), so `` /b64 secret`` runs /b64 and is never sent; the name ends at any
+    blank, so ``/b64<TAB>secret`` is /b64 with its argument, not an unknown command.
+    """
     prefix = DATA_ESCAPE if in_data else PREFIX
-    if not line.startswith(prefix):
+    stripped = line.lstrip(" \t")
+    if not stripped.startswith(prefix):
         return None
-    body = line[len(prefix) :].strip()
-    if not body:
+    parts = stripped[len(prefix) :].split(None, 1)
+    if not parts:
         return None
-    name, _, rest = body.partition(" ")
-    return name, rest.strip()
+    return parts[0], parts[1].strip() if len(parts) > 1 else ""

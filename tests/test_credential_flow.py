@@ -1,0 +1,121 @@
+"""Issue 13: where a credential can slip out between the lines.
+
+A blank before a secret helper (`` /b64 pw``), the answers lined up for an AUTH exchange
+the server ended, a whole LOGIN exchange in one /raw, /auth after a refused STARTTLS,
+the order of the clear-text warning.  Each test runs the shell against a real server on
+127.0.0.1 and reads what the SERVER received, the transcript and the screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from pathlib import Path
+
+import pytest
+
+from smtpshell.session import ConnectOptions
+from smtpshell.ui.batch import run_batch
+from smtpshell.ui.commands.record import start_recording
+from smtpshell.ui.core import Settings, ShellCore
+from smtpshell.ui.render import Renderer
+from tests.hostile.servers import Hostile, serve
+
+PASSWORD = "s3cret!"
+PLAIN = base64.b64encode(b"\0alice\0" + PASSWORD.encode()).decode()  # AGFsaWNlAHMzY3JldCE=
+USER64 = base64.b64encode(b"alice").decode()  # YWxpY2U=
+PASS64 = base64.b64encode(PASSWORD.encode()).decode()  # czNjcmV0IQ==
+FORMS = (PASSWORD, PASS64, PLAIN)
+
+
+def server(*, login_user: bytes = b"334 UGFzc3dvcmQ6", login_ir: bytes = b"535 5.7.8 no",
+           login_pass: bytes = b"535 5.7.8 no", starttls: bytes = b"454 4.7.0 not now",
+           ehlo: bytes = b"250-srv\r\n250-PIPELINING\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN"):
+    """A server that answers each line as a real one would, one exchange step at a time:
+    ``AUTH LOGIN`` 334, the user name ``login_user``, the password ``login_pass``;
+    ``AUTH LOGIN <user>`` ``login_ir``; ``AUTH PLAIN <blob>`` 235; other lines 250."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 srv ESMTP\r\n")
+        step = ""
+        while line := await reader.readline():
+            srv.received.extend(line)
+            words = line.split()
+            verb = (words or [b""])[0].upper()
+            if step == "user":
+                reply, step = login_user, "pass" if login_user.startswith(b"334") else ""
+            elif step == "pass":
+                reply, step = login_pass, ""
+            elif verb == b"EHLO":
+                reply = ehlo
+            elif verb == b"STARTTLS":
+                reply = starttls
+            elif verb == b"AUTH" and len(words) == 2 and words[1].upper() == b"LOGIN":
+                reply, step = b"334 VXNlcm5hbWU6", "user"
+            elif verb == b"AUTH" and words[1:2] == [b"LOGIN"]:
+                reply, step = login_ir, "pass" if login_ir.startswith(b"334") else ""
+            elif verb == b"AUTH":
+                reply = b"235 2.7.0 ok"
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                return
+            elif verb in (b"NOOP", b"MAIL", b"RCPT", b"RSET"):
+                reply = b"250 ok"
+            else:
+                reply = b"500 5.5.2 what?"
+            writer.write(reply + b"\r\n")
+            await writer.drain()
+
+    srv = Hostile("", 0, bytearray())
+    return handler, srv
+
+
+def batch(script: list[str], tmp_path: Path, **kwargs: object) -> tuple[str, str, bytes]:
+    """Run ``script`` in batch mode, recording: (screen, transcript, bytes received)."""
+    settings = {k: v for k, v in kwargs.items() if k in ("allow_plain_auth", "user",
+                                                         "password_env", "environ")}
+    handler, box = server(**{k: v for k, v in kwargs.items() if k not in settings})  # type: ignore[arg-type]
+    record = tmp_path / "t.smtp"
+
+    async def run() -> str:
+        out = io.StringIO()
+        async with serve(handler) as srv:
+            options = ConnectOptions(host=srv.host, port=srv.port, ehlo_name="c",
+                                     reply_timeout=10)
+            core = ShellCore(options, Renderer(out, echo=True),
+                             settings=Settings(**settings))  # type: ignore[arg-type]
+            assert start_recording(core, str(record))
+            await run_batch(core, io.StringIO("\n".join(script) + "\n"))
+        return out.getvalue()
+
+    screen = asyncio.run(run())
+    return screen, record.read_text(), bytes(box.received)
+
+
+def no_secret(*texts: str | bytes) -> None:
+    for text in texts:
+        for form in FORMS:
+            probe = form.encode() if isinstance(text, bytes) else form
+            assert probe not in text, (form, text)  # type: ignore[operator]
+
+
+# ---- 1. blanks before a secret helper ---------------------------------------------
+
+
+@pytest.mark.parametrize("line", [f" /b64  {PASSWORD}", f" /unb64 {PASS64}",
+                                  rf" /raw AUTH PLAIN {PLAIN}\r\n", f"\t/b64 {PASSWORD}",
+                                  f"/b64\t{PASSWORD}"])
+def test_a_secret_helper_after_blanks_is_the_helper_never_sent(line: str,
+                                                               tmp_path: Path) -> None:
+    screen, transcript, received = batch(["EHLO c", line, "QUIT"], tmp_path,
+                                         allow_plain_auth=True)
+    assert b"/b64" not in received and b"/unb64" not in received and b"/raw" not in received
+    if "/raw" in line:
+        assert PLAIN.encode() in received  # /raw ran: its payload went out, as asked
+    else:
+        assert received == b"EHLO c\r\nQUIT\r\n"
+        assert "unknown command" not in screen
+    assert "/b64" not in transcript and "/unb64" not in transcript
+    no_secret(transcript)
