@@ -119,3 +119,19 @@ def test_a_secret_helper_after_blanks_is_the_helper_never_sent(line: str,
         assert "unknown command" not in screen
     assert "/b64" not in transcript and "/unb64" not in transcript
     no_secret(transcript)
+
+
+# ---- 2. answers lined up for an exchange the server ended -------------------------
+
+
+@pytest.mark.parametrize("how", ["initial-response", "answer"])
+def test_a_password_after_a_refused_user_name_is_not_sent(how: str, tmp_path: Path) -> None:
+    lines = [f"AUTH LOGIN {USER64}"] if how == "initial-response" else ["AUTH LOGIN", USER64]
+    screen, transcript, received = batch(
+        ["EHLO c", *lines, PASS64, "NOOP", "QUIT"], tmp_path,
+        login_ir=b"535 5.7.8 no such user", login_user=b"535 5.7.8 no such user")
+    assert USER64.encode() in received  # the user name went out, as typed
+    no_secret(received, transcript, screen)
+    assert "not sent: it answers an AUTH exchange the server ended" in screen
+    assert received.endswith(b"NOOP\r\nQUIT\r\n")  # the session goes on
+    assert "-> NOOP" in transcript

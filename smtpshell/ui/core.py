@@ -118,8 +118,9 @@ class ShellCore:
         self.recorder: Recorder | None = None
         self._starttls_refused = False
         """STARTTLS was refused on this connection: AUTH is not sent in clear after it."""
-        self._skip_answers = False
-        """An AUTH line was not sent: the answers typed after it are not sent either."""
+        self._skip_answers: str | None = None
+        """Why the answers lined up after an AUTH line are not sent (it was not sent, or
+        the server ended its exchange), or None."""
 
     # ---- connecting ------------------------------------------------------------------
     async def connect(self) -> ExitStatus:
@@ -332,9 +333,13 @@ class ShellCore:
         """Observer: a refused STARTTLS (RFC 3207 §4: 454 and the like) on this connection."""
         if isinstance(event, Reply) and event.command == "STARTTLS" and event.code >= 400:
             self._starttls_refused = True
+        elif isinstance(event, Reply) and event.command == "AUTH" and event.code >= 400:
+            # the server ended the exchange: a password lined up after a refused user
+            # name would otherwise go out as a command, in clear, recorded verbatim
+            self._skip_answers = "it answers an AUTH exchange the server ended"
         elif isinstance(event, Connected):
             self._starttls_refused = False
-            self._skip_answers = False
+            self._skip_answers = None
 
     async def allowed(self, line: str) -> bool:
         """Policy checks before a line goes out (require-TLS, AUTH in clear).
@@ -349,24 +354,23 @@ class ShellCore:
             return True
         words = line.split()
         if self._skip_answers:
-            if len(words) == 1 and split_meta(line, in_data=False) is None \
-                    and words[0].upper() not in _ONE_WORD_VERBS:
-                self.renderer.error("not sent: it answers an AUTH line that was not sent")
+            if is_lined_up_answer(line):
+                self.renderer.error(f"not sent: {self._skip_answers}")
                 return False
-            self._skip_answers = False
+            self._skip_answers = None
         if session.is_tls:
             return True
         verb = words[0].upper() if words else ""
         if self.settings.require_tls and verb in ("AUTH", "MAIL"):
             self.renderer.error(f"require-TLS is on: not sending {verb} on a plain connection "
                                 "(STARTTLS first, or /set require-tls off)")
-            self._skip_answers = verb == "AUTH"
+            self._skip_answers = _NOT_SENT if verb == "AUTH" else None
             return False
         if verb == "AUTH" and self._starttls_refused and not self.settings.allow_plain_auth:
             self.renderer.error("not sending AUTH in clear: the server refused STARTTLS on this "
                                 "connection (--auth-in-clear, or /set auth-in-clear on, allows "
                                 "it)")
-            self._skip_answers = True
+            self._skip_answers = _NOT_SENT
             return False
         return True
 
@@ -413,3 +417,11 @@ class ShellCore:
 _ONE_WORD_VERBS = frozenset({"QUIT", "RSET", "NOOP", "DATA", "HELP", "STARTTLS", "EHLO",
                              "HELO", "TURN"})
 """Commands typed alone on a line: never taken for the answer to an AUTH not sent."""
+_NOT_SENT = "it answers an AUTH line that was not sent"
+
+
+def is_lined_up_answer(line: str) -> bool:
+    """Could ``line`` be an answer typed for an AUTH exchange (one word, not a command)?"""
+    words = line.split()
+    return (len(words) == 1 and split_meta(line, in_data=False) is None
+            and words[0].upper() not in _ONE_WORD_VERBS)
