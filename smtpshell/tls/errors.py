@@ -133,7 +133,9 @@ def _verify_failure(
     message = _explain_verify(exc, name, opts, leaf, last, len(sent))
     sha256 = fingerprint(sent[0]) if sent else None
     return TlsFailure(
-        message=for_terminal(_one_line(message)),
+        # escaped as it is, not first made one line: a CR or tab in a certificate's name
+        # reads \x0d / \x09 here as in the TLS report (for_terminal leaves no line break)
+        message=for_terminal(message),
         sha256=sha256,
         advice=_ways_forward(exc.verify_code, sha256),
     )
