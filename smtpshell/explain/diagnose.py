@@ -39,6 +39,8 @@ class Facts:
     authenticated: bool = False
     in_transaction: bool = False
     """MAIL FROM was accepted and the message is not finished."""
+    recipient_accepted: bool = False
+    """At least one RCPT TO of this transaction was accepted (a refused one does not count)."""
 
 
 _EHLO_AGAIN = ("no EHLO since STARTTLS: what the server advertised before TLS no longer "
@@ -54,6 +56,8 @@ def diagnose(verb: str, code: int, facts: Facts) -> str | None:
         return _auth(code, facts)
     if verb == "STARTTLS":
         return _starttls(facts)
+    if verb in ("DATA", "BDAT") and code in (503, 554):
+        return _message(verb, facts)
     if code == 503 and facts.capabilities is None and facts.tls and not facts.implicit_tls:
         return _EHLO_AGAIN
     return None
@@ -79,6 +83,20 @@ def _auth(code: int, facts: Facts) -> str | None:
                 "then EHLO again, then AUTH")
     return ("AUTH was not advertised in this session: the server's EHLO reply offers no "
             "authentication (RFC 4954 §3)")
+
+
+def _message(verb: str, facts: Facts) -> str | None:
+    """DATA or BDAT refused: a transaction without an accepted recipient has no message."""
+    if facts.capabilities is None and facts.tls and not facts.implicit_tls:
+        return _EHLO_AGAIN
+    if not facts.in_transaction:
+        return (f"no transaction is open: {verb} needs an accepted MAIL FROM and at least one "
+                "accepted RCPT TO first (RFC 5321 §3.3)")
+    if not facts.recipient_accepted:
+        return (f"no recipient was accepted in this transaction (a refused RCPT TO does not "
+                f"count): {verb} needs at least one RCPT TO answered 250; add one, or RSET "
+                "(RFC 5321 §3.3)")
+    return None
 
 
 def _starttls(facts: Facts) -> str | None:

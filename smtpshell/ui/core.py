@@ -387,7 +387,8 @@ class ShellCore:
         snap = self.session.snapshot()
         return Facts(tls=snap.tls, implicit_tls=self.options.tls_mode == "implicit",
                      capabilities=snap.capabilities, authenticated=snap.authenticated,
-                     in_transaction=snap.stage is not Stage.NONE)  # fmt: skip
+                     in_transaction=snap.stage is not Stage.NONE,
+                     recipient_accepted=snap.stage in _RECIPIENT_STAGES)  # fmt: skip
 
     def explain_refusal(self, reply: Reply) -> str | None:
         """The true reason for a refusal when the session's state tells it, else None."""
@@ -418,6 +419,8 @@ _ONE_WORD_VERBS = frozenset({"QUIT", "RSET", "NOOP", "DATA", "HELP", "STARTTLS",
                              "HELO", "TURN"})
 """Commands typed alone on a line: never taken for the answer to an AUTH not sent."""
 _NOT_SENT = "it answers an AUTH line that was not sent"
+_RECIPIENT_STAGES = frozenset({Stage.RCPT, Stage.DATA, Stage.BDAT})
+"""Stages reached only after a RCPT TO was accepted (a refused one leaves the stage)."""
 
 
 def is_lined_up_answer(line: str) -> bool:

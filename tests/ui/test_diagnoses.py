@@ -15,6 +15,7 @@ from smtpshell.session import ConnectOptions
 from smtpshell.tls import TlsOptions
 from smtpshell.ui.core import ShellCore
 from smtpshell.ui.render import Renderer
+from tests.hostile.servers import serve_in_thread
 
 PLAIN_AUTH = "AUTH PLAIN AGFsaWNlAHMzY3JldA=="  # \0alice\0s3cret, refused before it is read
 
@@ -92,3 +93,59 @@ def test_auth_with_a_misspelt_mechanism_sends_nothing(sandbox: Sandbox) -> None:
             "/auth PLAIN plian") in out
     assert "x SCRAM-SHA-256: a SASL mechanism this shell does not speak" in out
     assert "AUTH " not in out and "User name" not in out
+
+
+
+async def refuses_recipients(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """RCPT 550, DATA 503 (as a server answers DATA when no recipient was accepted)."""
+    writer.write(b"220 refusing\r\n")
+    while line := await reader.readline():
+        verb = line.split(b" ", 1)[0].strip().upper()
+        if verb == b"QUIT":
+            writer.write(b"221 bye\r\n")
+            break
+        answer = {b"EHLO": b"250-refusing\r\n250 8BITMIME", b"RCPT": b"550 5.1.1 no such user",
+                  b"DATA": b"503 5.5.1 Error: need RCPT command"}.get(verb, b"250 OK")
+        writer.write(answer + b"\r\n")
+        await writer.drain()
+
+
+def run_against(port: int, lines: list[str]) -> str:
+    out = io.StringIO()
+
+    async def run() -> None:
+        core = ShellCore(ConnectOptions(host="127.0.0.1", port=port, ehlo_name="x",
+                                        reply_timeout=10), Renderer(out))
+        assert await core.connect() == 0
+        for line in lines:
+            await core.handle_line(line)
+        await core.close()
+
+    asyncio.run(run())
+    return out.getvalue()
+
+
+def test_data_after_every_recipient_was_refused() -> None:
+    with serve_in_thread(refuses_recipients) as srv:
+        out = run_against(srv.port, ["EHLO x", "MAIL FROM:<a@example.org>",
+                                     "RCPT TO:<b@example.org>", "RCPT TO:<c@example.org>",
+                                     "DATA"])
+    assert "503 5.5.1 Error: need RCPT command" in out, out
+    assert ("  hint: no recipient was accepted in this transaction (a refused RCPT TO does not "
+            "count): DATA needs at least one RCPT TO answered 250; add one, or RSET "
+            "(RFC 5321 §3.3)") in out, out
+    assert "the usual order is" not in out
+
+
+def test_data_before_mail(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "DATA"])
+    assert "503 Error: need RCPT command" in out
+    assert ("  hint: no transaction is open: DATA needs an accepted MAIL FROM and at least one "
+            "accepted RCPT TO first (RFC 5321 §3.3)") in out
+    assert "the usual order is" not in out
+
+
+def test_data_after_an_accepted_recipient_is_not_explained_away(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
+                              "DATA", "Subject: t", "", "hi", "."])
+    assert "354" in out and "no recipient was accepted" not in out
