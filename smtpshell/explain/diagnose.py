@@ -112,13 +112,15 @@ def _starttls(facts: Facts) -> str | None:
     return None
 
 
-def mechanism_problem(word: str, supported: Sequence[str]) -> str | None:
+def mechanism_problem(word: str, supported: Sequence[str], user: str | None = None) -> str | None:
     """Where a mechanism or a user name may stand (``/auth WORD``): the problem when
     ``word`` names a mechanism the shell does not speak or misspells one it does, else
     None (a supported mechanism, or a user name).
 
     A word one letter away from a mechanism (``plian``) is taken for a typo: a user
     whose name looks like one names the mechanism first (``/auth PLAIN alain``).
+    ``user``: the word after it (``/auth plian demo``), the user the corrected command
+    names; ``word`` is then surely meant as the mechanism.
     """
     upper = word.upper()
     if upper in supported or "@" in word:
@@ -128,6 +130,9 @@ def mechanism_problem(word: str, supported: Sequence[str]) -> str | None:
         return (f"{word}: a SASL mechanism this shell does not speak (it knows {known}); "
                 "/auth MECH USER picks one")
     close = [m for m in (*supported, *sorted(SASL_MECHANISMS)) if _one_edit(upper, m)]
+    if close and user is not None:
+        return (f"unknown mechanism {word!r} (did you mean {close[0]}?); known: {known}; "
+                f"/auth {close[0] if close[0] in supported else supported[0]} {user}")
     if close:
         return (f"unknown mechanism {word!r} (did you mean {close[0]}?); known: {known}; "
                 f"to log in as a user named {word!r}, name the mechanism first: "

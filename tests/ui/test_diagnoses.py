@@ -149,3 +149,12 @@ def test_data_after_an_accepted_recipient_is_not_explained_away(sandbox: Sandbox
     out = run_lines(sandbox, ["EHLO x", "MAIL FROM:<a@example.org>", "RCPT TO:<b@example.org>",
                               "DATA", "Subject: t", "", "hi", "."])
     assert "354" in out and "no recipient was accepted" not in out
+
+
+def test_a_misspelt_mechanism_before_a_user_suggests_that_user(sandbox: Sandbox) -> None:
+    out = run_lines(sandbox, ["EHLO x", "/auth plian demo", "/auth cram-md demo"])
+    assert ("x unknown mechanism 'plian' (did you mean PLAIN?); known: PLAIN, LOGIN, "
+            "CRAM-MD5, XOAUTH2; /auth PLAIN demo") in out, out
+    assert "x unknown mechanism 'cram-md' (did you mean CRAM-MD5?)" in out
+    assert "/auth CRAM-MD5 demo" in out
+    assert "/auth PLAIN plian" not in out and "AUTH " not in out and "Password" not in out

@@ -145,7 +145,7 @@ async def _auth(core: ShellCore, args: str) -> None:
     mech = None
     if words and words[0].upper() in (*MECH_NAMES, "AUTO"):
         mech = words.pop(0)
-    elif words and (problem := mechanism_problem(words[0], MECH_NAMES)):
+    elif words and (problem := mechanism_problem(words[0], MECH_NAMES, *words[1:2])):
         core.renderer.error(problem)  # "/auth plian": a misspelt mechanism, not a user
         return
     user = words[0] if words else None
