@@ -10,16 +10,18 @@
 Each sub-command module (``cli/shell.py``, ``cli/sandbox.py``…) has ``build_parser()`` and
 ``run(args, env) -> ExitStatus``. ``main`` picks the module by the first word (argparse's
 own sub-parsers cannot sit beside the shell's optional ``HOST`` positional), parses, runs,
-and is the one place where ``SystemExit``, usage errors, a closed pipe and Ctrl-C become
-an exit status.
+and is the one place where ``SystemExit``, usage errors, a closed pipe, output that cannot
+be written (a full disk, ``>/dev/full``) and Ctrl-C become an exit status.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any, TextIO
 
 from ..context import Environment
 from ..escapes import for_terminal
@@ -31,8 +33,54 @@ __all__ = ["SUBCOMMANDS", "UsageError", "main", "parse_target", "run"]
 SUBCOMMANDS = ("sandbox", "demo", "replay", "mock", "show")
 
 
+class _Watched:
+    """A standard stream that remembers the first write or flush that failed.
+
+    The error is raised as before (a sub-command stops there); but a caller that swallows
+    it (the session keeps going when an observer such as the renderer fails) cannot hide
+    it: ``main`` looks at ``failed`` when the command returns."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            self.failed = self.failed or exc
+            raise
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            self.failed = self.failed or exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:  # fileno, isatty, reconfigure, encoding…
+        return getattr(self._stream, name)
+
+
 def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> ExitStatus:
     env = env or Environment()
+    out, err = _Watched(env.stdout), _Watched(env.stderr)
+    env = dataclasses.replace(env, stdout=out, stderr=err)  # type: ignore[arg-type]
+    status = _main(argv, env)
+    failed = out.failed or err.failed
+    if failed is None:
+        return status
+    if isinstance(failed, BrokenPipeError):  # `smtpshell replay … | head`: the reader has gone
+        _quiet_broken_pipe(env)
+    else:
+        which = "standard output" if out.failed else "standard error"
+        _say(env, f"smtpshell: cannot write to {which}: {failed.strerror or failed}")
+        if out.failed:
+            _quiet_broken_pipe(env)  # what is still buffered is not written again at exit
+    return status if status is not ExitStatus.OK else ExitStatus.ERROR
+
+
+def _main(argv: Sequence[str] | None, env: Environment) -> ExitStatus:
     argv = list(sys.argv[1:] if argv is None else argv)
     name = argv[0] if argv and argv[0] in SUBCOMMANDS else "shell"
     if name != "shell":
@@ -52,9 +100,17 @@ def main(argv: Sequence[str] | None = None, env: Environment | None = None) -> E
     except BrokenPipeError:  # `smtpshell replay … | head`: the reader has gone
         _quiet_broken_pipe(env)
         return ExitStatus.ERROR
+    except OSError:
+        if not (_failed(env.stdout) or _failed(env.stderr)):
+            raise
+        return ExitStatus.ERROR  # main says it in one line
     except KeyboardInterrupt:
         _say(env, f"{parser.prog}: interrupted")
         return ExitStatus.INTERRUPTED
+
+
+def _failed(stream: object) -> bool:
+    return isinstance(stream, _Watched) and stream.failed is not None
 
 
 def _say(env: Environment, line: str) -> None:

@@ -27,7 +27,7 @@ async def front_end(
 ) -> ExitStatus:
     """Connect and run the session: prompt_toolkit when stdin and stdout are a terminal,
     batch mode (``ui.batch``) when they are not. ``intro`` lines are shown first."""
-    from ..ui.commands.record import start_recording
+    from ..ui.commands.record import recording_failed, start_recording
     from ..ui.core import ShellCore
     from ..ui.render import Renderer
 
@@ -48,15 +48,19 @@ async def front_end(
         core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings,
                          interactive=True)
         if record and not start_recording(core, record):
-            return ExitStatus.USAGE
-        return await start_repl(core, history_file=env.history_file if history else None,
-                                colour=colour, background=env.background)
-    from ..ui.batch import run_batch
+            return ExitStatus.ERROR  # a file that cannot be written: not a usage error
+        status = await start_repl(core, history_file=env.history_file if history else None,
+                                  colour=colour, background=env.background)
+    else:
+        from ..ui.batch import run_batch
 
-    core = ShellCore(options, renderer, settings=settings)
-    if record and not start_recording(core, record):
-        return ExitStatus.USAGE
-    return await run_batch(core, env.stdin)
+        core = ShellCore(options, renderer, settings=settings)
+        if record and not start_recording(core, record):
+            return ExitStatus.ERROR
+        status = await run_batch(core, env.stdin)
+    if status is ExitStatus.OK and recording_failed(core):
+        return ExitStatus.ERROR  # the transcript is incomplete or was never written
+    return status
 
 
 def _bytes_as_typed(env: Environment) -> None:

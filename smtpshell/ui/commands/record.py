@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...status import ExitStatus
 from .registry import Arg, Kind, command
 
 if TYPE_CHECKING:
     from ..core import ShellCore
+
+
+_FAILED: weakref.WeakSet[ShellCore] = weakref.WeakSet()
+
+
+def recording_failed(core: ShellCore) -> bool:
+    """True once a transcript of this session could not be opened or written: the shell's
+    exit status is then not 0 (batch mode and the REPL alike)."""
+    return core in _FAILED
 
 
 def start_recording(core: ShellCore, path: str) -> bool:
@@ -19,16 +30,21 @@ def start_recording(core: ShellCore, path: str) -> bool:
     mode = core.options.tls_mode
     if core.session.connected and core.session.is_tls and mode == "plain":
         mode = "starttls"
+
+    def failed(message: str) -> None:
+        _FAILED.add(core)
+        core.renderer.error(message)
+
     try:
         recorder = Recorder(
             path,
             Recorder.header(core.options.target, mode),
             password_env=core.settings.password_env,
             elide_above=core.settings.elide_data,
-            on_error=core.renderer.error,
+            on_error=failed,
         )
     except OSError as exc:
-        core.renderer.error(f"cannot record to {path}: {exc.strerror}")
+        failed(f"cannot record to {path}: {exc.strerror or exc}")
         return False
     if core.session.connected:
         recorder.writer.comment("recording started in the middle of a session: "
@@ -52,6 +68,7 @@ def stop_recording(core: ShellCore) -> None:
     core.recorder = None
     core.recording_name = None
     if recorder.error is not None:
+        _FAILED.add(core)
         core.renderer.error(f"transcript {recorder.path} is incomplete: {recorder.error}")
     else:
         core.renderer.info(f"transcript written to {recorder.path}")
@@ -74,3 +91,5 @@ async def _record(core: ShellCore, args: str) -> None:
         return
     if start_recording(core, arg):
         core.renderer.info(f"recording to {arg}")
+    else:
+        core.status = ExitStatus.ERROR  # batch mode: this step failed
