@@ -59,21 +59,33 @@ def config_path(config_dir: Path) -> Path:
     return config_dir / "config.toml"
 
 
-def load_profile(path: Path, name: str) -> dict[str, Any]:
-    """The profile ``name`` as argparse destinations -> values."""
+CONFIG_LIMIT = 1024 * 1024
+"""The config file is read only when it is at most this many bytes (1 MiB)."""
+
+VALUE_LIMIT = 4096
+"""A string in a profile is at most this many characters (a path, a cipher list)."""
+
+EHLO_LIMIT = 255
+"""A host name is at most 255 octets (RFC 1035): the longest name ``ehlo`` may give."""
+
+
+def load_profile(path: Path, name: str, data: bytes) -> dict[str, Any]:
+    """The profile ``name`` as argparse destinations -> values, from ``data``, the bytes
+    of the config file ``path`` (the caller reads it, bounded: ``CONFIG_LIMIT``)."""
     try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"profile {name!r}: no config file at {path}") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start + 1} is not)") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML: nested too deeply") from None
+    return _profile(document, path, name)
+
+
+def _profile(data: dict[str, Any], path: Path, name: str) -> dict[str, Any]:
     profiles = data.get("profiles", {})
     if not isinstance(profiles, dict) or name not in profiles:
         known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
@@ -98,10 +110,31 @@ def load_profile(path: Path, name: str) -> dict[str, Any]:
             raise ConfigError(
                 f"{path}: profile {name!r}: {key} must be {wanted}, not {_short(value)}"
             )
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str):
+                _check_text(path, name, key, text)
+        if isinstance(value, float) and not 0 < value < float("inf"):
+            raise ConfigError(f"{path}: profile {name!r}: {key} must be a positive number "
+                              f"of seconds, not {_short(value)}")
         if key == "tls" and value not in TLS_MODES:
             raise ConfigError(f"{path}: profile {name!r}: tls must be one of {TLS_MODES}")
         out[dest] = str(value) if key == "port" else value
     return out
+
+
+def _check_text(path: Path, name: str, key: str, text: str) -> None:
+    """A string from a profile: bounded, and a host or EHLO name one word of printable
+    ASCII-compatible text (no CR/LF: it would be a second command on the wire)."""
+    where = f"{path}: profile {name!r}: {key}"
+    limit = EHLO_LIMIT if key == "ehlo" else VALUE_LIMIT
+    size = len(text.encode("utf-8", "surrogatepass")) if key == "ehlo" else len(text)
+    if size > limit:
+        unit = "octets" if key == "ehlo" else "characters"
+        raise ConfigError(f"{where} is longer than {limit} {unit}")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise ConfigError(f"{where} contains a control character")
+    if key in ("ehlo", "host") and (not text or " " in text):
+        raise ConfigError(f"{where} must be one word, not {_short(text)}")
 
 
 def _short(value: object) -> str:

@@ -1,11 +1,17 @@
 """Environment: standard streams, terminal facts, colour, config and data directories.
 
 ``main(argv, env)`` takes one, so tests can inject streams and directories.
+
+Small files a user names (the config file, a password file) are read with
+``read_small_file(path, limit)``: it never waits on a named pipe, refuses anything that is
+not a regular file (``/dev/zero``, a FIFO, a directory) and reads at most ``limit`` bytes,
+so a hostile path costs neither time nor memory. Its error is one line for the user.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -69,3 +75,55 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class SmallFileError(Exception):
+    """Why a small file could not be read, in words for one error line."""
+
+
+class SmallFileMissing(SmallFileError):
+    """The file does not exist."""
+
+
+def check_regular_file(path: str | os.PathLike[str]) -> None:
+    """Raise ``SmallFileError`` unless ``path`` names a regular file (symlinks followed),
+    without opening it: for files another library opens later (``--cafile``)."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SmallFileMissing(f"{os.fsdecode(path)}: no such file") from None
+    except OSError as exc:
+        raise SmallFileError(f"cannot read {os.fsdecode(path)}: {exc.strerror or exc}"
+                             ) from None
+    if not stat.S_ISREG(mode):
+        raise SmallFileError(f"{os.fsdecode(path)} is not a regular file")
+
+
+def read_small_file(path: str | os.PathLike[str], limit: int) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them, else
+    ``SmallFileError``: missing, unreadable, not a regular file, or larger than ``limit``."""
+    name = os.fsdecode(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise SmallFileMissing(f"{name}: no such file") from None
+    except OSError as exc:
+        raise SmallFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SmallFileError(f"{name} is not a regular file")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= limit:
+            chunk = os.read(fd, limit + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise SmallFileError(f"cannot read {name}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > limit:
+        raise SmallFileError(f"{name} is larger than {limit} bytes")
+    return b"".join(chunks)

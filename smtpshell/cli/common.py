@@ -66,6 +66,17 @@ def seconds(text: str) -> float:
     return value
 
 
+def check_file(option: str, path: str) -> None:
+    """A usage error unless ``path`` is a regular file: for files a library opens later
+    (``--cafile``: ssl reads it when the handshake starts)."""
+    from ..context import SmallFileError, check_regular_file
+
+    try:
+        check_regular_file(path)
+    except SmallFileError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+
+
 def _terminal_columns() -> int:
     """What ``shutil.get_terminal_size()`` answers, without importing shutil (start-up)."""
     try:

@@ -9,9 +9,9 @@ import socket
 from typing import TYPE_CHECKING
 
 from .. import __version__
-from ..context import Environment
+from ..context import Environment, SmallFileError, SmallFileMissing, read_small_file
 from ..status import ExitStatus
-from .common import HelpFormatter, Parser, UsageError, parse_target
+from .common import HelpFormatter, Parser, UsageError, check_file, parse_target, seconds
 
 if TYPE_CHECKING:
     from ..session import ConnectOptions
@@ -82,10 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="EHLO and STARTTLS right after the greeting; fail if not offered")
     mode.add_argument("--plain", action="store_true",
                       help="no TLS at connect (overrides a profile)")
-    conn.add_argument("--timeout", type=float, metavar="S",
+    conn.add_argument("--timeout", type=seconds, metavar="S",
                       help="connect and reply timeout in seconds (default 15 / 60)")
-    conn.add_argument("--connect-timeout", type=float, metavar="S")
-    conn.add_argument("--reply-timeout", type=float, metavar="S")
+    conn.add_argument("--connect-timeout", type=seconds, metavar="S")
+    conn.add_argument("--reply-timeout", type=seconds, metavar="S")
     fam = conn.add_mutually_exclusive_group()
     fam.add_argument("-4", dest="ipv4", action="store_true", help="IPv4 only")
     fam.add_argument("-6", dest="ipv6", action="store_true", help="IPv6 only")
@@ -124,11 +124,18 @@ def apply_profile(args: argparse.Namespace, env: Environment) -> None:
     """Fill options the command line left unset from the chosen profile."""
     if not args.profile:
         return
-    from ..config import ConfigError, config_path, load_profile  # tomllib: only with -p
+    from ..config import CONFIG_LIMIT, ConfigError, config_path, load_profile  # tomllib: -p
 
     assert env.config_dir is not None
+    path = config_path(env.config_dir)
     try:
-        profile = load_profile(config_path(env.config_dir), args.profile)
+        data = read_small_file(path, CONFIG_LIMIT)
+    except SmallFileMissing:
+        raise UsageError(f"profile {args.profile!r}: no config file at {path}") from None
+    except SmallFileError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        profile = load_profile(path, args.profile, data)
     except ConfigError as exc:
         raise UsageError(str(exc)) from exc
     for dest, value in profile.items():
@@ -167,6 +174,17 @@ def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOpti
         raise UsageError("give a server (HOST[:PORT]), --unix PATH, or -p PROFILE")
     else:
         host, port = parse_target(args.target, args.port, default_port)
+    for option, value in (("--timeout", args.timeout),
+                          ("--connect-timeout", args.connect_timeout),
+                          ("--reply-timeout", args.reply_timeout)):
+        if value is not None and not 0 < value < float("inf"):  # from a profile
+            raise UsageError(f"{option}: not a positive number of seconds: {value}")
+    if args.ehlo is not None:
+        check_ehlo_name(args.ehlo)
+    for option, value in (("--cafile", args.cafile), ("--cert", args.cert),
+                          ("--key", args.key)):
+        if value is not None:
+            check_file(option, value)  # ssl reads it later, only after connecting
     key_password = None
     if args.key_password_env:
         key_password = env.environ.get(args.key_password_env)
@@ -210,6 +228,21 @@ def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOpti
     )
 
 
+EHLO_LIMIT = 255
+"""The longest EHLO name: a domain is at most 255 octets (RFC 1035)."""
+
+
+def check_ehlo_name(name: str) -> None:
+    """A usage error unless ``name`` can follow EHLO on one line: one word, no control
+    characters (a CR LF would make the rest a second command), at most 255 octets."""
+    if not name:
+        raise UsageError("--ehlo: empty name")
+    if any(ord(c) <= 32 or ord(c) == 127 or 0x80 <= ord(c) < 0xA0 for c in name):
+        raise UsageError(f"--ehlo: not one word of printable text: {name!r}")
+    if not _utf8(name) or len(name.encode("utf-8")) > EHLO_LIMIT:
+        raise UsageError(f"--ehlo: longer than {EHLO_LIMIT} octets or not UTF-8 text")
+
+
 def default_ehlo_name() -> str:
     """The local host name (never a file name); "localhost" when there is none.
 
@@ -229,6 +262,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     options = options_from_args(args, env)
     if args.user is not None and not _utf8(args.user):
         raise UsageError("--user: not UTF-8 text (SASL sends user names as UTF-8)")
+    if args.password_file is not None:
+        _check_password_file(args.password_file)
     settings = Settings(
         hints=not args.no_hints,
         require_tls=args.require_tls,
@@ -269,6 +304,22 @@ def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:
             return options
         return replace(options, tls=replace(options.tls, key_password=passphrase))
     return options
+
+
+def _check_password_file(path: str) -> None:
+    """Up front, before connecting: a password file that can never give a password."""
+    from ..ui.commands.auth import PASSWORD_FILE_LIMIT
+
+    try:
+        data = read_small_file(path, PASSWORD_FILE_LIMIT)
+    except SmallFileError as exc:
+        raise UsageError(f"--password-file: {exc}") from None
+    try:
+        first = data.decode("utf-8").splitlines()[:1]
+    except UnicodeDecodeError:
+        raise UsageError(f"--password-file: {path} is not UTF-8 text") from None
+    if not first or not first[0]:
+        raise UsageError(f"--password-file: {path} is empty")
 
 
 def _utf8(text: str) -> bool:

@@ -8,9 +8,9 @@ environment variable or a file, never from the command line in clear.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ...context import SmallFileError, read_small_file
 from ...escapes import format_escapes, parse_escapes
 from ...explain import mechanism_problem
 from ...explain.auth import auth_outcome
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from ..core import ShellCore
 
 MECH_NAMES = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
+PASSWORD_FILE_LIMIT = 64 * 1024
+"""A password file is read only when it is at most this many bytes (an OAuth token fits)."""
 
 
 def read_secret_source(
@@ -40,9 +42,9 @@ def read_secret_source(
         return value, None
     if s.password_file:
         try:
-            text = Path(s.password_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            return None, f"cannot read password file {s.password_file}: {exc.strerror}"
+            text = read_small_file(s.password_file, PASSWORD_FILE_LIMIT).decode("utf-8")
+        except SmallFileError as exc:
+            return None, f"password file: {exc}"
         except UnicodeDecodeError:
             return None, f"password file {s.password_file} is not UTF-8 text"
         lines = text.splitlines()
