@@ -34,7 +34,7 @@ from .protocol.connection import ClientConnection, LineError
 from .protocol.events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from .protocol.replies import Capabilities
 from .protocol.sasl.mechanisms import MECHANISMS, choose_mechanism, credential_problem
-from .protocol.sasl.redact import Classifier, Origin, Outgoing
+from .protocol.sasl.redact import Classifier, Origin, Outgoing, lined_up_answer
 from .protocol.state import ClientState, Stage
 from .tls import TlsReport
 from .transport import NetworkStream, Opener, TransportError, format_address, open_stream
@@ -211,6 +211,13 @@ INTERRUPTED_SENDING = (
     "interrupted while sending: the connection is closed (a message or line sent only "
     "in part cannot be finished)"
 )
+
+
+def _crosses_auth(data: bytes, in_auth: bool) -> bool:
+    """Does a /raw payload take part in an AUTH exchange (answers, or an AUTH line)?"""
+    if in_auth:
+        return True
+    return any(line.split()[:1] == [b"AUTH"] for line in data.upper().split(b"\n"))
 
 
 class Session:
@@ -562,9 +569,50 @@ class Session:
         if isinstance(data, Outgoing):
             out = data
             raw = out.raw if out.raw is not None else out.line.encode("utf-8", "surrogateescape")
+        elif shown is None and not self.in_data and _crosses_auth(data, self.in_auth):
+            return await self._send_raw_steps(data, origin)
         else:
             out, raw = self._raw_outgoing(data, shown, origin), data
         return await self._send_bytes(lambda: self.conn.send_raw(raw), out)
+
+    async def _send_raw_steps(self, data: bytes, origin: Origin) -> list[Reply]:
+        """A /raw payload that takes part in an AUTH exchange, one line at a time.
+
+        Each line waits for its reply, so the connection's state and the classifier follow
+        the exchange exactly: a line is an answer only while the server says 334, a non-334
+        ends the exchange, and "authenticated" needs a 235.  Lines written as answers for an
+        exchange the server ended (one word, not a command) are not sent.
+        """
+        pieces = data.split(b"\n")
+        lines = [piece + b"\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+        replies: list[Reply] = []
+        ended = skipped = 0
+        for i, line in enumerate(lines):
+            if not self._can_send():
+                break
+            if self.in_data:  # a message: the rest goes out in one write, as before
+                return await self._send_raw_chunk(b"".join(lines[i:]), origin)
+            text = line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+            if ended and lined_up_answer(text):
+                skipped += 1
+                continue
+            ended = 0
+            words = text.split()
+            in_exchange = self.in_auth or (bool(words) and words[0].upper() == "AUTH")
+            replies = await self._send_raw_chunk(line, origin)
+            if line.endswith(b"\n") and not replies:
+                if i + 1 < len(lines):
+                    self.publish(Notice(kind="not-sent", warning=True, message=(
+                        "the rest of the /raw payload was not sent: no reply to the line "
+                        "before it")))
+                break
+            if in_exchange and not self.in_auth and replies and replies[-1].code >= 400:
+                ended = 1
+        if skipped:
+            self.publish(Notice(kind="not-sent", warning=True, message=(
+                f"not sent: {skipped} line(s) of the /raw payload answer an AUTH exchange "
+                "the server ended")))
+        return replies
 
     async def send_bdat(
         self, data: bytes, *, last: bool, shown: str, origin: Origin = "shell"
@@ -581,6 +629,10 @@ class Session:
         return await self._send_bytes(
             lambda: self.conn.send_bdat(data, last=last), out, closes=not last
         )
+
+    async def _send_raw_chunk(self, chunk: bytes, origin: Origin) -> list[Reply]:
+        out = self._raw_outgoing(chunk, None, origin)
+        return await self._send_bytes(lambda: self.conn.send_raw(chunk), out)
 
     def _raw_outgoing(self, data: bytes, shown: str | None, origin: Origin) -> Outgoing:
         if shown is None:

@@ -135,3 +135,31 @@ def test_a_password_after_a_refused_user_name_is_not_sent(how: str, tmp_path: Pa
     assert "not sent: it answers an AUTH exchange the server ended" in screen
     assert received.endswith(b"NOOP\r\nQUIT\r\n")  # the session goes on
     assert "-> NOOP" in transcript
+
+
+# ---- 3. a whole LOGIN exchange in one /raw -----------------------------------------
+
+
+@pytest.mark.parametrize("refused", ["password", "user", "none"])
+def test_raw_login_exchange_follows_each_reply(refused: str, tmp_path: Path) -> None:
+    raw = rf"/raw AUTH LOGIN\r\n{USER64}\r\n{PASS64}\r\n"
+    screen, transcript, received = batch(
+        ["EHLO c", raw, "NOOP", "/status", "QUIT"], tmp_path,
+        login_user=b"535 5.7.8 no such user" if refused == "user" else b"334 UGFzc3dvcmQ6",
+        login_pass=b"235 2.7.0 ok" if refused == "none" else b"535 5.7.8 no")
+    assert received.startswith(b"EHLO c\r\nAUTH LOGIN\r\n" + USER64.encode() + b"\r\n")
+    assert received.endswith(b"NOOP\r\nQUIT\r\n")  # NOOP went out as NOOP
+    assert "\nNOOP\n250 ok\n" in screen and "-> NOOP\n" in transcript
+    assert "unexpected reply" not in screen
+    no_secret(transcript, screen)
+    auth_line = next(line for line in screen.splitlines() if line.strip().startswith("auth "))
+    if refused == "user":
+        assert PASS64.encode() not in received  # lined up for an exchange that was over
+        assert "not sent: 1 line(s) of the /raw payload answer an AUTH exchange" in screen
+    else:
+        assert PASS64.encode() in received  # answered the server's 334, as written
+        assert "{{secret:login password=$SMTPSHELL_PASSWORD}}" in transcript
+    if refused == "none":
+        assert "yes" in auth_line
+    else:
+        assert "no" in auth_line and "authenticated" not in screen

@@ -388,6 +388,16 @@ _ONE_WORD_VERBS = frozenset({"QUIT", "RSET", "NOOP", "DATA", "HELP", "STARTTLS",
 """Commands typed alone on a line: never taken for an answer in a pasted exchange."""
 
 
+def lined_up_answer(line: str) -> bool:
+    """Could ``line`` be an answer written for an AUTH exchange (one word, not a command)?
+
+    After the server ended an exchange (535 to a user name), such a line is not sent: it
+    would go out as a command, in clear, and be recorded verbatim.
+    """
+    words = line.split()
+    return len(words) == 1 and words[0].upper() not in _ONE_WORD_VERBS | {"EHLO", "HELO"}
+
+
 class Classifier:
     """Classifies the lines of one connection, following hand-typed AUTH exchanges.
 
@@ -426,6 +436,8 @@ class Classifier:
             body = piece.removesuffix(b"\r") if end else piece
             eol = piece[len(body) :] + end
             text = body.decode("utf-8", "surrogateescape")
+            if not eol and not body:
+                break  # nothing after the last CRLF: not a line, not an answer
             out, exchange = _line(text, in_data=in_data, in_auth=auth, exchange=exchange,
                                   origin=origin)
             out = self._second_look(out)
