@@ -42,8 +42,12 @@ def history(tmp_path: Path) -> str:
 
 
 def leave(shell: PtyShell) -> None:
+    """Ctrl-D: the shell sends QUIT, shows the server's goodbye and exits with 0.  Waits
+    for the goodbye on screen first (generously: a loaded machine is slow to shut down),
+    then for the exit."""
     shell.send("\x04")
-    assert shell.wait() == 0
+    shell.expect(r"221 Bye", timeout=60)  # the sandbox (aiosmtpd) says goodbye so
+    assert shell.wait(timeout=60) == 0
 
 
 def test_b64_and_unb64_reach_the_history_without_their_argument(
