@@ -78,3 +78,21 @@ def test_help_to_a_full_disk_is_not_a_success() -> None:
     done = smtpshell(["--help"], full_stdout=True)
     assert done.returncode == 1
     assert b"cannot write to standard output" in done.stderr
+
+
+def test_a_record_command_that_cannot_write_makes_the_repl_exit_1(sandbox: Sandbox,
+                                                                   tmp_path: Path) -> None:
+    """In a terminal: `/record /dev/full`, then /quit: the shell ends with status 1."""
+    from tests.ptyshell import PtyShell
+
+    shell = PtyShell([sandbox.host, str(sandbox.port)],
+                     {"XDG_DATA_HOME": str(tmp_path / "data"), "NO_COLOR": "1"})
+    try:
+        shell.expect(r"plain>")
+        shell.sendline("/record /dev/full")
+        shell.expect(r"cannot record to /dev/full: No space left on device")
+        shell.sendline("/quit")
+        shell.expect(r"221")
+        assert shell.wait() == 1
+    finally:
+        shell.close()
