@@ -537,10 +537,10 @@ class Session:
                 fut: asyncio.Future[Reply | None] = loop.create_future()
                 self._waiters.append(fut)
                 futures.append(fut)
+            self._flush_notices()  # a warning (AUTH in clear) is said before the line goes
             self.publish(
                 Sent(out=out, data=b"" if out.secret else data, tls=self.is_tls, in_data=in_data)
             )
-            self._flush_notices()
             chunks.append(data)
         if chunks and not await self._write(b"".join(chunks)):
             return []
@@ -662,9 +662,9 @@ class Session:
             fut: asyncio.Future[Reply | None] = loop.create_future()
             self._waiters.append(fut)
             futures.append(fut)
+        self._flush_notices()  # a warning (AUTH in clear) is said before the bytes go
         self.publish(Sent(out=out, data=b"" if out.secret else data, tls=self.is_tls,
                           in_data=in_data))
-        self._flush_notices()
         try:
             if not await self._write(data):
                 return []

@@ -163,3 +163,16 @@ def test_raw_login_exchange_follows_each_reply(refused: str, tmp_path: Path) -> 
         assert "yes" in auth_line
     else:
         assert "no" in auth_line and "authenticated" not in screen
+
+
+# ---- 5. the clear-text warning comes before the line ------------------------------
+
+
+@pytest.mark.parametrize("line", [f"AUTH PLAIN {PLAIN}", rf"/raw AUTH PLAIN {PLAIN}\r\n"])
+def test_the_auth_in_clear_warning_comes_before_the_line(line: str, tmp_path: Path) -> None:
+    screen, transcript, received = batch(["EHLO c", line, "QUIT"], tmp_path)
+    assert PLAIN.encode() in received  # a typed line goes out as typed
+    warning = screen.index("! AUTH on a connection that is not encrypted")
+    assert warning < screen.index("AUTH PLAIN <credential redacted")
+    assert transcript.index("== warning") < transcript.index("-> AUTH PLAIN {{secret:")
+    no_secret(transcript, screen)
