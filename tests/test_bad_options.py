@@ -154,17 +154,3 @@ def test_read_small_file_reads_up_to_the_limit_and_no_further(tmp_path: Path) ->
         read_small_file("/dev/zero", 10)
     assert str(device.value) == "/dev/zero is not a regular file"
 
-
-@pytest.mark.parametrize(("cafile", "problem"), [
-    ("/dev/zero", "/dev/zero is not a regular file"),
-    ("/nonexistent/ca.pem", "/nonexistent/ca.pem: no such file"),
-])
-def test_replay_with_a_cafile_that_is_not_a_file_is_a_usage_error(
-        cafile: str, problem: str, tmp_path: Path, untouched: int) -> None:
-    transcript = tmp_path / "t.smtp"
-    transcript.write_text("# smtpshell transcript v1\ntarget: 127.0.0.1:25\ntls: plain\n"
-                          "\n<< 220 ready\n")
-    status, out, err = cli(["replay", "--cafile", cafile, "--server",
-                            f"127.0.0.1:{untouched}", str(transcript)], tmp_path)
-    assert (status, out, err) == (ExitStatus.USAGE, "",
-                                  f"smtpshell replay: --cafile: {problem}\n")

@@ -22,7 +22,7 @@ from ..transcript.replay import (
     replay_many,
     split_target,
 )
-from .common import UsageError, check_file, parser, seconds
+from .common import UsageError, parser, seconds
 
 Ask = Callable[[str], "str | None"]
 
@@ -62,8 +62,6 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
         check_options(options.tls)  # a malformed --sni: a usage error, exit 2
     except TlsOptionError as exc:
         raise UsageError(str(exc)) from None
-    if args.cafile is not None:
-        check_file("--cafile", args.cafile)  # ssl reads it only when a handshake starts
     files, problems = collect(args.paths)
     for problem in problems:
         env.stderr.write(f"smtpshell replay: {for_terminal(problem)}\n")
