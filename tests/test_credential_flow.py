@@ -176,3 +176,90 @@ def test_the_auth_in_clear_warning_comes_before_the_line(line: str, tmp_path: Pa
     assert warning < screen.index("AUTH PLAIN <credential redacted")
     assert transcript.index("== warning") < transcript.index("-> AUTH PLAIN {{secret:")
     no_secret(transcript, screen)
+
+
+# ---- 4 and 6. /auth on a plain connection ------------------------------------------
+
+
+class Human:
+    """The person at the keyboard: says yes, knows the password; the questions are shown
+    on the same screen as everything else."""
+
+    def __init__(self, screen: io.StringIO) -> None:
+        self.screen = screen
+        self.questions: list[str] = []
+
+    async def text(self, label: str) -> str | None:
+        return "alice"
+
+    async def secret(self, label: str) -> str | None:
+        self.questions.append(label)
+        return PASSWORD
+
+    async def confirm(self, question: str) -> bool:
+        self.questions.append(question)
+        self.screen.write(f"{question} [y/N] y\n")
+        return True
+
+
+def interactive(lines: list[str], **kwargs: object) -> tuple[str, bytes, Human]:
+    settings = {k: v for k, v in kwargs.items() if k == "allow_plain_auth"}
+    handler, box = server(**{k: v for k, v in kwargs.items() if k not in settings})  # type: ignore[arg-type]
+    out = io.StringIO()
+    human = Human(out)
+
+    async def run() -> None:
+        async with serve(handler) as srv:
+            options = ConnectOptions(host=srv.host, port=srv.port, ehlo_name="c",
+                                     reply_timeout=10)
+            core = ShellCore(options, Renderer(out, echo=True), prompter=human,
+                             settings=Settings(**settings), interactive=True)  # type: ignore[arg-type]
+            await core.connect()
+            for line in lines:
+                await core.handle_line(line)
+            await core.close()
+
+    asyncio.run(run())
+    return out.getvalue(), bytes(box.received), human
+
+
+@pytest.mark.parametrize("in_clear", [False, True])
+def test_auth_command_after_a_refused_starttls_is_refused_like_typed_auth(
+        in_clear: bool) -> None:
+    screen, received, human = interactive(["EHLO c", "STARTTLS", "/auth plain alice", "NOOP"],
+                                          allow_plain_auth=in_clear)
+    if in_clear:  # --auth-in-clear: the user said so
+        assert PLAIN.encode() in received
+        return
+    assert b"AUTH" not in received and b"NOOP" in received
+    assert human.questions == []  # no y/N that a reflex "y" turns into a password in clear
+    assert "not sending AUTH in clear: the server refused STARTTLS on this connection" in screen
+    no_secret(received, screen)
+
+
+def test_auth_command_says_why_before_asking_when_auth_is_not_advertised() -> None:
+    screen, received, _ = interactive(["/auth plain alice"],
+                                      ehlo=b"250-srv\r\n250 STARTTLS")
+    assert received.startswith(b"EHLO c\r\n")  # asked the server first, before any question
+    reason = screen.index("AUTH was not advertised on this plain connection")
+    assert "send STARTTLS" in screen
+    assert reason < screen.index("Authenticate anyway? [y/N]")
+
+
+def test_a_line_typed_while_the_question_is_shown_is_not_taken_for_no() -> None:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from smtpshell.ui.terminal import PromptSecrets
+
+    async def run() -> list[bool]:
+        answers = []
+        with create_pipe_input() as pipe:
+            prompter = PromptSecrets(input=pipe, output=DummyOutput())
+            pipe.send_text("NOOP\ry\r")  # typed ahead, then the answer
+            answers.append(await prompter.confirm("Authenticate anyway?"))
+            pipe.send_text("QUIT\rno\r")
+            answers.append(await prompter.confirm("Authenticate anyway?"))
+        return answers
+
+    assert asyncio.run(run()) == [True, False]

@@ -37,6 +37,7 @@ from ..session import (
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
 from . import pipeline
 from .commands import Kind, lookup, split_meta
+from .commands.auth import AUTH_AFTER_REFUSED_STARTTLS
 from .commands.record import stop_recording
 from .render import Renderer
 
@@ -329,6 +330,11 @@ class ShellCore:
             return f"{start} {out.text}" if out.secret else self.redactor.redact(line)
         return self.redactor.redact(line)
 
+    @property
+    def starttls_refused(self) -> bool:
+        """The server refused STARTTLS on this connection: AUTH is not sent in clear."""
+        return self._starttls_refused
+
     def _watch(self, event: SessionEvent) -> None:
         """Observer: a refused STARTTLS (RFC 3207 §4: 454 and the like) on this connection."""
         if isinstance(event, Reply) and event.command == "STARTTLS" and event.code >= 400:
@@ -367,9 +373,7 @@ class ShellCore:
             self._skip_answers = _NOT_SENT if verb == "AUTH" else None
             return False
         if verb == "AUTH" and self._starttls_refused and not self.settings.allow_plain_auth:
-            self.renderer.error("not sending AUTH in clear: the server refused STARTTLS on this "
-                                "connection (--auth-in-clear, or /set auth-in-clear on, allows "
-                                "it)")
+            self.renderer.error(AUTH_AFTER_REFUSED_STARTTLS)
             self._skip_answers = _NOT_SENT
             return False
         return True

@@ -76,11 +76,17 @@ class PromptSecrets:
             return None
 
     async def confirm(self, question: str) -> bool:
-        try:
-            answer = await self._ask(f"{question} [y/N] ")
-        except (EOFError, KeyboardInterrupt):
-            return False
-        return answer.strip().lower() in ("y", "yes")
+        """y/yes or n/no/empty; anything else (a command typed ahead) is asked again,
+        never taken for "no" and lost."""
+        label = f"{question} [y/N] "
+        while True:
+            try:
+                answer = (await self._ask(label)).strip().lower()
+            except (EOFError, KeyboardInterrupt):
+                return False
+            if answer in ("y", "yes", "n", "no", ""):
+                return answer in ("y", "yes")
+            label = "Please answer y or n (nothing was sent): [y/N] "
 
 
 def load_prompt_ui() -> ModuleType:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from ...context import SmallFileError, read_small_file
 from ...escapes import format_escapes, parse_escapes
-from ...explain import mechanism_problem
+from ...explain import diagnose, mechanism_problem
 from ...explain.auth import auth_outcome
 from ...protocol.sasl.b64 import b64, decode_b64
 from ...protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV
@@ -22,6 +22,11 @@ from .registry import Arg, Kind, command
 
 if TYPE_CHECKING:
     from ..core import ShellCore
+
+AUTH_AFTER_REFUSED_STARTTLS = (
+    "not sending AUTH in clear: the server refused STARTTLS on this connection "
+    "(--auth-in-clear, or /set auth-in-clear on, allows it)")
+"""Why no AUTH (typed or /auth) goes out after a refused STARTTLS: how a downgrade looks."""
 
 MECH_NAMES = ("PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2")
 PASSWORD_FILE_LIMIT = 64 * 1024
@@ -69,7 +74,17 @@ async def authenticate(core: ShellCore, mech_name: str | None, user: str | None)
         if core.settings.require_tls:
             r.error("require-TLS is on: not authenticating on a plain connection; STARTTLS first")
             return False
+        if core.starttls_refused and not core.settings.allow_plain_auth:
+            r.error(AUTH_AFTER_REFUSED_STARTTLS)  # the rule typed AUTH follows
+            return False
         if not core.settings.allow_plain_auth:
+            if session.capabilities is None:
+                await session.ehlo()  # what the server offers decides what to say
+            caps = session.capabilities
+            if caps is not None and "AUTH" not in caps:
+                reason = diagnose("AUTH", 530, core.facts())
+                if reason:
+                    r.warn(reason)  # the state's reason first, then the question
             question = "The connection is not encrypted: the credentials can be read on the way. " \
                        "Authenticate anyway?"
             if not await core.prompter.confirm(question):
