@@ -31,6 +31,14 @@ def write_pki(tmp: Path) -> ssl.SSLContext:
           .not_valid_before(now - datetime.timedelta(days=1))
           .not_valid_after(now + datetime.timedelta(days=1))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          # Python 3.13's default context has VERIFY_X509_STRICT: key identifiers, key usage
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()),
+                         critical=False)
+          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
+                                       key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
+                                       encipher_only=False, decipher_only=False),
+                         critical=True)
           .sign(ca_key, hashes.SHA256()))
     leaf = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "leaf")]))
@@ -39,6 +47,8 @@ def write_pki(tmp: Path) -> ssl.SSLContext:
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(x509.SubjectAlternativeName(
                 [x509.DNSName("good.example"), x509.DNSName(HOSTILE_NAME)]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_key.public_key()), critical=False)
             .sign(ca_key, hashes.SHA256()))
     (tmp / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     (tmp / "leaf.pem").write_bytes(
