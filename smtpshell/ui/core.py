@@ -300,9 +300,17 @@ class ShellCore:
                                                in_auth=session.in_auth))
                 smtp.clear()
 
+        # answers lined up for an AUTH that was not sent or that the server ended: not
+        # sent (``allowed``), and not kept either
+        skipping = bool(self._skip_answers) and not (session.in_auth or session.in_data)
         for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
             meta = split_meta(line, in_data=session.in_data)
             if meta is None:
+                if skipping and is_lined_up_answer(line):
+                    flush()
+                    kept.append(REDACTED)
+                    continue
+                skipping = skipping and not line.strip()
                 smtp.append(line)
                 continue
             flush()

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from smtpshell.sandbox import Sandbox
+from tests.hostile.servers import serve_in_thread
 from tests.ptyshell import PtyShell
 
 SECRET = "s3cret!"
@@ -131,3 +132,36 @@ def test_hand_typed_cram_md5_leaves_no_dictionary_attack_behind(
     assert "{{secret:cram-md5 user=demo password=$SMTPSHELL_PASSWORD}}" in transcript
     assert "{{secret:cram-md5 user=demo password=$SMTPSHELL_PASSWORD}}" in kept
     assert "<credential redacted: demo + HMAC-MD5 digest>" in shell.text  # the teaching line
+
+
+def test_a_password_typed_after_a_refused_user_name_goes_nowhere(tmp_path: Path) -> None:
+    """The REPL: ``AUTH LOGIN <user>`` answered 535, then the password typed as its answer:
+    not sent, not on screen as sent, not in the transcript, not in the history."""
+    from tests.test_credential_flow import PASS64, USER64, server
+
+    handler, box = server(login_ir=b"535 5.7.8 no such user")
+    record = tmp_path / "session.smtp"
+    with serve_in_thread(handler) as srv:
+        env = {"XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path / "home"),
+               "NO_COLOR": "1", "SMTPSHELL_PASSWORD": None}
+        shell = PtyShell(["--record", str(record), srv.host, str(srv.port)], env)
+        try:
+            shell.expect(r"plain>")
+            shell.sendline("EHLO c")
+            shell.expect(r"250 AUTH PLAIN LOGIN")
+            shell.sendline(f"AUTH LOGIN {USER64}")
+            shell.expect(r"535 5\.7\.8")
+            shell.sendline(PASS64)
+            shell.expect(r"not sent: it answers an AUTH exchange the server ended")
+            shell.sendline("QUIT")
+            shell.expect(r"221 bye[\s\S]*closed>")  # the next prompt
+            shell.send("\x04")
+            assert shell.wait(timeout=60) in (0, 2), shell.text
+        finally:
+            shell.close()
+    assert PASS64.encode() not in bytes(box.received)
+    # the prompt shows what was typed; no line shows it going to the server
+    assert not re.search(r"(^|\n)\s*~?> " + re.escape(PASS64), shell.text), shell.text
+    for kept in (history(tmp_path), record.read_text()):
+        for form in forms("alice", SECRET):
+            assert form not in kept, kept
