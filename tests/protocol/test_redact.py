@@ -146,6 +146,17 @@ class TestRaw:
         assert PLAIN not in out.shown and "\\r\\n" in out.shown
         assert [p.credential for p in out.parts] == [Credential("plain", "alice")]
 
+    def test_lines_sent_one_by_one_follow_the_exchange(self) -> None:
+        """A /raw exchange goes line by line: nothing after a CRLF is not an answer, so
+        the user name is the first answer and the password the second."""
+        c = Classifier()
+        c.raw(b"AUTH LOGIN\r\n", in_data=False, in_auth=False)
+        user = c.raw(f"{b64(b'alice')}\r\n".encode(), in_data=False, in_auth=True)
+        password = c.raw(f"{b64(b'pw-pw-pw')}\r\n".encode(), in_data=False, in_auth=True)
+        assert not user.secret and user.credential is None
+        assert password.secret
+        assert password.text == "{{secret:login password=$SMTPSHELL_PASSWORD}}\\r\\n"
+
     def test_login_exchange_pipelined_in_one_payload(self) -> None:
         data = f"AUTH LOGIN\r\n{b64(b'alice')}\r\n{b64(b'pw-pw-pw')}\r\n".encode()
         out = Classifier().raw(data, in_data=False, in_auth=False)
