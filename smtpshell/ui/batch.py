@@ -41,7 +41,7 @@ from ..session import SessionEvent
 from ..status import VERB_STATUS, ExitStatus
 from . import pipeline
 from .commands.registry import split_meta
-from .core import ShellCore
+from .core import ShellCore, is_lined_up_answer
 from .render import Renderer
 
 if TYPE_CHECKING:
@@ -183,7 +183,11 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
             continue
         session = core.session
         if not session.connected:
-            core.renderer.error(f"not sent (connection closed): {line}")
+            # the line as the history would keep it; a lone word that is no command may be
+            # a password lined up for an AUTH exchange: never shown
+            shown = ("(a line that is not a command)" if is_lined_up_answer(line)
+                     else core.redact_for_history(line))
+            core.renderer.error(f"not sent (connection closed): {shown}")
             outcome.fail(ExitStatus.PROTOCOL)
             break
         meta = split_meta(line, in_data=session.in_data)

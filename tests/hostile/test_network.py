@@ -281,3 +281,27 @@ def test_batch_send_timeout_with_a_small_timeout_option(tmp_path: Path) -> None:
 def test_batch_send_timeout_exit_status(tmp_path: Path) -> None:
     status, _, _ = batch_into_a_deaf_server(tmp_path)
     assert status is ExitStatus.PROTOCOL
+
+
+def test_a_line_not_sent_after_the_close_is_never_shown_as_a_secret(tmp_path: Path) -> None:
+    """The server ends the AUTH exchange by leaving: the password lined up for it is not
+    sent, and the one line that says so does not show it either."""
+
+    async def leaves_after_auth(reader: Reader, writer: Writer) -> None:
+        writer.write(b"220 short-lived\r\n")
+        await reader.readline()  # AUTH LOGIN
+        writer.write(b"334 VXNlcm5hbWU6\r\n")
+        await writer.drain()
+        await reader.readline()  # the user name
+        writer.write(b"421 4.3.0 bye\r\n")
+        await writer.drain()  # ...and leave
+
+    with serve_in_thread(leaves_after_auth) as srv:
+        out, err = io.StringIO(), io.StringIO()
+        stdin = io.StringIO("AUTH LOGIN\nYWxpY2U=\nczNjcmV0IQ==\nQUIT\n")
+        env = Environment(stdin=stdin, stdout=out, stderr=err, environ={}, stdin_isatty=False,
+                          stdout_isatty=False, config_dir=tmp_path, data_dir=tmp_path)
+        status = main(["--ehlo", "x", "--auth-in-clear", "--timeout", "5", "127.0.0.1",
+                       str(srv.port)], env)
+    assert status is not ExitStatus.OK
+    assert "czNjcmV0IQ==" not in out.getvalue() + err.getvalue()
