@@ -110,6 +110,24 @@ class _DropLoginDataDeprecation(logging.Filter):
         return not str(record.msg).startswith("Session.login_data is deprecated")
 
 
+_CLIENT_GONE = (ConnectionResetError, BrokenPipeError, ssl.SSLError)
+
+
+def _client_gone_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """The loop's exception handler while a sandbox serves on it.
+
+    A client that resets its connection while a server task still reads or writes leaves
+    a future whose ``ConnectionResetError`` nobody retrieves (seen on Python 3.12 after an
+    implicit-TLS client's QUIT); asyncio then prints "Future exception was never retrieved"
+    with a traceback on stderr.  A client going away is no error of the sandbox: that is
+    kept out of the screen (aiosmtpd's log says what the session did); every other
+    exception goes to asyncio's default handler as before.
+    """
+    if isinstance(context.get("exception"), _CLIENT_GONE):
+        return
+    loop.default_exception_handler(context)
+
+
 def _quiet_aiosmtpd() -> None:
     logger = logging.getLogger("mail.log")
     if not any(isinstance(f, _DropLoginDataDeprecation) for f in logger.filters):
@@ -365,6 +383,8 @@ class Sandbox:
             raise RuntimeError("the sandbox is already running")
         _quiet_aiosmtpd()
         loop = asyncio.get_running_loop()
+        if loop.get_exception_handler() is None:  # a caller's own handler stays in charge
+            loop.set_exception_handler(_client_gone_handler)
         paths = self._make_paths()
         self._paths = paths
         try:

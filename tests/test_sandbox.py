@@ -392,3 +392,28 @@ def test_serve_reports_a_busy_port_in_one_line(sb: Sandbox) -> None:
     assert out.getvalue() == ""
     [line] = err.getvalue().splitlines()
     assert line.startswith(f"smtpshell sandbox: cannot start on 127.0.0.1:{sb.port}")
+
+
+def test_a_client_that_went_away_is_not_reported_as_a_sandbox_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A reset left in a future nobody awaits (a client's close racing the server's last
+    write) says nothing on stderr; any other unretrieved exception still does."""
+
+    async def run() -> None:
+        sb = Sandbox(SandboxConfig(port=0, tls_port=0, workdir=tmp_path / "sb"))
+        await sb.start()
+        try:
+            loop = asyncio.get_running_loop()
+            for exc in (ConnectionResetError(104, "Connection reset by peer"),
+                        ValueError("a real bug")):
+                loop.call_exception_handler(
+                    {"message": "Future exception was never retrieved", "exception": exc})
+        finally:
+            await sb.stop()
+
+    asyncio.run(run())
+    reported = "\n".join(f"{r.getMessage()} {r.exc_info}" for r in caplog.records
+                         if r.name == "asyncio")
+    assert "Connection reset by peer" not in reported
+    assert "a real bug" in reported
