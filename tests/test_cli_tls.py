@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import ssl
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from smtpshell.sandbox import Sandbox
 from smtpshell.status import ExitStatus
 from smtpshell.tls import fingerprint
 from smtpshell.tls.verify import cert_info
-from tests.hostile.servers import Handler, serve_in_thread
+from tests.hostile.servers import implicit_tls, serve_in_thread
 
 
 def run(argv: list[str], stdin: str = "NOOP\n") -> tuple[ExitStatus, str]:
@@ -159,23 +158,9 @@ def chain_pki(tmp_path_factory: pytest.TempPathFactory) -> ChainPki:
     )
 
 
-def implicit_tls(ctx: ssl.SSLContext) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await writer.start_tls(ctx)
-        writer.write(b"220 chain.test ESMTP\r\n")
-        while line := await reader.readline():
-            if line.upper().startswith(b"QUIT"):
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                return
-            writer.write(b"250 ok\r\n")
-            await writer.drain()
-
-    return handler
-
 
 def test_show_certs_lists_what_was_sent_apart_from_the_path(chain_pki: ChainPki) -> None:
-    with serve_in_thread(implicit_tls(chain_pki.full)) as srv:
+    with serve_in_thread(implicit_tls(chain_pki.full, "chain.test")) as srv:
         status, out = run(["--tls", "--show-certs", "--cafile", chain_pki.root_file,
                            "127.0.0.1", str(srv.port)])
     assert status is ExitStatus.OK, out
@@ -193,7 +178,7 @@ def test_show_certs_lists_what_was_sent_apart_from_the_path(chain_pki: ChainPki)
 
 
 def test_a_missing_intermediate_is_named_when_verification_fails(chain_pki: ChainPki) -> None:
-    with serve_in_thread(implicit_tls(chain_pki.leaf_only)) as srv:
+    with serve_in_thread(implicit_tls(chain_pki.leaf_only, "chain.test")) as srv:
         status, out = run(["--tls", "--cafile", chain_pki.root_file, "127.0.0.1", str(srv.port)])
     assert status is ExitStatus.TLS
     lines = out.splitlines()
@@ -208,7 +193,7 @@ def test_a_missing_intermediate_is_named_when_verification_fails(chain_pki: Chai
 def test_a_missing_intermediate_found_locally_is_named(chain_pki: ChainPki) -> None:
     """OpenSSL completes the chain from the local store: it verifies here, but the report
     says the server left its intermediate out (other clients will refuse it)."""
-    with serve_in_thread(implicit_tls(chain_pki.leaf_only)) as srv:
+    with serve_in_thread(implicit_tls(chain_pki.leaf_only, "chain.test")) as srv:
         status, out = run(["--tls", "--show-certs", "--cafile", chain_pki.root_and_inter_file,
                            "127.0.0.1", str(srv.port)])
     assert status is ExitStatus.OK, out
@@ -222,7 +207,7 @@ def test_a_missing_intermediate_found_locally_is_named(chain_pki: ChainPki) -> N
 
 
 def test_insecure_show_certs_says_no_path_was_built(chain_pki: ChainPki) -> None:
-    with serve_in_thread(implicit_tls(chain_pki.leaf_only)) as srv:
+    with serve_in_thread(implicit_tls(chain_pki.leaf_only, "chain.test")) as srv:
         status, out = run(["--tls", "-k", "--show-certs", "127.0.0.1", str(srv.port)])
     assert status is ExitStatus.OK, out
     assert "  path     none built: the certificate was not verified against a CA" in out

@@ -62,6 +62,24 @@ async def read_line(reader: asyncio.StreamReader) -> bytes:
     return await reader.readline()
 
 
+def implicit_tls(ctx: ssl.SSLContext, name: str = "hostile.test") -> Handler:
+    """An implicit-TLS server: handshake first, then a greeting naming ``name``, 250 to
+    every line, 221 to QUIT."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await writer.start_tls(ctx)
+        writer.write(b"220 " + name.encode() + b" ESMTP\r\n")
+        while line := await reader.readline():
+            if line.upper().startswith(b"QUIT"):
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                return
+            writer.write(b"250 ok\r\n")
+            await writer.drain()
+
+    return handler
+
+
 @contextlib.contextmanager
 def serve_in_thread(handler: Handler) -> Iterator[Hostile]:
     """``serve`` in a background thread, for tests whose client runs its own event loop."""

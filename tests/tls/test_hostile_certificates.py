@@ -10,7 +10,6 @@ mismatch) and the REPL in a pty (``/tls`` and ``/tls chain``).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import io
 import ipaddress
@@ -31,7 +30,7 @@ from smtpshell.context import Environment
 from smtpshell.escapes import is_terminal_safe
 from smtpshell.status import ExitStatus
 from smtpshell.tls import TlsOptions, build_report, make_client_context, render_report
-from tests.hostile.servers import Handler, serve_in_thread
+from tests.hostile.servers import implicit_tls, serve_in_thread
 from tests.ptyshell import PtyShell
 
 TITLE = "\x1b]0;owned title\x07"
@@ -127,20 +126,6 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Hostile:
     server.load_cert_chain(str(d / "chain.pem"), str(d / "leaf.key"))
     return Hostile(str(d / "root.pem"), str(d / "other.pem"), server)
 
-
-def implicit_tls(ctx: ssl.SSLContext) -> Handler:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await writer.start_tls(ctx)
-        writer.write(b"220 hostile.test ESMTP\r\n")
-        while line := await reader.readline():
-            if line.upper().startswith(b"QUIT"):
-                writer.write(b"221 bye\r\n")
-                await writer.drain()
-                return
-            writer.write(b"250 ok\r\n")
-            await writer.drain()
-
-    return handler
 
 
 @pytest.fixture
