@@ -11,6 +11,7 @@ a body larger than that many bytes is replaced by one ``== elided`` line.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from ..protocol.events import Closed, Notice, ProtocolError, Reply
 from ..protocol.sasl.mechanisms import Credential
 from ..protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV, Outgoing
 from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
-from .model import Header, SecretRef, TlsMode
+from .model import Header, SecretRef, ServerLine, TlsMode, Volatile
 from .writer import TranscriptWriter
 
 __all__ = ["DEFAULT_PASSWORD_ENV", "DEFAULT_TOKEN_ENV", "Recorder", "secret_ref"]
@@ -44,6 +45,9 @@ def secret_ref(
         return SecretRef.xoauth2(user, token_env)
     except ValueError:
         return None
+
+
+_CRAM_MD5 = re.compile(r"AUTH[ \t]+CRAM-MD5[ \t]*", re.IGNORECASE)
 
 
 class Recorder:
@@ -72,6 +76,7 @@ class Recorder:
         self._body: list[str] | None = None
         self._body_size = 0
         self._raw_tail = b""
+        self._cram = False  # the last command was AUTH CRAM-MD5: its 334 is a challenge
 
     @staticmethod
     def header(target: str, tls_mode: TlsMode, description: str | None = None) -> Header:
@@ -110,7 +115,7 @@ class Recorder:
         elif isinstance(event, Reply):
             self._flush_body()
             for raw in event.raw:
-                w.server(raw.decode("utf-8", "surrogateescape"), event.tls)
+                self._server(raw.decode("utf-8", "surrogateescape"), event.tls)
         elif isinstance(event, Sent):
             self._sent(event)
         elif isinstance(event, TlsEstablished):
@@ -135,10 +140,29 @@ class Recorder:
         elif isinstance(event, ProtocolError):
             w.event("warning", message=f"protocol error: {event.message}")
 
+    def _server(self, text: str, tls: bool) -> None:
+        """A reply line; the challenge of a CRAM-MD5 ``334`` (new every time) is written as a
+        ``{{b64:…}}`` placeholder, which matches any challenge a live server sends."""
+        cram, self._cram = self._cram, False
+        if cram and text.startswith("334 ") and text[4:]:
+            try:
+                line = ServerLine(("334 ", Volatile("b64", text[4:])), tls)
+            except ValueError:  # not base64: a broken server's text is recorded as it is
+                pass
+            else:
+                self.writer.write(line)
+                return
+        self.writer.server(text, tls)
+
+    def _command(self, text: str, tls: bool) -> None:
+        self.writer.client(text, tls)
+        self._cram = _CRAM_MD5.fullmatch(text) is not None
+
     def _sent(self, event: Sent) -> None:
         out = event.out
         if out.secret or out.credential is not None:
             self._flush_body()
+            self._cram = False
             for part in out.parts or (out,):
                 self._classified(part, event.tls)
             return
@@ -150,7 +174,7 @@ class Recorder:
             self._body_line(text, event.tls)
         else:
             self._flush_body()
-            self.writer.client(text, event.tls)
+            self._command(text, event.tls)
 
     def _classified(self, out: Outgoing, tls: bool) -> None:
         """A line that carries a credential: a replayable reference, or its redacted text."""
@@ -170,7 +194,7 @@ class Recorder:
             if event.in_data:
                 self._body_line(text, event.tls)
             else:
-                self.writer.client(text, event.tls)
+                self._command(text, event.tls)
 
     def _body_line(self, text: str, tls: bool) -> None:
         if text == ".":
