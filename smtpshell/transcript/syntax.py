@@ -50,6 +50,8 @@ _HEADER_START_RE = re.compile(r"[a-z][a-z0-9-]*:", re.ASCII)
 _VERSION_RE = re.compile(r"# smtpshell transcript v([0-9]+)", re.ASCII)
 _UNICODE_ESCAPE_RE = re.compile(r"\{([0-9a-fA-F]{1,6})\}")
 _ANNOTATION_RE = re.compile(r"~([a-z]+)")
+# an annotation word inside a ~glob/~re pattern: almost surely a flag written after it
+_LATE_WORD_RE = re.compile(r"(?:^|(?<= ))~(optional|repeat|exact|any|glob|re)(?= |$)")
 _FIELD_NAME_RE = re.compile(r"([a-z][a-z0-9-]*)=", re.ASCII)
 _BARE_VALUE_RE = re.compile(r'[^\s"\\]*')
 
@@ -212,6 +214,17 @@ def dump(transcript: Transcript) -> str:
 # --------------------------------------------------------------------------- parse
 
 
+def _late_word(rule: str, late: str, pattern: str) -> str:
+    """Why ``~glob PAT ~optional`` is refused, and how to write it instead."""
+    literal = "[~]" if rule == "glob" else "\\~"
+    keep = f"(to match a literal ~{late}, write {literal}{late})"
+    if late in ("optional", "repeat"):
+        rest = " ".join(w for w in pattern.split(" ") if w and w != f"~{late}")
+        return (f"~{late} after the ~{rule} pattern would become part of the pattern: "
+                f"put flags first, ~{late} ~{rule} {rest} {keep}")
+    return f"one line, one rule: ~{late} inside the ~{rule} pattern {keep}"
+
+
 class _Parser:
     """Parses one line at a time; every problem becomes a TranscriptError with a line number."""
 
@@ -366,6 +379,9 @@ class _Parser:
                     raise self.fail("one line, one rule: ~exact, ~any, ~glob or ~re")
                 if word in ("glob", "re"):
                     pattern, rest = rest[1:] if rest.startswith(" ") else "", ""
+                    late = _LATE_WORD_RE.search(pattern)
+                    if late:
+                        raise self.fail(_late_word(word, late[1], pattern))
                     problem = _pattern_problem(word, pattern)
                     if problem:
                         raise self.fail(problem)

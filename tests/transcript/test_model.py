@@ -280,6 +280,9 @@ ERRORS = [
     (body("<- 250 ok  ~exact~any"), 3, "separated by spaces"),
     (body("<- 250 ok  ~ exact"), 3, "expected an annotation"),
     (body("<- 250-ok  ~optional ~optional"), 3, "given twice"),
+    (body("<- 250-X  ~glob 250-X* ~optional"), 3, "put flags first, ~optional ~glob 250-X*"),
+    (body("<- 250-X  ~re 250-X.*  ~repeat"), 3, "would become part of the pattern"),
+    (body("-> MAIL x  ~glob MAIL * ~exact"), 3, "one line, one rule: ~exact inside"),
     (body("<- 250 ok  ~optional"), 3, "continuation lines"),
     (body("-> NOOP  ~repeat"), 3, "for server lines only"),
     (body("<- 250 {{queue:1}}"), 3, "unknown placeholder kind 'queue'"),
@@ -698,3 +701,10 @@ def test_writer_output_equals_dump(calls: list[tuple[str, str, bool]]) -> None:
 def test_escape_text_for_display() -> None:
     assert escape_text("550 no\r") == "550 no\\r"
     assert escape_text("334 ") == "334\\x20"
+
+
+def test_an_annotation_word_in_a_pattern_can_still_be_written_literally() -> None:
+    t = parse(body("<- 250-X  ~glob 250-[~]optional", r"<- 250-Y  ~re 250-\~repeat a~any"))
+    glob, regex = (e for e in t.entries if isinstance(e, ServerLine))
+    assert glob.rule == Rule("glob", "250-[~]optional") and not glob.optional
+    assert regex.rule == Rule("re", r"250-\~repeat a~any") and not regex.repeat

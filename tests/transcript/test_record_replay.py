@@ -125,10 +125,14 @@ def test_bad_transcripts_are_errors_with_line_numbers(tmp_path: Path) -> None:
     future.write_text("# smtpshell transcript v9\n")
     nothing = tmp_path / "nothing.smtp"
     nothing.write_text("hello\n")
-    for path in (bad, future, nothing):
+    late_flag = tmp_path / "late.smtp"
+    late_flag.write_text("# smtpshell transcript v1\ntarget: 127.0.0.1:1\n\n-> EHLO x\n"
+                         "<- 250-X  ~glob 250-X* ~optional\n<- 250 ok\n")
+    for path in (bad, future, nothing, late_flag):
         status, out, err = cli(["replay", str(path)])
         assert status == 2, out
         assert "ERROR" in out
+    assert "late.smtp:5: ~optional after the ~glob pattern" in out
     status, out, err = cli(["replay", str(tmp_path / "missing.smtp")])
     assert status == 2 and "no such file" in err
 
