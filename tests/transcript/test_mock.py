@@ -970,3 +970,27 @@ def test_mock_main_refuses_a_misplaced_skip_in_one_line(tmp_path: Path) -> None:
     line = lineno_of(path.read_text(), "== skip")
     assert f"line {line}: '== skip' is for the lines of a DATA body only" in err.getvalue()
     assert "Traceback" not in err.getvalue()
+
+
+def test_the_guides_exim_example_replays_against_the_mock_serving_it(tmp_path: Path) -> None:
+    """docs/transcripts.md, "Coming from Exim test scripts": the translated client script is
+    both sides at once; replay plays its client lines to the mock that plays its server lines."""
+    guide = (DOC.parent / "transcripts.md").read_text()
+    section = guide[guide.index("## Coming from Exim"):]
+    text = re.search(r"```text\n(# smtpshell transcript v1\n.*?)```", section, re.DOTALL)
+    assert text is not None
+    path = tmp_path / "exim.smtp"
+    path.write_text(text[1])
+
+    def client(port: int) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        env = Environment(stdin=io.StringIO(""), stdout=out, stderr=err, environ={},
+                          stdin_isatty=False, stdout_isatty=False,
+                          config_dir=tmp_path / "config", data_dir=tmp_path / "data")
+        status = int(main(["replay", "--server", f"127.0.0.1:{port}", str(path)], env))
+        return status, out.getvalue() + err.getvalue()
+
+    (status, out), results = serve(text[1], client)
+    assert status == 0 and "1 passed, 0 failed" in out, out
+    result = only(results)
+    assert result.ok, result.render()
