@@ -51,6 +51,9 @@ SECRET_MECHS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "raw": (("value",), ()),
 }
 SECRET_PARAMS = frozenset({"password", "token", "value"})
+#: Events that script the mock as a fake server (a pause, a split write, a dropped
+#: connection); steps leave them out, so they never cut a reply in two for replay.
+SCRIPT_EVENTS = frozenset({"pause", "split", "drop"})
 
 
 class TranscriptError(Exception):
@@ -431,7 +434,8 @@ def iter_steps(entries: Iterable[Entry], *, body_chunk: int | None = None) -> It
             reply.clear()
 
     for entry in entries:
-        if isinstance(entry, Comment):
+        if isinstance(entry, Comment) or (isinstance(entry, Event)
+                                           and entry.kind in SCRIPT_EVENTS):
             continue
         if isinstance(entry, ClientLine | Elided):
             if reply:
