@@ -75,6 +75,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "config": LEAVES,
     "context": LEAVES,
     "sandbox": LEAVES | {"tls", "transport"},
+    # MX, DANE and MTA-STS (issue 17): DNS and certificate checks, below the session
+    "mailsec": LEAVES,
     "ui": LEAVES | {"session", "transcript", "explain", "compose", "config", "context",
                     # argued, beyond the design's sentence: the types the session hands out
                     # (its events; Stage and Mode in its snapshot), the one redaction point
@@ -94,6 +96,7 @@ FRONT_ENDS = frozenset({"cli", "pytest_plugin", "__main__"})
 THIRD_PARTY: dict[str, frozenset[str]] = {
     "tls": frozenset({"cryptography"}),  # lazily: see LAZY_ONLY
     "sandbox": frozenset({"aiosmtpd", "trustme"}),
+    "mailsec": frozenset({"dns", "cryptography"}),  # dnspython; cryptography lazily
     "ui": frozenset({"prompt_toolkit", "pygments"}),
     "pytest_plugin": ANY,
     "cli": ANY,
