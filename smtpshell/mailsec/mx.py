@@ -110,8 +110,9 @@ def lookup_mx(resolver: Resolver, domain: str) -> MxResult:
                         nxdomain=True)
     notes: list[str] = []
     if answer.canonical:
-        notes.append(f"{shown} is an alias (CNAME) of {answer.canonical}; its MX records are "
-                     "used (RFC 5321 §5.1)")
+        target = answer.canonical.rstrip(".")
+        notes.append(f"{shown} is an alias (CNAME) of {target}; its MX records are used "
+                     "(RFC 5321 §5.1)")
     if not answer.records:
         addresses, error = host_addresses(resolver, answer.canonical or answer.name)
         host = MxHost(shown, 0, addresses, error)
