@@ -39,7 +39,8 @@ in a set stands for x. and every name under it):
 
 Change any of these while the server runs (they are read per query):
 ``server.signed.add("mx.example.")``. ``server.queries`` lists what was asked, as
-``(name, type, "udp"|"tcp")`` tuples, so a test can see that the client fell back to TCP.
+``(name, type, "udp"|"tcp")`` tuples, so a test can see that the client fell back to TCP;
+``server.messages`` holds the same queries as dnspython messages (flags, EDNS).
 
 A name with no records at it and none below it is NXDOMAIN; a name that has records of
 other types (or names below it, an "empty non-terminal") is NOERROR with no answer.
@@ -121,6 +122,7 @@ class DnsServer:
         self.silent = _NameSet(silent)
         self.garbage = _NameSet(garbage)
         self.queries: list[tuple[str, str, str]] = []
+        self.messages: list[dns.message.Message] = []  # the queries as received
         self._lock = threading.Lock()
         self._udp: socket.socket | None = None
         self._tcp: socket.socket | None = None
@@ -253,6 +255,7 @@ class DnsServer:
         qname, qtype = question.name, question.rdtype
         with self._lock:
             self.queries.append((qname.to_text(), dns.rdatatype.to_text(qtype), transport))
+            self.messages.append(query)
             if self.silent.covers(qname):
                 return None
             if self.garbage.covers(qname):
