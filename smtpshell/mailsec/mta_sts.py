@@ -360,7 +360,7 @@ def lookup(
     try:
         txt_id = parse_txt(record)
     except StsError as exc:
-        return fail(f"{exc}: so there is no policy", txt=txt)
+        return fail(str(exc), txt=txt)
 
     # §3.3: the policy over HTTPS
     try:
@@ -394,7 +394,8 @@ def _fetch(url: str, tls_name: str, resolver: Resolver, *, cafile: str | None,
         context = ssl.create_default_context(cafile=cafile, capath=capath)
     except (OSError, ssl.SSLError) as exc:
         what = f"--cafile {cafile}" if cafile else f"--capath {capath}"
-        raise StsError(f"{for_terminal(what)}: {for_terminal(str(exc))}") from None
+        words = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StsError(f"{for_terminal(what)}: {for_terminal(words)}") from None
 
     deadline = time.monotonic() + timeout
     addresses = _addresses(parts.hostname, resolver)

@@ -14,6 +14,9 @@ import pytest
 
 from tests.mailsec.dnsserver import DnsServer
 
+# the MTA-STS policy server's fixtures (HTTPS on 127.0.0.1, trustme), for every test here
+from tests.mailsec.https_server import policy_server, sts_ca, sts_cafile  # noqa: F401
+
 
 @pytest.fixture
 def dns_server() -> Iterator[DnsServer]:
