@@ -1,4 +1,4 @@
-"""The smtpshell transcript format, v1: the data model.
+"""The smtpshell transcript format (v2; v1 files are read too): the data model.
 
 The format is specified in ``docs/transcript-format.md``. This module holds the frozen
 dataclasses, the constants and :func:`resolve_secrets`; :mod:`smtpshell.transcript.syntax`
@@ -25,7 +25,13 @@ from smtpshell import __version__
 from smtpshell.protocol import sasl
 from smtpshell.protocol.replies import parse_reply_line
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""The version this smtpshell writes; it reads every version from 1 up to this one."""
+BYTES_VERSION = 2
+"""The first version with exact-bytes entries (``->>``/``~>>``) and byte elisions."""
+MAX_BYTES_ENTRY = 64 * 1024
+"""The writer starts a new ``->>`` entry after this many bytes of a run without a line feed
+(an entry ends after each line feed anyway): every file line stays well below 4 MiB."""
 MAGIC = "# smtpshell transcript v"
 
 TlsMode: TypeAlias = Literal["plain", "starttls", "implicit"]
@@ -325,6 +331,71 @@ class Elided:
 
 
 @dataclass(frozen=True)
+class ClientBytes:
+    """Exact bytes the client sent, no CRLF added (``->>``/``~>>``, format v2): a BDAT
+    chunk, a /raw payload's last bytes without a line end, a smuggling probe. Consecutive
+    entries are one run of bytes; where the writes on the wire were split is not kept."""
+
+    data: bytes
+    tls: bool = False
+    lineno: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.data:
+            raise ValueError("a bytes entry holds at least one byte")
+
+    @property
+    def text(self) -> str:
+        """The bytes as text (UTF-8, other bytes kept by surrogateescape)."""
+        return self.data.decode("utf-8", "surrogateescape")
+
+    @classmethod
+    def split(cls, data: bytes, tls: bool = False) -> list[ClientBytes]:
+        """``data`` as the writer writes it: one entry per line (ending after each LF), and
+        a run without LF cut every :data:`MAX_BYTES_ENTRY` bytes."""
+        out: list[ClientBytes] = []
+        pos = 0
+        while pos < len(data):
+            nl = data.find(b"\n", pos, pos + MAX_BYTES_ENTRY)
+            end = nl + 1 if nl >= 0 else min(len(data), pos + MAX_BYTES_ENTRY)
+            out.append(cls(data[pos:end], tls))
+            pos = end
+        return out
+
+
+@dataclass(frozen=True)
+class ElidedBytes:
+    """Exact bytes left out of the file (a big BDAT chunk): ``== elided bytes=N sha256=…``
+    without ``lines=`` (format v2). Replay sends ``file=`` bytes or ``N`` filler bytes."""
+
+    nbytes: int
+    sha256: str
+    tls: bool = False
+    file: str | None = None
+    lineno: int | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        problem = _elided_bytes_problem(self.nbytes, self.sha256, self.file)
+        if problem:
+            raise ValueError(problem)
+
+    @classmethod
+    def of(cls, data: bytes, *, tls: bool = False, file: str | None = None) -> ElidedBytes:
+        return cls(len(data), hashlib.sha256(data).hexdigest(), tls, file)
+
+    def matches(self, data: bytes) -> bool:
+        return len(data) == self.nbytes and hashlib.sha256(data).hexdigest() == self.sha256
+
+    def filler(self, block: int = MAX_BYTES_ENTRY) -> Iterator[bytes]:
+        """Stand-in bytes for replay: ``nbytes`` of ``X``, a block at a time."""
+        left = self.nbytes
+        while left > 0:
+            n = min(block, left)
+            yield b"X" * n
+            left -= n
+
+
+@dataclass(frozen=True)
 class Comment:
     text: str
     lineno: int | None = field(default=None, compare=False)
@@ -335,7 +406,9 @@ class Comment:
             raise ValueError("comment text: one line, no control characters or trailing blanks")
 
 
-Entry: TypeAlias = ClientLine | ServerLine | Event | Elided | Comment
+Entry: TypeAlias = ClientLine | ClientBytes | ServerLine | Event | Elided | ElidedBytes | Comment
+ClientEntry: TypeAlias = ClientLine | ClientBytes | Elided | ElidedBytes
+"""What a client sent: lines, exact bytes, and elisions of either."""
 
 
 @dataclass(frozen=True)
@@ -350,7 +423,7 @@ class Header:
 
     def __post_init__(self) -> None:
         if not 1 <= self.version <= FORMAT_VERSION:
-            raise ValueError(f"this smtpshell writes transcript v{FORMAT_VERSION}")
+            raise ValueError(f"this smtpshell reads transcript v1 to v{FORMAT_VERSION}")
         if self.tls_mode not in TLS_MODES:
             raise ValueError(f"tls_mode must be one of {TLS_MODES}")
         if self.recorded is not None and self.recorded.utcoffset() is None:
@@ -373,9 +446,10 @@ class Header:
 
 @dataclass(frozen=True)
 class Send:
-    """Client lines sent back to back (pipelined, or a DATA body when ``body``)."""
+    """Client lines sent back to back (pipelined, or a DATA body when ``body``), with any
+    exact bytes (``->>``) among them in their place."""
 
-    lines: tuple[ClientLine | Elided, ...]
+    lines: tuple[ClientEntry, ...]
     body: bool = False
 
 
@@ -420,7 +494,7 @@ def iter_steps(entries: Iterable[Entry], *, body_chunk: int | None = None) -> It
     """:meth:`Transcript.steps` one by one, for entries read as a stream; with
     ``body_chunk``, a message body comes as several ``body`` Sends of at most that many
     lines, so a streamed replay never holds a whole body."""
-    send: list[ClientLine | Elided] = []
+    send: list[ClientEntry] = []
     reply: list[ServerLine] = []
     pending: deque[bool] = deque()  # one per command awaiting a reply: is it DATA?
     in_body = False
@@ -437,7 +511,7 @@ def iter_steps(entries: Iterable[Entry], *, body_chunk: int | None = None) -> It
         if isinstance(entry, Comment) or (isinstance(entry, Event)
                                            and entry.kind in SCRIPT_EVENTS):
             continue
-        if isinstance(entry, ClientLine | Elided):
+        if isinstance(entry, ClientLine | Elided | ClientBytes | ElidedBytes):
             if reply:
                 yield from flush()
             send.append(entry)
@@ -475,6 +549,8 @@ _HEX64_RE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _HEADER_KEYS = ("target", "recorded", "tool", "tls", "description")
 _UNWRITABLE_RE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # see _unwritable
 _COMMENT_UNWRITABLE_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")  # tab is fine
+_LONE_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
+"""Surrogates that stand for no byte (U+DC80-DCFF are raw bytes, kept by surrogateescape)."""
 _VOLATILE_RES = {kind: re.compile(pattern, re.DOTALL) for kind, pattern in VOLATILE_KINDS.items()}
 
 
@@ -574,6 +650,18 @@ MAX_ELIDED_BYTES = 1 << 30
 def _elided_problem(lines: int, nbytes: int, sha256: str, file: str | None) -> str | None:
     if lines < 1 or nbytes < 2 * lines:
         return "elided: needs lines >= 1 and bytes >= 2 * lines (each line ends in CRLF)"
+    if nbytes > MAX_ELIDED_BYTES:
+        return f"elided: bytes= is at most {MAX_ELIDED_BYTES} (1 GiB)"
+    if not _HEX64_RE.fullmatch(sha256):
+        return "elided: sha256= must be 64 lowercase hex digits"
+    if file is not None and (not file or not file.isprintable()):
+        return "elided: file= must be a printable path"
+    return None
+
+
+def _elided_bytes_problem(nbytes: int, sha256: str, file: str | None) -> str | None:
+    if nbytes < 1:
+        return "elided: bytes= must be at least 1"
     if nbytes > MAX_ELIDED_BYTES:
         return f"elided: bytes= is at most {MAX_ELIDED_BYTES} (1 GiB)"
     if not _HEX64_RE.fullmatch(sha256):

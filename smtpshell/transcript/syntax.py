@@ -1,4 +1,4 @@
-"""The smtpshell transcript format, v1: reading and writing its text.
+"""The smtpshell transcript format (writes v2, reads v1 and v2): reading and writing its text.
 
 The format is specified in ``docs/transcript-format.md``; this module (with the data model in
 :mod:`smtpshell.transcript.model`) is its one reader and writer: :func:`parse`, :func:`load`,
@@ -20,14 +20,18 @@ from typing import BinaryIO, cast
 
 from smtpshell.transcript.model import (
     _HEADER_KEYS,
+    _LONE_SURROGATE_RE,
     _NAME_RE,
+    BYTES_VERSION,
     DEFAULT_RULE,
     FORMAT_VERSION,
     MAGIC,
     TLS_MODES,
+    ClientBytes,
     ClientLine,
     Comment,
     Elided,
+    ElidedBytes,
     Entry,
     Event,
     Header,
@@ -38,6 +42,7 @@ from smtpshell.transcript.model import (
     Transcript,
     TranscriptError,
     Volatile,
+    _elided_bytes_problem,
     _elided_problem,
     _pattern_problem,
     _secret_problem,
@@ -174,6 +179,14 @@ def format_entry(entry: Entry) -> str:
         if entry.file is not None:
             fields.append(("file", entry.file))
         return " ".join(["== elided", *(f"{k}={_render_value(v)}" for k, v in fields)])
+    if isinstance(entry, ElidedBytes):
+        fields = [("bytes", str(entry.nbytes)), ("sha256", entry.sha256),
+                  ("tls", "yes" if entry.tls else "no")]
+        if entry.file is not None:
+            fields.append(("file", entry.file))
+        return " ".join(["== elided", *(f"{k}={_render_value(v)}" for k, v in fields)])
+    if isinstance(entry, ClientBytes):
+        return ("~>> " if entry.tls else "->> ") + escape_text(entry.text)
     if isinstance(entry, ClientLine):
         marker, ann = ("~>" if entry.tls else "->"), _annotation(entry.rule)
     else:
@@ -230,6 +243,7 @@ class _Parser:
 
     def __init__(self, lineno: int):
         self.lineno = lineno
+        self.file_version = FORMAT_VERSION  # the version line's, once the header is read
 
     def fail(self, message: str) -> TranscriptError:
         return TranscriptError(message, self.lineno)
@@ -438,7 +452,7 @@ class _Parser:
                 i += 1
         return out
 
-    def event(self, text: str) -> Event | Elided:
+    def event(self, text: str) -> Event | Elided | ElidedBytes:
         m = _NAME_RE.match(text)
         if not m or (m.end() < len(text) and text[m.end()] != " "):
             raise self.fail("'==' is followed by an event name like connect, tls, closed")
@@ -449,6 +463,8 @@ class _Parser:
         unknown = set(got) - {"lines", "bytes", "sha256", "tls", "file"}
         if unknown:
             raise self.fail(f"elided: unknown field {sorted(unknown)[0]}=")
+        if "lines" not in got and self.file_version >= BYTES_VERSION:
+            return self.elided_bytes(got)
         try:
             lines, nbytes = int(got.get("lines", "")), int(got.get("bytes", ""))
         except ValueError:
@@ -461,6 +477,33 @@ class _Parser:
         return Elided(lines, nbytes, got["sha256"], got["tls"] == "yes", got.get("file"),
                       self.lineno)
 
+    def elided_bytes(self, got: dict[str, str]) -> ElidedBytes:
+        """``== elided bytes=N sha256=H tls=…`` (no ``lines=``): exact bytes left out."""
+        value = got.get("bytes", "")
+        if not (value.isascii() and value.isdigit()):
+            raise self.fail("elided: needs bytes=N (and lines=N for lines)")
+        if got.get("tls") not in ("yes", "no"):
+            raise self.fail("elided: needs tls=yes or tls=no")
+        problem = _elided_bytes_problem(int(value), got.get("sha256", ""), got.get("file"))
+        if problem:
+            raise self.fail(problem)
+        return ElidedBytes(int(value), got["sha256"], got["tls"] == "yes", got.get("file"),
+                           self.lineno)
+
+    def client_bytes(self, marker: str, rest: str) -> ClientBytes:
+        """``->> text`` / ``~>> text``: exact bytes, escaped; no placeholders, no annotation."""
+        if self.file_version < BYTES_VERSION:
+            raise self.fail(f"exact bytes ({marker}) are transcript v{BYTES_VERSION}: this "
+                            f"file says v{self.file_version} on its first line")
+        if not rest.startswith(" ") or len(rest) < 2:
+            raise self.fail(f"{marker} is followed by one space and at least one byte")
+        text = self.unescape(rest[1:])
+        lone = _LONE_SURROGATE_RE.search(text)
+        if lone:
+            raise self.fail(f"\\u{{{ord(lone[0]):x}}} is not a character: write bytes as \\xHH")
+        return ClientBytes(text.encode("utf-8", "surrogateescape"), marker == "~>>",
+                           self.lineno)
+
     def entry(self, line: str) -> Entry:
         if line.startswith("#"):
             text = line[2:] if line.startswith("# ") else line[1:]
@@ -472,6 +515,8 @@ class _Parser:
                 raise self.raw_control(c)
             return Comment(text, self.lineno)
         self.check_raw(line)
+        if line[:3] in ("->>", "~>>"):
+            return self.client_bytes(line[:3], line[3:])
         marker, rest = line[:2], line[2:]
         if rest and not rest.startswith(" "):
             raise self.fail(f"one space goes after {marker!r}")
@@ -499,6 +544,7 @@ class _Parser:
 
     def header(self, lines: list[str]) -> Header:
         version = self.version(lines[0] if lines else "")
+        self.file_version = version
         values: dict[str, str] = {}
         for index, line in enumerate(lines[1:], start=2):
             self.lineno = index
@@ -532,7 +578,8 @@ class _Parser:
         version = int(m[1])
         if version > FORMAT_VERSION:
             raise self.fail(
-                f"written by a newer smtpshell: v{version}; this one reads v{FORMAT_VERSION}"
+                f"written by a newer smtpshell: v{version}; this one reads v1 to "
+                f"v{FORMAT_VERSION}"
             )
         if version < 1:
             raise self.fail(f"unknown transcript version v{version}")

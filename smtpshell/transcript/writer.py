@@ -10,9 +10,11 @@ from types import TracebackType
 from typing import TypeVar
 
 from smtpshell.transcript.model import (
+    ClientBytes,
     ClientLine,
     Comment,
     Elided,
+    ElidedBytes,
     Event,
     Header,
     SecretRef,
@@ -21,7 +23,7 @@ from smtpshell.transcript.model import (
 )
 from smtpshell.transcript.syntax import escape_char, format_entry, format_header
 
-_E = TypeVar("_E", ClientLine, ServerLine, Event, Elided, Comment)
+_E = TypeVar("_E", ClientLine, ClientBytes, ServerLine, Event, Elided, ElidedBytes, Comment)
 
 
 class TranscriptWriter:
@@ -76,6 +78,14 @@ class TranscriptWriter:
     def elided(self, lines: Iterable[str], tls: bool, *, file: str | None = None) -> Elided:
         """Stand in for ``lines`` (never the final ``.``) with one ``== elided`` line."""
         return self.write(Elided.of(lines, tls=tls, file=file))
+
+    def client_bytes(self, data: bytes, tls: bool) -> list[ClientBytes]:
+        """Exact bytes without an added CRLF (``->>``), an entry per line of them."""
+        return [self.write(entry) for entry in ClientBytes.split(data, tls)]
+
+    def elided_bytes(self, nbytes: int, sha256: str, tls: bool) -> ElidedBytes:
+        """Stand in for ``nbytes`` exact bytes (a big BDAT chunk) with their SHA-256."""
+        return self.write(ElidedBytes(nbytes, sha256, tls))
 
     def comment(self, text: str) -> None:
         """``# text``; several lines become several comments, control characters escaped."""

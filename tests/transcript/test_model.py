@@ -252,8 +252,8 @@ def test_edited_example_features() -> None:
 ERRORS = [
     ("", 1, "empty"),
     ("hello world\n", 1, "not a smtpshell transcript"),
-    ("# smtpshell transcript v2\n", 1, "written by a newer smtpshell: v2; this one reads v1"),
-    ("# smtpshell transcript v12\n-> x\n", 1, "v12; this one reads v1"),
+    ("# smtpshell transcript v3\n", 1, "written by a newer smtpshell: v3; this one reads v1 to v2"),
+    ("# smtpshell transcript v12\n-> x\n", 1, "v12; this one reads v1 to v2"),
     ("# smtpshell transcript vX\n", 1, "garbled version line"),
     ("# smtpshell transcript v0\n", 1, "unknown transcript version"),
     (V1 + "target: a\ntarget: b\n", 3, "given twice"),
@@ -461,7 +461,7 @@ def test_reply_line_properties() -> None:
 
 def test_header_defaults_and_extra_fields() -> None:
     t = parse(V1 + "x-ci-run: 42\n\n-> NOOP\n")
-    assert t.header == Header(extra=(("x-ci-run", "42"),))
+    assert t.header == Header(version=1, extra=(("x-ci-run", "42"),))
     assert dump(t) == "# smtpshell transcript v1\ntls: plain\nx-ci-run: 42\n\n-> NOOP\n"
     assert parse(V1).entries == ()
     assert parse(V1 + "recorded: 2025-01-15T11:42:07+01:00\n").header.recorded == datetime(
@@ -485,7 +485,7 @@ def test_model_invariants_are_programming_errors() -> None:
     with pytest.raises(ValueError):
         Comment("two\nlines")
     with pytest.raises(ValueError):
-        Header(version=2)
+        Header(version=3)
 
 
 # --------------------------------------------------------------------------- steps
