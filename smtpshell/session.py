@@ -26,7 +26,7 @@ import socket
 import ssl
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import tls
@@ -63,13 +63,69 @@ class ConnectOptions:
     ssl_context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
     """A context already made from ``tls`` (replays share one: loading the CA file for
     every transcript was a tenth of replay's CPU); None: made on first use."""
+    route: tuple[Hop, ...] = ()
+    """MX hosts to try in order (``--mx``): the first that answers is used, each attempt is
+    said; empty: connect to ``host``."""
+    lookups: tuple[MailCheck, ...] = ()
+    """What DNS and the MTA-STS policy said before connecting (``--mx``): published as
+    events when the session connects, so the screen and a transcript show them."""
+    peer_check: PeerCheck | None = field(default=None, compare=False, repr=False)
+    """Checks of the server's certificate chain after every handshake (DANE, MTA-STS),
+    computed by the front end from its lookups; an enforced failure fails the handshake."""
+    resolver: tuple[str, int] | None = None
+    """The DNS server the lookups asked (``--resolver``), for ``/mx`` in the shell."""
 
     @property
     def target(self) -> str:
         return self.unix_path or format_address(self.host, self.port)
 
 
+@dataclass(frozen=True, kw_only=True)
+class Hop:
+    """One MX host to try (``--mx``): connect to ``address``; SNI and verification use
+    ``name`` (RFC 7672 §3.2.2, RFC 8461 §4.1: the MX host name, not the domain)."""
+
+    name: str
+    address: str
+    preference: int | None = None
+    dane: bool = False
+    """``--dane`` with validated, usable TLSA records: no PKIX check during the handshake
+    (RFC 7672 §3.1.1: a DANE-EE certificate may be self-signed or expired); the session's
+    ``peer_check`` decides right after it."""
+
+    def describe(self, port: int) -> str:
+        pref = f" (preference {self.preference})" if self.preference is not None else ""
+        return f"{self.name}{pref} at {format_address(self.address, port)}"
+
+
 # ---- session events (in addition to the protocol's) ---------------------------------
+@dataclass(frozen=True, kw_only=True)
+class MailCheck:
+    """What DNS or a policy said, or a check made from it: an MX lookup, a DANE (TLSA)
+    lookup or verdict, an MTA-STS policy or verdict.  The renderer shows ``lines`` (outside
+    text: escaped when shown); the recorder writes ``== KIND fields…``."""
+
+    kind: str
+    """``mx``, ``dane`` or ``mta-sts``: the transcript event's name."""
+    lines: tuple[str, ...]
+    fields: tuple[tuple[str, str], ...] = ()
+    failure: str | None = None
+    """Why the connection must not be used: an enforced check failed (a TLS-stage
+    failure, exit status 4); None when it passed or is information only."""
+    warning: bool = False
+    """Worth a warning on screen (a check that failed without being enforced)."""
+    report_line: str | None = None
+    """The line this check adds to the TLS report (after ``verify``)."""
+    authenticates: str | None = None
+    """The server's identity was established by this check (a DANE match): the TLS
+    report's verify line in words; None otherwise."""
+
+
+PeerCheck = Callable[[str, int, "tls.TlsReport"], Sequence[MailCheck]]
+"""``check(mx_host, port, report) -> checks``, called after every handshake; the report's
+``sent`` holds the chain the server sent."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class Connected:
     target: str
@@ -139,7 +195,8 @@ class ObserverFailed:
         return f"internal error in {self.observer} while handling {self.event}: {self.error}"
 
 
-SessionEvent = Event | Connected | Sent | TlsEstablished | TlsFailed | ObserverFailed
+SessionEvent = (Event | Connected | Sent | TlsEstablished | TlsFailed | ObserverFailed
+                | MailCheck)
 Observer = Callable[[SessionEvent], None]
 
 
@@ -242,6 +299,8 @@ class Session:
         self.classifier = Classifier()
         """Classifies every line sent (``Outgoing``); follows hand-typed AUTH exchanges."""
         self._opener = opener
+        self.mail_checks: list[MailCheck] = []
+        """Every MX, DANE and MTA-STS result published on this session, in order."""
 
     # ---- state, for the prompt and toolbar ------------------------------------------
     def snapshot(self) -> SessionSnapshot:
@@ -326,8 +385,46 @@ class Session:
     async def connect(self) -> Reply:
         """Connect, do implicit TLS if asked, and wait for the greeting.
 
+        With a ``route`` (``--mx``), try its hosts in order until one answers: a host that
+        cannot be reached or sends no greeting is said as a warning and the next is tried
+        (RFC 5321 §5.1); a TLS failure ends the attempt.  The lookups made before
+        connecting are published first.
+
         Raises ``SessionError`` (stage "connect" or "tls") with a one-line message.
         """
+        for check in self.options.lookups:
+            self.publish_check(check)
+        if not self.options.route:
+            return await self._connect_one()
+        base = self.options
+        failures: list[str] = []
+        for index, hop in enumerate(base.route):
+            tls_options = replace(base.tls, server_name=base.tls.server_name or hop.name,
+                                  dane=hop.dane)
+            self.options = replace(base, host=hop.address, route=(), lookups=(),
+                                   tls=tls_options, ssl_context=None)
+            self._context = None
+            self.publish(Notice(kind="mx-try", message=f"trying {hop.describe(base.port)}"))
+            try:
+                return await self._connect_one()
+            except SessionError as exc:
+                if exc.stage != "connect":
+                    raise
+                failures.append(f"{hop.name}: {exc.message}")
+                if index + 1 < len(base.route):
+                    self.publish(Notice(kind="mx-failed", warning=True,
+                                        message=f"{hop.name}: {exc.message}; trying the next"
+                                                " MX host"))
+        count = len(base.route)
+        raise SessionError("connect", failures[0] if count == 1 else
+                           f"none of the {count} MX hosts answered ({'; '.join(failures)})")
+
+    def publish_check(self, check: MailCheck) -> None:
+        """Publish what DNS or a policy said, and keep it for ``/dane`` and ``/mta-sts``."""
+        self.mail_checks.append(check)
+        self.publish(check)
+
+    async def _connect_one(self) -> Reply:
         opts = self.options
         implicit = opts.tls_mode == "implicit"
         ctx = None
@@ -401,9 +498,42 @@ class Session:
             problem = tls.check_pins(der or b"", self.options.tls.pins)
             if problem:
                 return problem
+        if self.options.peer_check is not None:
+            report, problem = self._peer_checks(report)
+            if problem:
+                return problem
         self.tls_report = report
         self.publish(TlsEstablished(report=report, implicit=implicit))
         return None
+
+    def _peer_checks(self, report: TlsReport) -> tuple[TlsReport, str | None]:
+        """DANE and MTA-STS on the finished handshake: publish each result, add its line
+        to the report; return the report and why the connection must not be used, or None.
+        A check that crashes fails closed when DANE replaced the PKIX check."""
+        opts = self.options
+        assert opts.peer_check is not None
+        name = tls.server_hostname(opts.tls, opts.host) or opts.host
+        try:
+            checks = tuple(opts.peer_check(name, opts.port, report))
+        except Exception as exc:  # a bug in a check must not let an unchecked peer through
+            message = f"internal error in the certificate check: {type(exc).__name__}: {exc}"
+            if opts.tls.dane:
+                return report, message
+            self.publish(Notice(kind="check-failed", message=message, warning=True))
+            return report, None
+        for check in checks:
+            self.publish_check(check)
+        lines = tuple(c.report_line for c in checks if c.report_line)
+        report = replace(report, checks=report.checks + lines)
+        proof = next((c.authenticates for c in checks if c.authenticates), None)
+        if proof is not None:
+            report = replace(report, verified=True, verification=proof)
+        failures = [c.failure for c in checks if c.failure]
+        if failures:
+            return report, "; ".join(failures)
+        if opts.tls.dane and proof is None:
+            return report, "DANE: no check established the server's identity"
+        return report, None
 
     # ---- the reader ------------------------------------------------------------------
     async def _read_loop(self) -> None:

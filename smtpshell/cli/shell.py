@@ -105,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
                       help="read the password (or token) from the first line of this file")
     auth.add_argument("--auth-in-clear", action="store_true",
                       help="allow AUTH on a connection that is not TLS without asking")
+    mail = p.add_argument_group("where mail goes (MX, DANE, MTA-STS)")
+    mail.add_argument("--mx", metavar="DOMAIN",
+                      help="instead of a host: look up DOMAIN's MX hosts and connect to the"
+                      " most preferred one that answers (give only PORT, if any)")
+    mail.add_argument("--resolver", metavar="ADDR[:PORT]",
+                      help="ask this DNS server (as dig @server does) instead of the system's")
+    mail.add_argument("--dane", action="store_true",
+                      help="with --mx: require the server to match its DNSSEC-validated TLSA"
+                      " records when it has usable ones (RFC 7672); implies --starttls")
+    mail.add_argument("--mta-sts", action="store_true",
+                      help="with --mx: fetch the domain's MTA-STS policy and fail on an"
+                      " enforce-mode violation (RFC 8461); implies --starttls")
+    mail.add_argument("--mta-sts-url", metavar="URL",
+                      help="fetch the MTA-STS policy from URL (implies --mta-sts)")
     rec = p.add_argument_group("transcripts")
     rec.add_argument("--record", metavar="FILE", help="record the session to FILE (mode 0600)")
     rec.add_argument("--elide-data", metavar="BYTES", type=int,
@@ -170,6 +184,10 @@ def options_from_args(args: argparse.Namespace, env: Environment) -> ConnectOpti
     default_port = 465 if args.implicit else (24 if args.lmtp else 25)
     if args.unix:
         host, port = "localhost", 0
+    elif args.mx is not None:  # the host comes from DNS later (cli/mailsec.py)
+        from .mailsec import mx_target
+
+        host, port = mx_target(args, default_port)
     elif args.target is None:
         raise UsageError("give a server (HOST[:PORT]), --unix PATH, or -p PROFILE")
     else:
@@ -260,6 +278,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
 
     apply_profile(args, env)
     options = options_from_args(args, env)
+    if args.mx is not None or args.resolver is not None:  # DNS and HTTPS before connecting
+        from .mailsec import prepare
+
+        options = prepare(args, options, env)
+    elif args.dane or args.mta_sts or args.mta_sts_url:
+        raise UsageError("--dane and --mta-sts check the MX hosts of a domain: add --mx DOMAIN")
     if args.user is not None and not _utf8(args.user):
         raise UsageError("--user: not UTF-8 text (SASL sends user names as UTF-8)")
     if args.password_file is not None:

@@ -77,6 +77,10 @@ class TlsOptions:
     keyfile: str | None = None
     key_password: str | None = None
     pins: tuple[str, ...] = ()  # SHA-256 fingerprints of the server certificate
+    dane: bool = False
+    """DANE decides (validated, usable TLSA records, ``--dane``): no PKIX check during the
+    handshake; the caller checks the chain against the TLSA records right after it and
+    aborts on a failure (RFC 7672 §3.1)."""
 
 
 # --- checks that need no file and no network --------------------------------------------------
@@ -203,7 +207,7 @@ def make_client_context(opts: TlsOptions) -> ssl.SSLContext:
             raise TlsOptionError(
                 f"--ciphers '{for_terminal(opts.ciphers or '')}': no cipher matches"
             ) from exc
-    if opts.insecure or opts.pins:
+    if opts.insecure or opts.pins or opts.dane:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     _load_client_cert(ctx, opts)

@@ -39,6 +39,8 @@ class TlsReport:
     """The path the verifier built, leaf to trusted CA (DER): () when no CA verified it."""
     store: str = "system CAs"
     """Where the verifier's trusted CAs come from, in words."""
+    checks: tuple[str, ...] = ()
+    """Lines of the checks made after the handshake (DANE, MTA-STS): ``LABEL words``."""
     known: dict[bytes, CertInfo] = field(default_factory=dict, compare=False, repr=False)
     """Summaries already made (without ``cryptography``); :meth:`info` adds to it."""
 
@@ -125,6 +127,9 @@ def _verification(
         _, would = would_verify(der, others, name, cafile=opts.cafile, capath=opts.capath)
         return True, f"pinned: fingerprint matches (CA check: {would})"
     where = store_words(opts.cafile, opts.capath)
+    if opts.dane and not verifying:
+        _, would = would_verify(der, others, name, cafile=opts.cafile, capath=opts.capath)
+        return False, f"by DANE after the handshake (PKIX, not required: {would})"
     if verifying:
         if ctx.check_hostname:
             return True, f"verified against {where} for host {name}"
@@ -162,6 +167,8 @@ def render_report(
         ]
     lines.append(_line("SNI", report.sni or "(none sent)"))
     lines.append(_line("verify", report.verification))
+    lines += [_line(*check.split(" ", 1)) if " " in check else check
+              for check in report.checks]
     if show_chain:
         lines += _chain_lines(report)
     return [for_terminal(line) for line in lines]

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..protocol.events import Closed, Notice, ProtocolError, Reply
 from ..protocol.sasl.mechanisms import Credential
 from ..protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV, Outgoing
-from ..session import Connected, Sent, SessionEvent, TlsEstablished, TlsFailed
+from ..session import Connected, MailCheck, Sent, SessionEvent, TlsEstablished, TlsFailed
 from .model import Header, SecretRef, ServerLine, TlsMode, Volatile
 from .writer import TranscriptWriter
 
@@ -131,6 +131,8 @@ class Recorder:
             )
         elif isinstance(event, TlsFailed):
             w.event("warning", message=f"TLS failed: {event.message}")
+        elif isinstance(event, MailCheck):  # == mx / dane / mta-sts: what DNS and HTTPS said
+            w.event(event.kind, **dict(event.fields))
         elif isinstance(event, Closed):
             self._flush_body()
             by = "server" if "server" in event.reason else "client"

@@ -34,7 +34,15 @@ from typing import Protocol
 from .. import tls
 from ..escapes import for_terminal
 from ..protocol.events import Closed, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
-from ..session import Connected, ObserverFailed, Sent, SessionEvent, TlsEstablished, TlsFailed
+from ..session import (
+    Connected,
+    MailCheck,
+    ObserverFailed,
+    Sent,
+    SessionEvent,
+    TlsEstablished,
+    TlsFailed,
+)
 
 RESET = "\x1b[0m"
 COLOURS = {
@@ -211,6 +219,15 @@ class Renderer:
                 self.tls_advice(event.failure)
         elif isinstance(event, Connected):
             self.info(f"connected to {event.target}")
+        elif isinstance(event, MailCheck):  # what DNS or a policy said: outside text
+            if event.report_line and not event.failure:
+                return  # said once, in the TLS report that follows
+            say = self.warn if (event.warning or event.failure) else self.info
+            for index, text in enumerate(event.lines):
+                if index == 0:
+                    say(text)
+                else:
+                    self.write(self.paint(f"  {text}", "info"))
         elif isinstance(event, StartTlsReady):
             pass  # the handshake result (TlsEstablished/TlsFailed) is what the user sees
 

@@ -7,7 +7,7 @@ module itself.  How to add a command: ``registry``'s docstring.
 
 from __future__ import annotations
 
-from . import auth, builtin, info, mail, record
+from . import auth, builtin, info, mail, mailsec, record
 from .registry import (
     DATA_ESCAPE,
     PREFIX,
@@ -36,6 +36,7 @@ __all__ = [
     "info",
     "lookup",
     "mail",
+    "mailsec",
     "record",
     "split_meta",
     "unique_commands",
