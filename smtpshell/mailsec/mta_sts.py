@@ -411,7 +411,7 @@ def _fetch(url: str, tls_name: str, resolver: Resolver, *, cafile: str | None,
             raise StsError(f"certificate of the policy server {for_terminal(tls_name)} "
                            f"refused: {for_terminal(str(reason))}{hint} (RFC 8461 §3.3)"
                            ) from None
-        except (ssl.SSLError, OSError) as exc:
+        except (ssl.SSLError, OSError, ValueError) as exc:  # ValueError: a name SNI refuses
             raise StsError(f"TLS with {shown_url} failed: "
                            f"{for_terminal(_os_words(exc))} (RFC 8461 §3.3)") from None
         sock = tls
@@ -424,6 +424,8 @@ def _os_words(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
     if isinstance(exc, ssl.SSLError):
+        if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "PACKET_LENGTH_TOO_LONG"):
+            return f"the server does not speak TLS there ({exc.reason}; plain HTTP?)"
         return exc.reason or str(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror

@@ -72,7 +72,8 @@ class Request:
 class PolicyServer:
     """See the module's docstring."""
 
-    def __init__(self, cert: trustme.LeafCert) -> None:
+    def __init__(self, cert: trustme.LeafCert, *, plain: bool = False) -> None:
+        self.plain = plain  # answer in plain HTTP at once: a server that is not HTTPS
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(self.context)
         self.context.sni_callback = self._sni
@@ -168,6 +169,9 @@ class PolicyServer:
     def _handle(self, conn: socket.socket) -> None:
         try:
             conn.settimeout(10)
+            if self.plain:  # answers at once, as a plain HTTP server does to a ClientHello
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
             try:
                 tls = self.context.wrap_socket(conn, server_side=True)
             except (ssl.SSLError, OSError):

@@ -4,6 +4,8 @@ one connection."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import trustme
 
@@ -214,6 +216,36 @@ def test_lookup_certificate_from_an_untrusted_ca(dns_server: DnsServer,
     assert found.problem is not None
     assert "refused" in found.problem and "issuer" in found.problem
     assert "--cafile" in found.problem
+
+
+def test_lookup_server_without_tls(dns_server: DnsServer, sts_ca: trustme.CA,
+                                   sts_cafile: str) -> None:
+    dns_server.add(TXT)
+    with PolicyServer(sts_ca.issue_cert("mta-sts.example.net"), plain=True) as web:
+        web.policy(GOOD)
+        found = lookup(DOMAIN, _resolver(dns_server), url=web.url(), cafile=sts_cafile,
+                       timeout=2)
+    assert found.policy is None and found.problem is not None
+    assert found.problem.startswith(f"TLS with {web.url()} failed:")
+    assert "does not speak TLS" in found.problem
+
+
+def test_lookup_nothing_listening(dns_server: DnsServer, sts_cafile: str) -> None:
+    dns_server.add(TXT)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    found = lookup(DOMAIN, _resolver(dns_server), url=f"https://127.0.0.1:{port}/p",
+                   cafile=sts_cafile)
+    assert found.problem is not None
+    assert found.problem.startswith(f"cannot connect to the policy server for "
+                                    f"https://127.0.0.1:{port}/p: 127.0.0.1 port {port}:")
+
+
+def test_lookup_refuses_a_plain_http_url(dns_server: DnsServer, sts_cafile: str) -> None:
+    dns_server.add(TXT)
+    found = lookup(DOMAIN, _resolver(dns_server), url="http://127.0.0.1:1/p", cafile=sts_cafile)
+    assert found.problem is not None and "not an https:// URL" in found.problem
 
 
 def test_lookup_refuses_a_redirect(dns_server: DnsServer, policy_server: PolicyServer,
