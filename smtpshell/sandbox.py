@@ -7,7 +7,8 @@ It runs aiosmtpd on 127.0.0.1 with a throw-away trustme CA, so everything works 
 * the implicit-TLS port speaks TLS from the first byte, with the same certificate;
 * MAIL without AUTH is allowed; messages are kept in memory and in a Maildir, byte for byte;
 * recipients in ``reject_recipients`` are answered ``550 5.1.1`` so a refusal can be shown;
-* ``lmtp=True`` serves LMTP (LHLO, one DATA reply per accepted recipient) without TLS.
+* ``lmtp=True`` serves LMTP (LHLO, one DATA reply per accepted recipient) without TLS;
+* ``chunking=True`` offers CHUNKING (RFC 3030): ``BDAT n [LAST]`` and exactly n octets.
 
 Use ``async with Sandbox(config) as sb:`` inside a running loop, or ``with SandboxThread(config)
 as sb:`` from blocking code; ``smtpshell sandbox`` (``smtpshell.cli.sandbox``) runs it in the
@@ -35,7 +36,7 @@ from typing import Any
 
 import trustme
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session, syntax
 
 from .transport import format_address, format_peer
 
@@ -87,6 +88,8 @@ class SandboxConfig:
     lmtp: bool = False
     reject_recipients: tuple[str, ...] = DEFAULT_REJECT_RECIPIENTS
     auth_require_tls: bool = True
+    chunking: bool = False
+    """Offer CHUNKING (RFC 3030, ``BDAT``) too; SMTP only, not with ``lmtp``."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -241,6 +244,63 @@ class _TrackedLMTP(_Tracked, LMTP):
     """aiosmtpd's LMTP with the same connection tracking."""
 
 
+class _ChunkingHandler(_Handler):
+    """The hooks, plus CHUNKING in the EHLO reply (aiosmtpd does not speak BDAT)."""
+
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        session.host_name = hostname  # what aiosmtpd does itself when there is no hook
+        return [*responses[:-1], "250-CHUNKING", responses[-1]]
+
+
+class _Chunking(_Tracked):
+    """SMTP with ``BDAT n [LAST]`` (RFC 3030): the chunk is exactly n octets, no
+    dot-stuffing; the message (the chunks joined) is stored at ``LAST`` like DATA's."""
+
+    def __init__(self, handler: Any, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._chunks = bytearray()
+
+    def _set_post_data_state(self) -> None:
+        super()._set_post_data_state()  # type: ignore[no-untyped-call]
+        self._chunks = bytearray()
+
+    @syntax("BDAT size [LAST]")
+    async def smtp_BDAT(self, arg: str) -> None:
+        words = arg.split()
+        if not (1 <= len(words) <= 2 and words[0].isascii() and words[0].isdigit()
+                and (len(words) == 1 or words[1].upper() == "LAST")):
+            await self.push("501 5.5.4 Syntax: BDAT size [LAST]")
+            return
+        size, last = int(words[0]), len(words) == 2
+        try:
+            chunk = await self._reader.readexactly(size)  # read even if refused (RFC 3030)
+        except asyncio.IncompleteReadError:
+            return
+        if await self.check_helo_needed("EHLO") or await self.check_auth_needed("BDAT"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            self._chunks = bytearray()
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        self._chunks += chunk
+        limit = self.data_size_limit
+        if limit and len(self._chunks) > limit:
+            self._set_post_data_state()
+            await self.push("552 5.3.4 Error: Too much mail data")
+            return
+        if not last:
+            await self.push(f"250 2.0.0 {size} octets received")
+            return
+        content = bytes(self._chunks)
+        self.envelope.original_content = content
+        self.envelope.content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+
 @dataclass(frozen=True)
 class _Paths:
     workdir: Path
@@ -390,8 +450,9 @@ class Sandbox:
         try:
             tls_context = self._make_tls_context(paths)
             self._mailbox = mailbox.Maildir(str(paths.maildir), create=True)
-            handler = _Handler(self)
-            cls = _TrackedLMTP if self.lmtp else _Tracked
+            chunking = self.config.chunking and not self.lmtp
+            handler = _ChunkingHandler(self) if chunking else _Handler(self)
+            cls = _TrackedLMTP if self.lmtp else _Chunking if chunking else _Tracked
             common: dict[str, Any] = {
                 "sandbox": self,
                 "hostname": self.hostname,
