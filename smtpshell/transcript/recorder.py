@@ -10,6 +10,7 @@ a body larger than that many bytes is replaced by one ``== elided`` line.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Callable
@@ -48,6 +49,8 @@ def secret_ref(
 
 
 _CRAM_MD5 = re.compile(r"AUTH[ \t]+CRAM-MD5[ \t]*", re.IGNORECASE)
+_BDAT = re.compile(r"BDAT +([0-9]{1,12})(?: +LAST)? *", re.IGNORECASE | re.ASCII)
+_RAW_TAIL_KEPT = 64 * 1024  # raw bytes without a line end held for the rest of their line
 
 
 class Recorder:
@@ -76,6 +79,10 @@ class Recorder:
         self._body: list[str] | None = None
         self._body_size = 0
         self._raw_tail = b""
+        self._raw_tls = False
+        self._opaque = 0  # BDAT chunk bytes still to come: recorded as exact bytes (->>)
+        self._chunk_digest: hashlib._Hash | None = None  # a chunk elided as it goes out
+        self._chunk_size = 0
         self._cram = False  # the last command was AUTH CRAM-MD5: its 334 is a challenge
 
     @staticmethod
@@ -90,6 +97,8 @@ class Recorder:
         try:
             if not self.writer.closed:
                 self._flush_body()
+                self._flush_raw()
+                self._end_chunk()
         except OSError as exc:
             self._failed(exc)
         self.writer.close()
@@ -110,7 +119,10 @@ class Recorder:
 
     def _record(self, event: SessionEvent) -> None:
         w = self.writer
+        if not (isinstance(event, Sent) and event.raw):
+            self._flush_raw()  # raw bytes left without a line end went out before this
         if isinstance(event, Connected):
+            self._opaque = 0
             w.event("connect", address=event.target, tls=event.tls_mode)
         elif isinstance(event, Reply):
             self._flush_body()
@@ -135,6 +147,8 @@ class Recorder:
             w.event(event.kind, **dict(event.fields))
         elif isinstance(event, Closed):
             self._flush_body()
+            self._end_chunk()
+            self._opaque = 0
             by = "server" if "server" in event.reason else "client"
             w.event("closed", by=by, reason=event.reason)
         elif isinstance(event, Notice) and event.warning:
@@ -159,6 +173,12 @@ class Recorder:
     def _command(self, text: str, tls: bool) -> None:
         self.writer.client(text, tls)
         self._cram = _CRAM_MD5.fullmatch(text) is not None
+        bdat = _BDAT.fullmatch(text)
+        if bdat is not None:  # its chunk follows: that many bytes, recorded exactly
+            self._opaque = int(bdat[1])
+            self._chunk_size = 0
+            big = self.elide_above is not None and self._opaque > self.elide_above
+            self._chunk_digest = hashlib.sha256() if big else None
 
     def _sent(self, event: Sent) -> None:
         out = event.out
@@ -171,6 +191,7 @@ class Recorder:
         if event.raw:
             self._raw(event)
             return
+        self._opaque = max(0, self._opaque - len(event.data))  # a typed line after BDAT n
         text = event.data.decode("utf-8", "surrogateescape").removesuffix("\r\n")
         if event.in_data:
             self._body_line(text, event.tls)
@@ -188,15 +209,58 @@ class Recorder:
             self.writer.client(out.text, tls)
 
     def _raw(self, event: Sent) -> None:
+        """Exact bytes (a /raw payload, a message chunk, BDAT and its chunk): CRLF-ended
+        lines become lines, a BDAT chunk's bytes ``->>`` entries (or one elision), and
+        bytes without a line end wait for the rest of their line (the next raw bytes) or
+        are written as ``->>`` when anything else happens first."""
         data = self._raw_tail + event.data
-        lines = data.split(b"\r\n")
-        self._raw_tail = lines.pop()
-        for line in lines:
-            text = line.decode("utf-8", "surrogateescape")
-            if event.in_data:
+        self._raw_tail, self._raw_tls = b"", event.tls
+        in_data = event.in_data
+        pos = 0
+        while pos < len(data):
+            if self._opaque:
+                n = min(self._opaque, len(data) - pos)
+                self._chunk_bytes(data[pos : pos + n], event.tls)
+                self._opaque -= n
+                pos += n
+                if not self._opaque:
+                    self._end_chunk()
+                continue
+            end = data.find(b"\r\n", pos)
+            if end < 0:
+                self._raw_tail = data[pos:]
+                if len(self._raw_tail) > _RAW_TAIL_KEPT:
+                    self._flush_raw()
+                return
+            text = data[pos:end].decode("utf-8", "surrogateescape")
+            pos = end + 2
+            if in_data:
                 self._body_line(text, event.tls)
+                in_data = text != "."
             else:
                 self._command(text, event.tls)
+
+    def _chunk_bytes(self, data: bytes, tls: bool) -> None:
+        self._flush_body()
+        if self._chunk_digest is not None:
+            self._chunk_digest.update(data)
+            self._chunk_size += len(data)
+            self._raw_tls = tls
+        else:
+            self.writer.client_bytes(data, tls)
+
+    def _end_chunk(self) -> None:
+        """A chunk elided as it went out (bigger than ``elide_above``): its one line."""
+        digest, self._chunk_digest = self._chunk_digest, None
+        if digest is not None and self._chunk_size:
+            self.writer.elided_bytes(self._chunk_size, digest.hexdigest(), self._raw_tls)
+
+    def _flush_raw(self) -> None:
+        """Raw bytes that had no line end when something else happened: ``->>``."""
+        tail, self._raw_tail = self._raw_tail, b""
+        if tail:
+            self._flush_body()
+            self.writer.client_bytes(tail, self._raw_tls)
 
     def _body_line(self, text: str, tls: bool) -> None:
         if text == ".":
