@@ -38,7 +38,7 @@ MTYPES = {0: "Full", 1: "SHA2-256", 2: "SHA2-512"}
 DIGEST_SIZES = {1: 32, 2: 64}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Tlsa:
     usage: int
     selector: int
@@ -95,8 +95,8 @@ class TlsaLookup:
         if not self.usable:
             return "only unusable records (PKIX-TA/PKIX-EE, RFC 7672 §3.1.3)" if all(
                 r.usage in (0, 1) for r in self.records) else (
-                "only unusable records (" + "; ".join(
-                    sorted({r.why_unusable() or "" for r in self.records})) + ")")
+                "only unusable records (" + "; ".join(sorted(
+                    {why for r in self.records if (why := r.why_unusable())})) + ")")
         return None
 
     def lines(self) -> list[str]:
@@ -123,8 +123,9 @@ def tlsa_name(host: str, port: int) -> str:
 def lookup_tlsa(resolver: Resolver, host: str, port: int) -> TlsaLookup:
     """The TLSA records of ``host`` and ``port`` (raises DnsError when the query fails)."""
     answer = resolver.query(tlsa_name(host, port), "TLSA")
-    records = tuple(Tlsa(int(r.usage), int(r.selector), int(r.mtype), bytes(r.cert))
-                    for r in answer.records)
+    # in a fixed order (DNS gives a set, in any order), so that every run reads the same
+    records = tuple(sorted(Tlsa(int(r.usage), int(r.selector), int(r.mtype), bytes(r.cert))
+                           for r in answer.records))
     usable = tuple(r for r in records if r.why_unusable() is None)
     return TlsaLookup(answer.name, records, answer.validated, usable, nxdomain=answer.nxdomain)
 
@@ -236,7 +237,7 @@ def _verify_to_anchor(anchor_der: bytes, chain_der: Sequence[bytes], host: str) 
     """Check that the leaf chains up to ``anchor_der`` and is valid for ``host``
     (RFC 7672 §3.2); None when it does, else why not in one line."""
     from cryptography import x509
-    from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
+    from cryptography.x509 import verification as xv
 
     try:
         anchor = x509.load_der_x509_certificate(anchor_der)
@@ -245,12 +246,21 @@ def _verify_to_anchor(anchor_der: bytes, chain_der: Sequence[bytes], host: str) 
                          if c != anchor_der]
     except ValueError as exc:
         return f"a certificate cannot be read ({exc})"
+    # The web PKI profile for the CAs, lenient with the server certificate's extensions (as
+    # OpenSSL and Postfix are: trustme, for one, marks its subjectAltName critical), but a
+    # subjectAltName it must have, and the host name is checked against it.
+    ee = xv.ExtensionPolicy.permit_all().require_present(
+        x509.SubjectAlternativeName, xv.Criticality.AGNOSTIC, None)
     try:
         name = x509.DNSName(host.rstrip("."))
-        verifier = PolicyBuilder().store(Store([anchor])).build_server_verifier(name)
+        verifier = (xv.PolicyBuilder().store(xv.Store([anchor]))
+                    .extension_policies(ca_policy=xv.ExtensionPolicy.webpki_defaults_ca(),
+                                        ee_policy=ee)
+                    .build_server_verifier(name))
         verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
-        return str(exc)
+    except xv.VerificationError as exc:
+        return (str(exc).split(" (encountered processing", 1)[0]
+                .removeprefix("validation failed: "))
     except ValueError as exc:  # e.g. a host name that is not a DNS name
         return f"cannot check the name {host!r} ({exc})"
     return None
@@ -265,57 +275,55 @@ def check_chain(lookup: TlsaLookup, chain_der: Sequence[bytes], host: str) -> Da
     reason = lookup.unusable_reason()
     if reason is not None:
         return DaneVerdict(False, None, None, f"DANE not used for {lookup.name}: {reason}",
-                           applicable=False, name=lookup.name,
-                       records=lookup.records)
+                           applicable=False, name=lookup.name, records=lookup.records)
     if not chain_der:
         return DaneVerdict(False, None, None, "the server sent no certificate to match",
-                           name=lookup.name,
-                       records=lookup.records)
+                           name=lookup.name, records=lookup.records)
     leaf = chain_der[0]
     for record in lookup.usable:
         if record.usage == 3 and _matches(record, leaf):
             return DaneVerdict(
                 True, record, 0,
-                f"TLSA {record.describe()} {record.text().split()[3]} matched the server's "
+                f"TLSA {record.describe()} {record.text().split(' ', 3)[3]} matched the server's "
                 f"certificate ({_subject(leaf)}); DANE-EE: no name or expiry check "
-                "(RFC 7672 §3.1.1)", name=lookup.name,
-                       records=lookup.records)
-    failures: list[str] = []
-    for record in lookup.usable:
-        if record.usage != 2:
-            continue
-        anchors: list[tuple[int | None, bytes]] = [
-            (depth, cert) for depth, cert in enumerate(chain_der)
-            if depth > 0 and _matches(record, cert)]
-        if not anchors and record.selector == 0 and record.mtype == 0:
-            anchors = [(None, record.data)]  # 2 0 0: the record holds the anchor itself
-        if not anchors and _matches(record, leaf):
-            failures.append(f"{record.text()} matches the server's own certificate, which "
-                            "cannot be its own trust anchor (use usage 3 for that)")
-            continue
-        for depth, anchor in anchors:
-            where = (f"the certificate at depth {depth}" if depth is not None
-                     else "the certificate in the record") + f" ({_subject(anchor)})"
-            why = _verify_to_anchor(anchor, chain_der, host)
-            if why is None:
-                return DaneVerdict(
-                    True, record, depth,
-                    f"TLSA {record.describe()} matched {where} as trust anchor, and the "
-                    f"server's certificate chains up to it and is valid for {host} "
-                    "(DANE-TA, RFC 7672 §3.1.2, §3.2)", name=lookup.name,
-                       records=lookup.records)
-            failures.append(f"{record.text()} matched {where}, but the server's certificate "
-                            f"does not verify up to it for {host}: {why}")
+                "(RFC 7672 §3.1.1)",
+                name=lookup.name, records=lookup.records)
+    ta_records = [r for r in lookup.usable if r.usage == 2]
+    # the anchors, nearest the leaf first: certificates of the chain, then "2 0 0" records
+    # that hold the anchor itself
+    candidates: list[tuple[Tlsa, int | None, bytes]] = [
+        (record, depth, cert) for depth, cert in enumerate(chain_der) if depth > 0
+        for record in ta_records if _matches(record, cert)]
+    matched = {id(record) for record, _, _ in candidates}
+    candidates += [(record, None, record.data) for record in ta_records
+                   if id(record) not in matched and record.selector == 0 and record.mtype == 0]
+    failures: list[str] = [
+        f"{record.text()} matches the server's own certificate, which cannot be its own trust "
+        "anchor (use usage 3 for that)" for record in ta_records
+        if _matches(record, leaf) and all(record is not c[0] for c in candidates)]
+    for record, depth, anchor in candidates:
+        where = (f"the certificate at depth {depth}" if depth is not None
+                 else "the certificate in the record") + f" ({_subject(anchor)})"
+        why = _verify_to_anchor(anchor, chain_der, host)
+        if why is None:
+            return DaneVerdict(
+                True, record, depth,
+                f"TLSA {record.describe()} matched {where} as trust anchor, and the "
+                f"server's certificate chains up to it and is valid for {host} "
+                "(DANE-TA, RFC 7672 §3.1.2, §3.2)",
+                name=lookup.name, records=lookup.records)
+        failures.append(f"{record.text()} matched {where}, but the server's certificate "
+                        f"does not verify up to it for {host}: {why}")
     if failures:
         detail = "; ".join(failures)
     else:
         count = len(lookup.usable)
-        detail = (f"none of the {count} usable TLSA record{'s' if count != 1 else ''} "
-                  f"matched: the server's certificate has {_fingerprints(leaf)}"
+        detail = ((f"none of the {count} usable TLSA records matched" if count > 1
+                   else "the usable TLSA record did not match")
+                  + f": the server's certificate has {_fingerprints(leaf)}"
                   + (f", and none of the other {len(chain_der) - 1} certificate"
                      f"{'s' if len(chain_der) != 2 else ''} of its chain matched a DANE-TA "
                      "record" if len(chain_der) > 1 else ", and it sent no other "
                      "certificates"))
     return DaneVerdict(False, None, None, f"DANE check failed: {detail} (RFC 7672 §3.1)",
-                       name=lookup.name,
-                       records=lookup.records)
+                       name=lookup.name, records=lookup.records)

@@ -22,10 +22,12 @@ or the fixtures of ``tests/mailsec/conftest.py``: ``dns_server`` (a started, emp
 ``"127.0.0.1:PORT"``). Tests outside ``tests/mailsec`` can import them:
 ``from tests.mailsec.conftest import dns_server, resolver_spec  # noqa: F401``.
 
-Records: one per line, ``NAME [TTL] [IN] TYPE RDATA`` in zone-file syntax; names are
-absolute (a missing final dot is added); the TTL defaults to 300; ``;`` starts a comment;
-blank lines are skipped. A CNAME is followed within the server's records, as a recursive
-resolver would (the CNAME and the target's records both go into the answer).
+Records: ``add(text)``, one per line, ``NAME [TTL] [IN] TYPE RDATA`` in zone-file syntax;
+names are absolute (a missing final dot is added); the TTL defaults to 300; ``;`` starts a
+comment; blank lines are skipped. ``add_raw(name, type, data)`` adds one record as raw
+bytes, for data dnspython refuses to build from text (a TLSA digest of the wrong length).
+A CNAME is followed within the server's records, as a recursive resolver would (the CNAME
+and the target's records both go into the answer).
 
 What the server does with a question for NAME (the sets hold absolute names; ``"*.x."``
 in a set stands for x. and every name under it):
@@ -59,6 +61,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
@@ -153,6 +156,14 @@ class DnsServer:
                     mine = self.zone.find_rdataset(name, rdataset.rdtype, rdataset.covers,
                                                    create=True)
                     mine.update(rdataset)
+
+    def add_raw(self, name: str, rdtype: str, data: bytes) -> None:
+        """Add one record whose data is sent as these bytes, unchecked (RFC 3597 form): for
+        records that dnspython would refuse to build from text, as a hostile server sends."""
+        rdata = dns.rdata.GenericRdata(dns.rdataclass.IN, dns.rdatatype.from_text(rdtype), data)
+        with self._lock:
+            rdataset = self.zone.find_rdataset(_absolute(name), rdata.rdtype, create=True)
+            rdataset.add(rdata, 300)
 
     def start(self) -> DnsServer:
         for _ in range(20):  # a UDP port whose TCP twin is free
