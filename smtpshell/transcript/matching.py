@@ -20,8 +20,11 @@ from smtpshell.protocol.sasl.redact import for_report
 from smtpshell.transcript.model import (
     SECRET_PARAMS,
     VOLATILE_KINDS,
+    ClientBytes,
+    ClientEntry,
     ClientLine,
     Elided,
+    ElidedBytes,
     Event,
     SecretRef,
     Send,
@@ -45,7 +48,7 @@ class Mismatch:
 
     reason: str
     lineno: int | None
-    expected: tuple[ServerLine | ClientLine | Elided, ...]
+    expected: tuple[ServerLine | ClientEntry, ...]
     got: tuple[str, ...]
     got_tls: bool | None = None  # TLS state of the got lines; None: as expected
     source: str | None = None
@@ -60,7 +63,7 @@ class Mismatch:
         for entry in self.expected:
             number = "" if entry.lineno is None else str(entry.lineno)
             shown = format_entry(entry)
-            if isinstance(entry, ClientLine):  # a credential written out in the file
+            if isinstance(entry, ClientLine | ClientBytes):  # a credential written out
                 shown = for_report(shown)
             out.append(f"- {number:>4} {shown}")
         marker = self._got_marker()
@@ -79,6 +82,8 @@ class Mismatch:
             tls = bool(first is not None and first.tls)
         if isinstance(first, ServerLine):
             return "<~" if tls else "<-"
+        if isinstance(first, ClientBytes | ElidedBytes):
+            return "~>>" if tls else "->>"
         return "~>" if tls else "->"
 
 
@@ -201,14 +206,32 @@ def match_client_line(
     return Mismatch(reason, expected.lineno, (expected,), (got,), tls)
 
 
+def match_client_bytes(
+    expected: ClientBytes, got: bytes, *, tls: bool | None = None
+) -> Mismatch | None:
+    """Exact bytes (``->>``): the same bytes, all of them (no rule, no placeholder)."""
+    reason = _tls_reason(expected.tls, tls)
+    if reason is None and got != expected.data:
+        reason = ("the client sent fewer bytes" if expected.data.startswith(got)
+                  else "bytes differ")
+    if reason is None:
+        return None
+    return Mismatch(reason, expected.lineno, (expected,),
+                    (got.decode("utf-8", "surrogateescape"),), tls)
+
+
 def match_send(send: Send, got: Sequence[str], *, tls: bool | None = None) -> Mismatch | None:
-    """The client lines of one :class:`Send` step (an elision matches by count and sha256)."""
+    """The client lines of one :class:`Send` step (an elision matches by count and sha256);
+    a Send with exact bytes (``->>``) is matched by the mock byte by byte, not here."""
     expected = send.lines
     lineno = expected[0].lineno if expected else None
     if expected and (reason := _tls_reason(expected[0].tls, tls)):
         return Mismatch(reason, lineno, expected, tuple(got), tls)
     index = 0
     for entry in expected:
+        if isinstance(entry, ClientBytes | ElidedBytes):
+            return Mismatch("exact bytes are matched as bytes, not lines", entry.lineno,
+                            expected, tuple(got), tls)
         if isinstance(entry, Elided):
             chunk = list(got[index : index + entry.lines])
             if not entry.matches(chunk):

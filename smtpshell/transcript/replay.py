@@ -35,8 +35,11 @@ from ..session import (
 from ..tls import TlsConfigError, TlsFailure, TlsOptions, make_client_context
 from .matching import Mismatch, match_reply
 from .model import (
+    ClientBytes,
+    ClientEntry,
     ClientLine,
     Elided,
+    ElidedBytes,
     Entry,
     Event,
     Expect,
@@ -47,8 +50,9 @@ from .model import (
     Transcript,
     TranscriptError,
     iter_steps,
+    wire_bytes,
 )
-from .syntax import iter_load, load
+from .syntax import escape_text, iter_load, load
 
 SUFFIX = ".smtp"
 STREAM_ABOVE = 8 << 20
@@ -210,7 +214,7 @@ class _Player:
             if self.session is not None:
                 await self.session.close()
 
-    def _mismatch(self, reason: str, expected: Sequence[ServerLine | ClientLine | Elided],
+    def _mismatch(self, reason: str, expected: Sequence[ServerLine | ClientEntry],
                   got: Sequence[str], got_tls: bool | None = None) -> _Failed:
         lines = tuple(expected)
         lineno = next((e.lineno for e in lines if e.lineno is not None), None)
@@ -326,6 +330,10 @@ class _Player:
         # Message lines go out a block at a time (one write each), commands one by one.
         block: list[Outgoing | str] = []
         for entry in step.lines:
+            if isinstance(entry, ClientBytes | ElidedBytes):
+                await self._write(block, entry)
+                await self._send_bytes(entry)
+                continue
             if isinstance(entry, Elided):
                 await self._write(block, entry)
                 for text in self.elided_lines(entry):
@@ -348,6 +356,10 @@ class _Player:
                 raise _Failed(f"line {entry.lineno}: \\u{{{ord(lone[0]):x}}} is a lone surrogate, "
                               "not a character: it cannot be sent (write bytes as \\xHH)",
                               error=True)
+            if "\r" in text or "\n" in text:  # a bare CR or LF (a smuggling probe): exactly
+                await self._write(block, entry)
+                await self._send_exact(wire_bytes(text) + b"\r\n", entry)
+                continue
             # a resolved secret is recorded and shown as the transcript's placeholder
             block.append(text if entry.secret is None else Outgoing(
                 text, Redaction(text=entry.text, shown=entry.text, secret=True)))
@@ -356,7 +368,46 @@ class _Player:
         if step.lines:
             await self._write(block, step.lines[-1])
 
-    async def _write(self, block: list[Outgoing | str], entry: ClientLine | Elided) -> None:
+    async def _send_bytes(self, entry: ClientBytes | ElidedBytes) -> None:
+        """Exact bytes (``->>``), or the bytes a byte elision stands for: ``file=`` (checked
+        against its size and sha256) or filler, a block at a time."""
+        session = self.session
+        assert session is not None
+        if entry.tls != session.is_tls:
+            raise self._mismatch(
+                "these bytes were sent inside TLS" if entry.tls else
+                "these bytes were sent in the clear, but the connection is now TLS",
+                [entry], [] if isinstance(entry, ElidedBytes) else [entry.text],
+                session.is_tls)
+        if isinstance(entry, ClientBytes):
+            await self._send_exact(entry.data, entry)
+            return
+        if entry.file is None:
+            if not any("filler" in n for n in self.notes):
+                self.notes.append(f"line {entry.lineno}: elided bytes replayed as filler")
+            for block in entry.filler():
+                await self._send_exact(block, entry)
+            return
+        base = Path(self.source).parent if self.source != "<string>" else Path.cwd()
+        try:
+            data = read_elided_file(base, entry.file, entry.nbytes)
+        except ValueError as exc:
+            raise _Failed(f"line {entry.lineno}: {exc}", error=True) from None
+        if not entry.matches(data):
+            raise _Failed(f"line {entry.lineno}: {entry.file} does not match the elided bytes")
+        await self._send_exact(data, entry)
+
+    async def _send_exact(self, data: bytes, entry: ClientEntry) -> None:
+        """``data`` as it is, no CRLF added, in one write; replies go to the queue."""
+        session = self.session
+        assert session is not None
+        await session.send_raw(data, shown=escape_text(data.decode("utf-8", "surrogateescape")))
+        if not session.connected:
+            self._check_certificate(None)
+            raise self._mismatch("the connection closed before these bytes could be sent",
+                                 [entry], [])
+
+    async def _write(self, block: list[Outgoing | str], entry: ClientEntry) -> None:
         """Send ``block`` in one write (no reply awaited) and empty it."""
         session = self.session
         if not block or session is None:
