@@ -183,6 +183,13 @@ class _Normaliser:
         return b"\r\n"
 
 
+def data_normaliser(stats: DataStats) -> _Normaliser:
+    """The DATA transformation of ``iter_data_chunks`` for chunks read elsewhere (a message
+    piped on stdin after DATA): ``feed(chunk)`` returns it with CRLF line endings and
+    dot-stuffed, the state carried across chunks; ``finish()`` the missing final CRLF."""
+    return _Normaliser(stats, stuff=True)
+
+
 def _read_chunks(fileobj: BinaryIO, chunk_size: int) -> Iterator[bytes]:
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
@@ -409,6 +416,7 @@ __all__ = [
     "DataStats",
     "bdat_chunks",
     "check_message_file",
+    "data_normaliser",
     "describe_bytes",
     "iter_data_chunks",
     "message_size",

@@ -27,6 +27,7 @@ before writing its next line is served one line at a time, as before.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import io
 import os
@@ -34,10 +35,13 @@ import re
 import select
 import stat
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
+from ..compose import DataStats, data_normaliser
 from ..protocol.events import Closed, ProtocolError, Reply, ReplyKind
-from ..session import SessionEvent
+from ..protocol.sasl.redact import Outgoing
+from ..session import Sent, SessionEvent
 from ..status import VERB_STATUS, ExitStatus
 from . import pipeline
 from .commands.registry import split_meta
@@ -50,6 +54,12 @@ if TYPE_CHECKING:
 READ_SIZE = 64 * 1024
 DATA_BATCH_BYTES = 256 * 1024
 """At most this much of a message typed on stdin goes out in one write."""
+STREAM_READ = 256 * 1024
+"""A message piped after DATA is read and sent in chunks of about this size."""
+PREVIEW_LINES = 10
+"""How many lines of a streamed message the screen shows (then a count; --show-data)."""
+LONG_LINE = 998
+"""A message line longer than this (without CRLF) gets a warning (RFC 5321 §4.5.3.1.6)."""
 
 
 class LineReader:
@@ -58,13 +68,15 @@ class LineReader:
     A regular file (``< file``) is read directly: reading it never waits for anyone.
     A pipe or terminal is waited on by the event loop, and ``ready_line`` returns a line
     only when one has already arrived.  A stream with no file descriptor (tests pass a
-    ``StringIO``) is read with ``readline``.
+    ``StringIO``) is read with ``readline``.  Bytes are kept as they came and decoded
+    one line at a time, so a message after DATA can be taken as bytes instead
+    (``take_complete``: whole lines, for ``BodyStream``).
     """
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._lines: deque[str] = deque()
-        self._partial: list[bytes] = []  # an unfinished line, in the pieces it came in
+        self._lines: deque[str] = deque()  # lines pushed back, or read from a stream
+        self._buf = bytearray()  # bytes read and not yet taken
         self._eof = False
         self._encoding = getattr(stream, "encoding", None) or "utf-8"
         self._fd: int | None = None
@@ -79,56 +91,114 @@ class LineReader:
 
     async def line(self) -> str | None:
         """The next line without its line ending, or None at the end of input."""
-        while not self._lines:
-            if self._eof:
-                return None
+        while True:
+            if self._lines:
+                return self._lines.popleft()
+            line = self._take_line()
+            if line is not None or self._eof:
+                return line
             if self._fd is None:
                 self._from_stream()
-            elif self._pollable:
+                continue
+            if self._pollable:
                 await self._wait_readable()
-                self._read()
-            else:
-                self._read()
-        return self._lines.popleft()
+            self._read()
 
     def ready_line(self) -> str | None:
         """The next line if it can be had without waiting, else None (it stays unread)."""
-        if not self._lines and not self._eof:
-            if self._fd is None:
-                self._from_stream()
-            elif not self._pollable or self._readable_now():
-                self._read()
-        return self._lines.popleft() if self._lines else None
+        if self._lines:
+            return self._lines.popleft()
+        line = self._take_line()
+        if line is not None or self._eof:
+            return line
+        if self._fd is None:
+            self._from_stream()
+            return self._lines.popleft() if self._lines else None
+        if not self._pollable or self._readable_now():
+            self._read()
+            return self._take_line()
+        return None
 
     def push_back(self, line: str) -> None:
         """Return a line taken with ``ready_line`` that is to be handled on its own."""
         self._lines.appendleft(line)
 
+    # ---- a message as bytes (BodyStream) -----------------------------------------------
+    @property
+    def streamable(self) -> bool:
+        """Can the next lines be taken as bytes?  Only from a file descriptor, with
+        nothing pushed back, and when decoding them (UTF-8 with surrogateescape) and
+        encoding them again for the wire gives the same bytes."""
+        return (self._fd is not None and not self._lines
+                and codecs.lookup(self._encoding).name == "utf-8")
+
+    @property
+    def at_eof(self) -> bool:
+        """Nothing more to read (what is buffered may still be taken)."""
+        return self._eof
+
+    def take_complete(self, limit: int) -> bytes:
+        """Whole lines already read, line endings included, about ``limit`` bytes at most
+        (one longer line whole); b"" when no complete line is buffered."""
+        buf = self._buf
+        end = buf.rfind(b"\n", 0, limit)
+        if end == -1:
+            end = buf.find(b"\n")
+            if end == -1:
+                return b""
+        data = bytes(buf[: end + 1])
+        del buf[: end + 1]
+        return data
+
+    def unread(self, data: bytes) -> None:
+        """Put bytes taken with ``take_complete`` back, in front of what is buffered."""
+        self._buf[:0] = data
+
+    async def fill(self) -> None:
+        """Read more (waiting for it on a pipe): at least one read, then what else is
+        there already, up to ``STREAM_READ`` bytes buffered."""
+        if self._eof:
+            return
+        if self._pollable:
+            await self._wait_readable()
+        self._read(STREAM_READ)
+        while (not self._eof and len(self._buf) < STREAM_READ
+               and (not self._pollable or self._readable_now())):
+            before = len(self._buf)
+            self._read(STREAM_READ - len(self._buf))
+            if len(self._buf) == before:
+                break
+
     # ---- reading -----------------------------------------------------------------------
     def _decode(self, raw: bytes) -> str:
         return raw.removesuffix(b"\r").decode(self._encoding, "surrogateescape")
 
-    def _read(self) -> None:
+    def _take_line(self) -> str | None:
+        """A complete line from the buffer (the unfinished last one at the end of input)."""
+        buf = self._buf
+        end = buf.find(b"\n")
+        if end == -1:
+            if self._eof and buf:
+                raw = bytes(buf)
+                buf.clear()
+                return self._decode(raw)
+            return None
+        raw = bytes(buf[:end])
+        del buf[: end + 1]
+        return self._decode(raw)
+
+    def _read(self, size: int = READ_SIZE) -> None:
         assert self._fd is not None
         try:
-            data = os.read(self._fd, READ_SIZE)
+            data = os.read(self._fd, size)
         except BlockingIOError:
             return
         except OSError:
             data = b""
         if not data:
             self._eof = True
-            if self._partial:
-                self._lines.append(self._decode(b"".join(self._partial)))
-                self._partial = []
             return
-        if b"\n" not in data:
-            self._partial.append(data)  # a long line: joined once, when it is complete
-            return
-        first, *complete, rest = data.split(b"\n")
-        self._lines.append(self._decode(b"".join([*self._partial, first])))
-        self._lines.extend(self._decode(raw) for raw in complete)
-        self._partial = [rest] if rest else []
+        self._buf += data
 
     def _from_stream(self) -> None:
         raw = self._stream.readline()
@@ -174,9 +244,17 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
     quit_sent = False
     skipping = False  # DATA was refused: the message lines up to the lone "." are not sent
     recorders: list[Recorder] = []
+    body: BodyStream | None = None  # the message being streamed after a 354
     while not core.quit_requested:
+        if not core.session.in_data:
+            body = None
+        elif reader.streamable and core.session.connected:
+            body = body or BodyStream(core)
+            await body.stream(reader)
         line = await reader.line()
         if line is None:
+            if body is not None:
+                body.summarise()
             break
         if skipping:
             skipping = line != "."
@@ -195,7 +273,7 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
             outcome.arm(meta[1], core.renderer)
             continue
         was_in_data = session.in_data
-        lines = _group(core, reader, line)
+        lines = [line] if body is not None else _group(core, reader, line)
         if len(lines) > 1:
             if session.in_data:
                 await core.send_message_lines(lines)
@@ -329,3 +407,153 @@ def _group(core: ShellCore, reader: LineReader, first: str) -> list[str]:
                 break
         return lines
     return pipeline.group(first, core.pipeline_policy(), reader.ready_line, reader.push_back)
+
+
+class BodyStream:
+    """A message piped on stdin after a 354, sent in chunks (the telnet way, at wire speed).
+
+    Whole lines go through the normaliser ``/send`` uses (``compose.data_normaliser``:
+    CRLF line endings, dot-stuffing) and out in one write per chunk; what goes on the wire
+    is what sending them one by one sent.  A line that needs the line-by-line path is left
+    for it: the lone "." that ends the message, a meta-command (``/!expect``), a line
+    with a CR inside (never sent), one with a known secret (redacted on the screen and in
+    the transcript), one over 998 octets (its warning).  The screen shows the first
+    ``PREVIEW_LINES`` lines and then a count (every line with ``--show-data``); the
+    transcript records every line, as for ``/send``.
+    """
+
+    def __init__(self, core: ShellCore) -> None:
+        self.core = core
+        self.stats = DataStats()
+        self._normaliser = data_normaliser(self.stats)
+        self._shown = 0
+        self._hidden = 0
+        self._summarised = False
+        self._secrets = tuple(
+            s.encode("utf-8", "surrogateescape") for s in core.redactor.literals())
+
+    async def stream(self, reader: LineReader) -> None:
+        """Send whole lines from ``reader`` until one that needs the line-by-line path
+        (left in the reader), the end of input, or the end of the connection."""
+        session = self.core.session
+        while session.in_data and session.connected and not session.conn.line_open:
+            data = reader.take_complete(STREAM_READ)
+            if not data:
+                if reader.at_eof:
+                    return  # an unfinished last line, or nothing: line by line
+                await reader.fill()
+                continue
+            cut = self._first_special(data)
+            if cut < len(data):
+                reader.unread(data[cut:])
+            if cut:
+                await self._send(data[:cut])
+            if cut < len(data):
+                if data.startswith((b".\n", b".\r\n"), cut):
+                    self.summarise()
+                return
+        if not session.connected:
+            self.summarise()
+
+    async def _send(self, chunk: bytes) -> None:
+        core = self.core
+        session = core.session
+        wire = self._normaliser.feed(chunk)
+        await session.send_raw(wire, shown="")  # "": the screen shows the lines below
+        if not session.connected:
+            return
+        count = chunk.count(b"\n")
+        show = count if core.settings.show_data else min(count, PREVIEW_LINES - self._shown)
+        if show > 0:
+            tls = session.is_tls
+            for raw in chunk.split(b"\n", show)[:show]:
+                text = raw.removesuffix(b"\r").decode("utf-8", "surrogateescape")
+                # the line as typed, as one sent by itself is shown (the wire has it
+                # dot-stuffed): the renderer alone, the transcript has the chunk
+                core.renderer(Sent(out=Outgoing(text), data=b"", tls=tls, in_data=True))
+            self._shown += show
+        self._hidden += count - max(show, 0)
+
+    def summarise(self) -> None:
+        """One line for what the screen did not show (and the dot-stuffing), once."""
+        if self._summarised:
+            return
+        self._summarised = True
+        stats = self.stats
+        if not (self._hidden or stats.dot_stuffed):
+            return
+        parts = [f"{stats.lines} line{'s' if stats.lines != 1 else ''}",
+                 f"{stats.message_bytes} bytes"]
+        if stats.dot_stuffed:
+            parts.append(f"dot-stuffed {stats.dot_stuffed} line"
+                         f"{'s' if stats.dot_stuffed != 1 else ''}")
+        text = "message lines streamed from stdin: " + ", ".join(parts)
+        if self._hidden:
+            text += f"; {self._hidden} not shown (--show-data shows every line)"
+        self.core.renderer.info(text)
+
+    # ---- which line must go by itself ---------------------------------------------------
+    def _first_special(self, data: bytes) -> int:
+        """Where the first line that needs the line-by-line path starts (``len(data)``
+        when none does).  ``data`` is whole lines.  Cheap searches find candidates; each
+        is then judged by the line-by-line rules themselves."""
+        start = 0
+        while start < len(data):
+            at = min(self._candidates(data, start), default=len(data))
+            if at >= len(data):
+                return len(data)
+            end = data.index(b"\n", at)
+            if self._special(data[at:end]):
+                return at
+            start = end + 1
+        return len(data)
+
+    def _candidates(self, data: bytes, start: int) -> Iterator[int]:
+        if data.startswith((b".\n", b".\r\n"), start):
+            yield start
+        for end in (b"\n.\n", b"\n.\r\n"):
+            at = data.find(end, start)
+            if at != -1:
+                yield at + 1
+        if data.count(b"\r", start) != data.count(b"\r\n", start):
+            m = _BARE_CR.search(data, start)
+            if m is not None:
+                yield data.rfind(b"\n", 0, m.start()) + 1
+        at = data.find(b"/!", start)
+        while at != -1:
+            line_start = data.rfind(b"\n", 0, at) + 1
+            if not data[max(line_start, start):at].strip(b" \t"):
+                yield max(line_start, start)
+                break
+            at = data.find(b"/!", at + 2)
+        for secret in self._secrets:
+            at = data.find(secret, start)
+            if at != -1:
+                yield max(data.rfind(b"\n", 0, at) + 1, start)
+        long = _first_long_line(data, start)
+        if long is not None:
+            yield long
+
+    def _special(self, raw: bytes) -> bool:
+        """The rules ``_group`` applies to a line typed after 354 (``message_line``), and
+        the long-line warning ``send_line`` gives."""
+        text = raw.removesuffix(b"\r")
+        if text == b"." or b"\r" in text or len(text) > LONG_LINE:
+            return True
+        return not self.core.message_line(text.decode("utf-8", "surrogateescape"))
+
+
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def _first_long_line(data: bytes, start: int) -> int | None:
+    """The start of a line that may be longer than ``LONG_LINE`` octets (the caller
+    checks), or None when none is: hops from line end to line end with ``rfind``."""
+    p = start - 1  # the line end before the line at ``start``
+    last = len(data) - 1
+    while p < last:
+        q = data.rfind(b"\n", p + 1, p + LONG_LINE + 2)
+        if q == -1:
+            return p + 1
+        p = q
+    return None

@@ -81,6 +81,9 @@ class Settings:
     environ: Mapping[str, str] = field(default_factory=dict)
     elide_data: int | None = None
     """Transcripts: elide DATA bodies larger than this many bytes (--elide-data)."""
+    show_data: bool = False
+    """Batch mode: show every message line piped after DATA, not the first few and a
+    count (--show-data)."""
 
 
 class ShellCore:

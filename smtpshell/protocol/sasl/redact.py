@@ -606,6 +606,11 @@ class Redactor:
         if literal:
             self._b64.add(literal)
 
+    def literals(self) -> tuple[str, ...]:
+        """What ``redact`` looks for: a text without any of these is left as it is (a quick
+        test before classifying lines one by one, for a message streamed in chunks)."""
+        return (*self._raw, *self._b64)
+
     def redact(self, text: str, mask: str = REDACTED) -> str:
         spans: list[tuple[int, int]] = []
         for literal in self._raw:
