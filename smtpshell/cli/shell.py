@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="refuse to send AUTH or MAIL on a connection that is not TLS")
     out.add_argument("--no-color", action="store_true", help="no colours (also: NO_COLOR=1)")
     out.add_argument("--no-hints", action="store_true", help="no automatic hints under failures")
+    out.add_argument("--show-data", action="store_true",
+                     help="batch mode: show every message line sent after DATA (default: the "
+                     "first 10 and a count)")
     out.add_argument("--no-history", action="store_true", help="do not read or write history")
     p.add_argument("--version", action="version", version=f"smtpshell {__version__}")
     add_tls_arguments(p)
@@ -298,6 +301,7 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         auth=args.auth,
         environ=env.environ,
         elide_data=args.elide_data,
+        show_data=args.show_data,
     )
     if env.interactive:
         options = _ask_key_passphrase(options)

@@ -12,6 +12,8 @@ import asyncio
 import io
 import os
 import re
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import TextIO
@@ -25,7 +27,7 @@ from smtpshell.ui.batch import run_batch
 from smtpshell.ui.commands.record import start_recording
 from smtpshell.ui.core import Settings, ShellCore
 from smtpshell.ui.render import Renderer
-from tests.hostile.servers import serve
+from tests.hostile.servers import serve, serve_in_thread
 
 HEAD = b"EHLO me\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\nDATA\n"
 SECRET = "s3cret-Pa55"
@@ -284,3 +286,27 @@ def test_a_refused_data_sends_no_body(tmp_path: Path) -> None:
     assert asyncio.run(main()) is ExitStatus.DATA
     assert received[-2:] == [b"DATA\r\n", b"QUIT\r\n"]
     assert out.getvalue().count("body line") == 0
+
+
+@pytest.mark.parametrize("show_data", [False, True])
+def test_cat_commands_and_message_into_the_shell(show_data: bool) -> None:
+    """``cat cmds msg.eml - | smtpshell HOST PORT``: the message streams, the screen
+    shows the first lines and a count (every line with --show-data)."""
+    bodies: list[bytes] = []
+    message = b"Subject: piped\r\n\r\n" + b"".join(b".line %d\r\n" % i for i in range(500))
+    with serve_in_thread(lambda r, w: _server(r, w, bodies)) as srv:
+        done = subprocess.run(
+            [sys.executable, "-m", "smtpshell", "--timeout", "10",
+             *(["--show-data"] if show_data else []), srv.host, str(srv.port)],
+            input=HEAD + message + b".\nQUIT\n", capture_output=True, timeout=60,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+    screen = done.stdout.decode()
+    assert done.returncode == 0, screen + done.stderr.decode()
+    assert bodies == [message.replace(b"\r\n.line", b"\r\n..line") + b".\r\n"]
+    shown = [line for line in screen.splitlines() if line.startswith("> .line")]
+    assert len(shown) == (500 if show_data else 8)
+    summary = [line for line in screen.splitlines() if "streamed from stdin" in line]
+    assert summary == ["* message lines streamed from stdin: 502 lines, 5408 bytes, "
+                       "dot-stuffed 500 lines"
+                       + ("" if show_data else "; 492 not shown (--show-data shows every line)")]
