@@ -594,7 +594,10 @@ class Session:
                 self.conn.tls_started()
                 return
             self.publish(TlsFailed(message=failure))
-            self.conn.connection_lost(f"TLS failed: {failure}")
+            # the TlsFailed line says why; nothing more goes over this connection
+            self.conn.connection_lost("the certificate was refused after the handshake, so"
+                                      " the connection is closed: nothing more is sent",
+                                      unexpected=False)
             return
         self.publish(TlsFailed(message=message, failure=failed))
         # The TlsFailed line already says why; the close reason need not repeat it.

@@ -110,7 +110,7 @@ def test_unreachable_resolver_is_one_line(dns_server: DnsServer) -> None:
 
 def test_servfail_is_one_line(dns_server: DnsServer) -> None:
     dns_server.servfail.add("example.test.")
-    status, out, err = run(["--mx", "example.test", "--resolver", dns_server.spec])
+    status, _out, err = run(["--mx", "example.test", "--resolver", dns_server.spec])
     assert status is ExitStatus.CONNECT
     assert err.count("\n") == 1 and "SERVFAIL" in err
 
@@ -124,7 +124,7 @@ def test_servfail_is_one_line(dns_server: DnsServer) -> None:
     (["--mx", "example.test", "--resolver", "dns.example"], "--resolver: not a resolver"),
 ])
 def test_usage_errors(argv: list[str], message: str) -> None:
-    status, out, err = run(argv)
+    status, _out, err = run(argv)
     assert status is ExitStatus.USAGE
     assert message in err and err.count("\n") == 1
 

@@ -207,7 +207,8 @@ class PeerPolicy:
             proof = f"verified by DANE: TLSA {matched.describe()} matched (RFC 7672 §3.1)"
         return MailCheck(
             kind="dane", lines=tuple(lines), fields=tuple(fields), warning=not verdict_ok,
-            failure=f"DANE: {why}" if (self.dane and not verdict_ok) else None,
+            failure=(f"DANE: the server's certificate matches no usable TLSA record of"
+                     f" {found.name} (RFC 7672 §3.1)") if (self.dane and not verdict_ok) else None,
             report_line="DANE " + lines[0].removeprefix("DANE: ").removeprefix("DANE "),
             authenticates=proof)
 
