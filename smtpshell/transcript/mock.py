@@ -36,12 +36,16 @@ from smtpshell.transcript.matching import (
     credentials_problem,
     is_skip,
     match_body,
+    match_client_bytes,
     match_client_line,
 )
 from smtpshell.transcript.model import (
     DEFAULT_RULE,
+    ClientBytes,
+    ClientEntry,
     ClientLine,
     Elided,
+    ElidedBytes,
     Event,
     Expect,
     Send,
@@ -170,6 +174,20 @@ class _Client:
             self.buffer += data
             self.eof = not data
 
+    async def read_bytes(self, limit: int) -> bytes:
+        """Up to ``limit`` exact bytes (``->>``): those received and not yet read, else the
+        next that come, however the client's writes split them; b"" at end of input."""
+        if not self.buffer and not self.eof:
+            try:
+                data = await self.stream.read()
+            except TransportError:
+                data = b""
+            self.buffer += data
+            self.eof = not data
+        out = bytes(self.buffer[:limit])
+        del self.buffer[:limit]
+        return out
+
     def take_unread(self) -> bytes:
         """Everything received and not yet read as lines (emptying the buffers)."""
         data = bytes(self.buffer) + self.stream.take_buffered()
@@ -290,7 +308,7 @@ class _Session:
             step = steps[i]
             if isinstance(step, Expect):
                 await self._reply(step.lines)
-            elif (isinstance(step, Send) and step.body) or is_skip(step):
+            elif (isinstance(step, Send) and step.body and not _has_bytes(step)) or is_skip(step):
                 i = await self._receive_body(i)
                 continue
             elif isinstance(step, Send):
@@ -324,7 +342,7 @@ class _Session:
     # -- reading and matching
 
     def _mismatch(self, reason: str, lineno: int | None,
-                  expected: tuple[ClientLine | Elided, ...], got: tuple[str, ...]) -> Mismatch:
+                  expected: tuple[ClientEntry, ...], got: tuple[str, ...]) -> Mismatch:
         return Mismatch(reason, lineno, expected, self._masked(got), self.conn.tls, self.source)
 
     def _masked(self, got: tuple[str, ...]) -> tuple[str, ...]:
@@ -365,6 +383,9 @@ class _Session:
 
     async def _receive(self, step: Send) -> None:
         for entry in step.lines:
+            if isinstance(entry, ClientBytes | ElidedBytes):
+                await self._receive_bytes(entry)
+                continue
             if isinstance(entry, Elided):
                 await self._receive_elided(entry, step.body)
                 continue
@@ -377,6 +398,48 @@ class _Session:
             if not step.body:
                 self._follow(got)
 
+    async def _receive_bytes(self, entry: ClientBytes | ElidedBytes) -> None:
+        """Exact bytes (``->>``, or a byte elision): exactly that many, however the client's
+        writes split them; compared byte for byte (an elision by size and sha256)."""
+        exact = isinstance(entry, ClientBytes)
+        size = len(entry.data) if isinstance(entry, ClientBytes) else entry.nbytes
+        got, digest, count = bytearray(), hashlib.sha256(), 0
+
+        def shown() -> tuple[str, ...]:
+            if exact:
+                return (_text(bytes(got)),) if got else ()
+            return (f"({count} bytes, sha256={digest.hexdigest()})",)
+
+        while count < size:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    data = await self.conn.read_bytes(min(size - count, 1 << 16))
+            except TimeoutError:
+                raise _Failure(self._mismatch(
+                    f"no bytes from the client for {self.timeout:g} s; the transcript "
+                    f"expects {size} bytes here, {count} came", entry.lineno, (entry,),
+                    shown()), reply=TIMEOUT_REPLY) from None
+            if not data:
+                raise _Failure(self._mismatch(
+                    f"the client closed the connection after {count} of the {size} bytes "
+                    "the transcript expects here", entry.lineno, (entry,), shown()),
+                    reply=None)
+            count += len(data)
+            digest.update(data)
+            if exact:
+                got += data
+        if isinstance(entry, ClientBytes):
+            mismatch = match_client_bytes(entry, bytes(got), tls=self.conn.tls)
+            if mismatch is not None:
+                raise _Failure(replace(mismatch, got=self._masked(mismatch.got),
+                                       source=self.source))
+        elif digest.hexdigest() != entry.sha256 or entry.tls != self.conn.tls:
+            raise _Failure(self._mismatch(
+                "the bytes differ from the elided ones (sha256)" if entry.tls == self.conn.tls
+                else "the elided bytes were recorded " + ("inside TLS" if entry.tls
+                                                          else "in the clear"),
+                entry.lineno, (entry,), shown()))
+
     async def _receive_body(self, i: int) -> int:
         """A DATA body: the body steps from ``i`` (and ``== skip`` events) up to the ``.``
         are matched together against the client's lines up to its ``.``; every difference is
@@ -388,7 +451,7 @@ class _Session:
             if isinstance(step, Event) and is_skip(step):
                 pattern.append(step)
             elif isinstance(step, Send) and step.body:
-                pattern.extend(step.lines)
+                pattern.extend(e for e in step.lines if isinstance(e, ClientLine | Elided))
                 last = step.lines[-1] if step.lines else None
                 if isinstance(last, ClientLine) and last.text == ".":
                     j += 1
@@ -590,6 +653,11 @@ def _auth_line(step: Send) -> tuple[str, ClientLine | None] | None:
         return None
     rest = ((m["rest"],) if m["rest"] else ()) + line.parts[1:]
     return m["mech"], (ClientLine(rest, line.tls, DEFAULT_RULE, line.lineno) if rest else None)
+
+
+def _has_bytes(step: Send) -> bool:
+    """A body with exact bytes (``->>``) in it is read as it is written, not as lines."""
+    return any(isinstance(e, ClientBytes | ElidedBytes) for e in step.lines)
 
 
 def _text(raw: bytes) -> str:
