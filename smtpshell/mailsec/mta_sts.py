@@ -19,9 +19,10 @@ MTA-STS rules we apply:
   unexpired and valid for ``mta-sts.DOMAIN``; only status 200 is a policy; redirects (3xx)
   are not followed; the media type must be ``text/plain`` (parameters such as charset are
   allowed); a body over 64 KiB is refused (we read at most 64 KiB + 1 byte); the whole fetch
-  has one time limit.  The address of ``mta-sts.DOMAIN`` is asked of the same resolver as
-  the TXT record (so ``--resolver`` governs every lookup and the system's resolver is never
-  used behind its back).
+  has one time limit (a server that trickles its answer is cut off when it is up).  The
+  address of ``mta-sts.DOMAIN`` is asked of the same resolver as the TXT record (so
+  ``--resolver`` governs every lookup and the system's resolver is never used behind its
+  back).
 * §3.2 the policy is ``key: value`` lines ending in LF or CRLF: ``version: STSv1``,
   ``mode: enforce|testing|none``, ``max_age`` (1-10 digits, at most 31557600), and ``mx``
   patterns (a domain, or ``*.`` and a domain), at least one unless the mode is ``none``.
@@ -54,6 +55,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -400,6 +402,7 @@ def _fetch(url: str, tls_name: str, resolver: Resolver, *, cafile: str | None,
     deadline = time.monotonic() + timeout
     addresses = _addresses(parts.hostname, resolver)
     sock = _connect(addresses, port, deadline, timeout, shown_url)
+    watchdog = _Watchdog(sock, deadline - time.monotonic())
     try:
         try:
             tls = context.wrap_socket(sock, server_hostname=tls_name)
@@ -416,8 +419,49 @@ def _fetch(url: str, tls_name: str, resolver: Resolver, *, cafile: str | None,
                            f"{for_terminal(_os_words(exc))} (RFC 8461 §3.3)") from None
         sock = tls
         return _get(tls, tls_name, path, deadline, timeout, shown_url)
+    except StsError:
+        if watchdog.expired:
+            raise StsError(_timed_out(shown_url, timeout)) from None
+        raise
     finally:
+        watchdog.stop()
         sock.close()
+
+
+def _timed_out(shown_url: str, timeout: float) -> str:
+    return f"{shown_url} did not answer within {timeout:g} s (RFC 8461 §3.3)"
+
+
+class _Watchdog:
+    """Cuts the connection when the fetch's time is up, so that a server that trickles its
+    answer (each byte within the socket's timeout) cannot stretch the fetch beyond
+    ``timeout``.  It shuts down a duplicate of the socket (the same connection, a descriptor
+    of its own), so it never touches a descriptor that was closed and reused."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.expired = False
+        self._dup = sock.dup()
+        self._lock = threading.Lock()
+        self._done = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            try:
+                self._dup.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def stop(self) -> None:
+        with self._lock:
+            self._done = True
+            self._dup.close()
+        self._timer.cancel()
 
 
 def _os_words(exc: BaseException) -> str:
@@ -526,8 +570,7 @@ def _get(tls: ssl.SSLSocket, host: str, path: str, deadline: float, timeout: flo
     except StsError:
         raise
     except TimeoutError:
-        raise StsError(f"{shown_url} did not answer within {timeout:g} s "
-                       "(RFC 8461 §3.3)") from None
+        raise StsError(_timed_out(shown_url, timeout)) from None
     except (http.client.HTTPException, OSError, ValueError) as exc:
         words = _os_words(exc) if isinstance(exc, OSError) else (
             f"{type(exc).__name__} {for_terminal(str(exc))}".strip())

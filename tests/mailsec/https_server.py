@@ -20,7 +20,9 @@ What a ``Reply`` can be: any status and reason phrase, any ``Content-Type`` (or 
 headers (``Location`` for a redirect), a body with or without ``Content-Length``, ``more``
 bytes streamed after the body (an oversized policy that never says its size), and
 ``hold=True``: the server reads the request and then answers nothing until the server is
-closed (a slow server, for the client's time limit; no sleeps anywhere).
+closed (a slow server, for the client's time limit); ``trickle=0.02``: the answer's head
+comes one byte every 20 ms, without end (a server that keeps each read within the
+client's socket timeout).
 
 ``requests`` lists what arrived (path, ``Host:``, SNI); a handshake the client broke off
 (it refused the certificate) is counted in ``handshake_failures`` and never reaches a reply.
@@ -60,6 +62,7 @@ class Reply:
     content_length: bool = True  # send Content-Length (False: the body ends at close)
     more: int = 0  # bytes streamed after the body (and no Content-Length)
     hold: bool = False  # read the request, then answer nothing until the server closes
+    trickle: float = 0.0  # send the status line and headers a byte at a time, this far apart
 
 
 @dataclass(frozen=True)
@@ -220,7 +223,15 @@ class PolicyServer:
             out.append(f"Content-Length: {len(reply.body)}")
         out += [f"{k}: {v}" for k, v in reply.headers]
         out.append("Connection: close")
-        tls.sendall(("\r\n".join(out) + "\r\n\r\n").encode("latin-1") + reply.body)
+        head = ("\r\n".join(out) + "\r\n\r\n").encode("latin-1")
+        if reply.trickle:  # an endless header, one byte at a time (at most 400 of them)
+            stream = head.split(b"\r\n", 1)[0] + b"\r\nX-Slow: " + b"a" * 400
+            for i in range(len(stream)):
+                if self._closing.wait(reply.trickle):
+                    return
+                tls.sendall(stream[i:i + 1])
+            return
+        tls.sendall(head + reply.body)
         left = reply.more
         block = b"x" * 16384
         while left > 0 and not self._closing.is_set():

@@ -341,6 +341,18 @@ def test_lookup_slow_server_hits_the_time_limit(dns_server: DnsServer,
     assert "did not answer within 0.2 s" in found.problem
 
 
+def test_lookup_trickling_server_is_cut_off_at_the_time_limit(dns_server: DnsServer,
+                                                               policy_server: PolicyServer,
+                                                               sts_cafile: str) -> None:
+    # every byte comes within the socket's timeout: only a limit on the whole fetch helps
+    dns_server.add(TXT)
+    policy_server.policy(GOOD, trickle=0.02)
+    found = lookup(DOMAIN, _resolver(dns_server), url=policy_server.url(), cafile=sts_cafile,
+                   timeout=0.3)
+    assert found.problem is not None
+    assert "did not answer within 0.3 s" in found.problem
+
+
 def test_lookup_policy_syntax_error(dns_server: DnsServer, policy_server: PolicyServer,
                                     sts_cafile: str) -> None:
     dns_server.add(TXT)
