@@ -166,7 +166,7 @@ class PeerPolicy:
         found = self.tlsa.get(_host_key(host))
         if found is not None:
             checks.append(self._dane(host, found, chain))
-        if self.sts is not None and self.sts.policy is not None:
+        if self.sts is not None:
             checks.append(self._sts(host, report, chain))
         return checks
 
@@ -227,11 +227,13 @@ class PeerPolicy:
         fields = (("domain", self.sts.domain), ("host", host),
                   ("mode", self.sts.policy.mode if self.sts.policy else "none"),
                   ("result", "ok" if verdict.ok else "fail"), ("reason", verdict.reason))
+        head = lines[0].removeprefix("MTA-STS").lstrip(": ") if lines else ""
         return MailCheck(
             kind="mta-sts", lines=tuple(lines) or (f"MTA-STS: {verdict.reason}",),
-            fields=fields, warning=not verdict.ok,
+            fields=fields,
+            warning=not verdict.ok or any(c.startswith("FAIL") for c in verdict.checks),
             failure=f"MTA-STS: {verdict.reason}" if (enforced and not verdict.ok) else None,
-            report_line=f"MTA-STS {'ok' if verdict.ok else 'FAILED'}: {verdict.reason}")
+            report_line=f"MTA-STS {head}: {verdict.reason}")
 
     def _pkix(self, host: str, report: TlsReport,
               chain: Sequence[bytes]) -> tuple[bool, str | None]:
