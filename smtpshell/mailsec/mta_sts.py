@@ -278,8 +278,8 @@ class StsLookup:
         domain = for_terminal(self.domain)
         out = [f"MTA-STS for {domain} (RFC 8461)"]
         if self.txt is not None:
-            out.append(f"  TXT _mta-sts.{domain}: {self.txt} — policy id "
-                       f"{self.txt_id or '?'} (§3.1)")
+            said = f" — policy id {self.txt_id}" if self.txt_id else ""
+            out.append(f"  TXT _mta-sts.{domain}: {self.txt}{said} (§3.1)")
         if self.policy is not None:
             name = for_terminal(self.tls_name or f"mta-sts.{self.domain}")
             out.append(f"  policy fetched from {for_terminal(self.url)}: certificate valid "

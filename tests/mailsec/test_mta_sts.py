@@ -8,8 +8,10 @@ import socket
 
 import pytest
 import trustme
+from hypothesis import given
+from hypothesis import strategies as st
 
-from smtpshell.escapes import for_terminal
+from smtpshell.escapes import for_terminal, is_terminal_safe
 from smtpshell.mailsec.dnsclient import Resolver
 from smtpshell.mailsec.mta_sts import (
     MAX_AGE_LIMIT,
@@ -101,6 +103,40 @@ def test_parse_bad_policies_name_the_line(text: str, expected: str) -> None:
     assert expected in message
     assert "RFC 8461 §3.2" in message
     assert "\n" not in message
+
+
+_KEYS = st.sampled_from(["version", "mode", "mx", "max_age", "Mode", "x-y", "", " mx"])
+_VALUES = st.one_of(st.sampled_from(["STSv1", "enforce", "testing", "none", "*.example.net",
+                                     "mx.example.net", "86400", "31557601", "*x.y"]),
+                    st.text(max_size=12))
+_LINES = st.lists(st.tuples(_KEYS, st.sampled_from([": ", ":", " : ", ""]), _VALUES),
+                  max_size=8)
+
+
+@given(_LINES, st.sampled_from(["\n", "\r\n", "\r"]))
+def test_parse_policy_either_parses_or_says_one_safe_line(
+        lines: list[tuple[str, str, str]], end: str) -> None:
+    text = end.join(k + sep + v for k, sep, v in lines)
+    try:
+        policy = parse_policy(text)
+    except StsError as exc:
+        message = str(exc)
+        assert "\n" not in message and is_terminal_safe(message)
+        return
+    assert policy.version == "STSv1" and policy.mode in ("enforce", "testing", "none")
+    assert 0 <= policy.max_age <= MAX_AGE_LIMIT
+    assert policy.mx or policy.mode == "none"
+    assert all(is_terminal_safe(p) for p in policy.mx)
+
+
+@given(st.text(max_size=40).map(lambda t: "v=STSv1" + t))
+def test_parse_txt_either_gives_an_id_or_says_one_safe_line(record: str) -> None:
+    try:
+        txt_id = parse_txt(record)
+    except StsError as exc:
+        assert "\n" not in str(exc) and is_terminal_safe(str(exc))
+        return
+    assert txt_id.isascii() and txt_id.isalnum() and len(txt_id) <= 32
 
 
 # ---- MX matching (§4.1) ---------------------------------------------------------------------
