@@ -20,7 +20,7 @@ from ..protocol.events import Closed, Notice, ProtocolError, Reply
 from ..protocol.sasl.mechanisms import Credential
 from ..protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV, Outgoing
 from ..session import Connected, MailCheck, Sent, SessionEvent, TlsEstablished, TlsFailed
-from .model import Header, SecretRef, ServerLine, TlsMode, Volatile
+from .model import Comment, Elided, Event, Header, SecretRef, ServerLine, TlsMode, Volatile
 from .writer import TranscriptWriter
 
 __all__ = ["DEFAULT_PASSWORD_ENV", "DEFAULT_TOKEN_ENV", "Recorder", "secret_ref"]
@@ -109,6 +109,22 @@ class Recorder:
         try:
             self._record(event)
         except OSError as exc:  # disk full, file removed: stop recording, never crash
+            self._failed(exc)
+
+    def write_entry(self, entry: Elided | Comment | Event) -> None:
+        """An entry no event stands for (``transcript.backlog``: a body elided before
+        /record, a note), written after any body lines held; an error stops recording."""
+        if self.writer.closed:
+            return
+        try:
+            self._flush_body()
+            if isinstance(entry, Elided):
+                self.writer.write(entry)
+            elif isinstance(entry, Comment):
+                self.writer.write(entry)
+            else:
+                self.writer.write(entry)
+        except OSError as exc:
             self._failed(exc)
 
     def _failed(self, exc: OSError) -> None:

@@ -35,6 +35,7 @@ from ..session import (
     SessionFactory,
 )
 from ..status import STAGE_STATUS, VERB_STATUS, ExitStatus
+from ..transcript.backlog import Backlog, backlog_body_limit
 from . import pipeline
 from .commands import Kind, lookup, split_meta
 from .commands.auth import AUTH_AFTER_REFUSED_STARTTLS
@@ -106,7 +107,11 @@ class ShellCore:
         self.prompter: Prompter = prompter or NoPrompter()
         self.settings = settings or Settings()
         self.observers: list[Observer] = observers or []
-        self.session = session_factory(options, [renderer, self._watch, *self.observers])
+        self.backlog = Backlog(body_limit=backlog_body_limit(self.settings.elide_data))
+        """The connection so far, for a /record typed after connecting."""
+        self.session = session_factory(
+            options, [renderer, self._watch, self.backlog, *self.observers]
+        )
         self.last_replies: list[Reply] = []
         self.quit_requested = False
         self.status = ExitStatus.OK
@@ -130,7 +135,7 @@ class ShellCore:
     async def connect(self) -> ExitStatus:
         """Connect (and STARTTLS when asked); return OK or the failed stage's status."""
         self.session = self.session_factory(
-            self.options, [self.renderer, self._watch, *self.observers]
+            self.options, [self.renderer, self._watch, self.backlog, *self.observers]
         )
         try:
             await self.session.connect()

@@ -23,7 +23,13 @@ def recording_failed(core: ShellCore) -> bool:
 
 
 def start_recording(core: ShellCore, path: str) -> bool:
-    """Open a transcript at ``path`` and attach it to the session; False on error."""
+    """Open a transcript at ``path`` and attach it to the session; False on error.
+
+    Typed after connecting, the transcript starts with the connection so far, as the
+    shell kept it (``core.backlog``: since the latest connect, long bodies as digests),
+    then goes on live: it starts at ``== connect`` and replays against the same server.
+    """
+    from ...transcript.backlog import write_backlog
     from ...transcript.recorder import Recorder
 
     stop_recording(core)
@@ -46,10 +52,11 @@ def start_recording(core: ShellCore, path: str) -> bool:
     except OSError as exc:
         failed(f"cannot record to {path}: {exc.strerror or exc}")
         return False
-    if core.session.connected:
-        recorder.writer.comment("recording started in the middle of a session: "
-                                f"{'TLS' if core.session.is_tls else 'plain'}, "
-                                f"stage {core.session.stage.value}")
+    # no await from here on: no event can come between the backlog and the live events
+    write_backlog(core.backlog, recorder)
+    if recorder.error is not None:  # said by ``failed``; nothing is recorded
+        recorder.close()
+        return False
     core.observers.append(recorder)
     core.session.subscribe(recorder)
     core.recorder = recorder
