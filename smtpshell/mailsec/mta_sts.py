@@ -181,7 +181,11 @@ def parse_policy(text: str) -> StsPolicy:
         if not value:
             raise StsError(f"{where}: {key} has no value (RFC 8461 §3.2)")
         if key == "mx":
-            if not (_DOMAIN.fullmatch(value[2:] if value.startswith("*.") else value)):
+            name = value[2:] if value.startswith("*.") else value
+            if name.endswith(".") and _DOMAIN.fullmatch(name[:-1]):
+                raise StsError(f"{where}: mx {_q(value)} ends with a dot, which the policy "
+                               "syntax does not allow (RFC 8461 §3.2)")
+            if not _DOMAIN.fullmatch(name):
                 raise StsError(f"{where}: mx {_q(value)} is neither a host name nor '*.' and "
                                "a domain (a wildcard is only the whole leftmost label; "
                                "RFC 8461 §3.2, §4.1)")

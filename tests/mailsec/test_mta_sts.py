@@ -89,6 +89,8 @@ def test_parse_max_age_limit_is_inclusive() -> None:
      "line 3: mx '*mail.example.net'"),
     ("version: STSv1\nmode: enforce\nmx: a.*.example.net\nmax_age: 5\n",
      "line 3: mx 'a.*.example.net'"),
+    ("version: STSv1\nmode: enforce\nmx: mx.example.net.\nmax_age: 5\n",
+     "line 3: mx 'mx.example.net.' ends with a dot"),
     ("version: STSv1\nmode: enforce\nmx: mx.example.net\ngarbage\nmax_age: 5\n",
      "line 4: 'garbage' is not 'key: value'"),
     ("version: STSv1\r\nmode : enforce\r\n", "line 2: 'mode ' is not a key"),
