@@ -28,6 +28,9 @@ class MxHost:
     preference: int
     addresses: tuple[str, ...]  # IPv4 first, then IPv6, each in the resolver's order
     error: str | None = None  # why there are no addresses, in one line
+    # the A and AAAA answers both had AD: DANE uses the TLSA records of a host only when its
+    # address records are DNSSEC-validated too (RFC 7672 §2.2.2)
+    validated: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,27 +77,31 @@ class MxResult:
         return tuple(h for h in self.hosts if h.addresses)
 
 
-def host_addresses(resolver: Resolver, name: str) -> tuple[tuple[str, ...], str | None]:
-    """A then AAAA of ``name``; (addresses, None) or ((), why not). A DNS failure of one
-    type is the error only when the other type gave nothing either."""
+def host_addresses(resolver: Resolver, name: str) -> tuple[tuple[str, ...], str | None, bool]:
+    """A then AAAA of ``name``: (addresses, None, validated) or ((), why not, validated).
+    A DNS failure of one type is the error only when the other type gave nothing either;
+    validated: both answers came, with AD."""
     addresses: list[str] = []
     errors: list[str] = []
     nxdomain = False
+    validated = True
     for rdtype in ("A", "AAAA"):
         try:
             answer = resolver.query(name, rdtype)
         except DnsError as exc:
             errors.append(str(exc))
+            validated = False
             continue
         nxdomain = nxdomain or answer.nxdomain
+        validated = validated and answer.validated
         addresses.extend(r.address for r in answer.records)
     if addresses:
-        return tuple(addresses), None
+        return tuple(addresses), None, validated
     if errors:
-        return (), errors[0]
+        return (), errors[0], validated
     if nxdomain:
-        return (), "no such host (NXDOMAIN)"
-    return (), "no A/AAAA records"
+        return (), "no such host (NXDOMAIN)", validated
+    return (), "no A/AAAA records", validated
 
 
 def _absolute(domain: str) -> str:
@@ -114,8 +121,8 @@ def lookup_mx(resolver: Resolver, domain: str) -> MxResult:
         notes.append(f"{shown} is an alias (CNAME) of {target}; its MX records are used "
                      "(RFC 5321 §5.1)")
     if not answer.records:
-        addresses, error = host_addresses(resolver, answer.canonical or answer.name)
-        host = MxHost(shown, 0, addresses, error)
+        addresses, error, signed = host_addresses(resolver, answer.canonical or answer.name)
+        host = MxHost(shown, 0, addresses, error, signed)
         return MxResult(shown, (host,), implicit=True, null_mx=False,
                         validated=answer.validated, notes=tuple(notes))
     records = sorted(answer.records, key=lambda r: (r.preference, r.exchange.to_text().lower()))
@@ -133,7 +140,7 @@ def lookup_mx(resolver: Resolver, domain: str) -> MxResult:
         if record.exchange.to_text() == ".":
             continue
         name = record.exchange.to_text(omit_final_dot=True)
-        addresses, error = host_addresses(resolver, record.exchange.to_text())
-        hosts.append(MxHost(name, int(record.preference), addresses, error))
+        addresses, error, signed = host_addresses(resolver, record.exchange.to_text())
+        hosts.append(MxHost(name, int(record.preference), addresses, error, signed))
     return MxResult(shown, tuple(hosts), implicit=False, null_mx=False,
                     validated=answer.validated, notes=tuple(notes))

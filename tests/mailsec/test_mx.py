@@ -27,8 +27,11 @@ def test_hosts_by_preference_with_their_addresses(dns_server: DnsServer) -> None
         relay.example. A   192.0.2.4
     """)
     dns_server.signed.add("example.")
+    dns_server.signed.add("mx-a.example.")
     result = lookup_mx(resolver(dns_server), "example")
     assert result.domain == "example"
+    # the address records' own AD (RFC 7672 §2.2.2): both A and AAAA answers must have it
+    assert [h.validated for h in result.hosts] == [True, False, False, False]
     assert not result.implicit and not result.null_mx and result.validated
     names = [(h.preference, h.name) for h in result.hosts]
     # lowest preference first; the two at 10 in name order, every run the same
@@ -79,7 +82,8 @@ def test_no_mx_means_the_domain_itself(dns_server: DnsServer) -> None:
     dns_server.signed.add("solo.example.")
     result = lookup_mx(resolver(dns_server), "solo.example")
     assert result.implicit and not result.null_mx and result.validated
-    assert result.hosts == (MxHost("solo.example", 0, ("192.0.2.5", "2001:db8::5")),)
+    assert result.hosts == (MxHost("solo.example", 0, ("192.0.2.5", "2001:db8::5"),
+                                   validated=True),)
     assert result.lines()[0] == ("solo.example has no MX records: the domain itself is its mail "
                                  "host (implicit MX, RFC 5321 §5.1); DNSSEC-validated (the "
                                  "resolver set AD)")
