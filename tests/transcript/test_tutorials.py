@@ -88,15 +88,17 @@ def mock_tls(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path
     return ca, path
 
 
-def serve(text: str, client: Callable[[int], object], ca: trustme.CA,
-          env: dict[str, str]) -> tuple[object, MockResult]:
+def serve(text: str, client: Callable[[int], object], ca: trustme.CA | None,
+          env: dict[str, str], source: str = "welcome.smtp") -> tuple[object, MockResult]:
     """Serve ``text`` with the mock on 127.0.0.1; run the blocking ``client(port)``; return
     what it returned (or raised) and the mock's result for the one connection."""
     import ssl
 
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    transcript = parse(text, source="welcome.smtp")
+    context = None
+    if ca is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert("localhost", "127.0.0.1").configure_cert(context)
+    transcript = parse(text, source=source)
 
     async def main() -> tuple[object, MockResult]:
         async with MockServer(transcript, ssl_context=context, timeout=10,
@@ -122,6 +124,7 @@ class MockProcess:
     """The guide's ``smtpshell mock`` command line, run as the reader runs it (on port 0)."""
 
     def __init__(self, command: str, cwd: Path) -> None:
+        command = command.strip().removesuffix("&").strip()
         assert f"--port {DOC_PORT}" in command, command
         self.proc = subprocess.Popen(
             ["bash", "-c", "exec env " + command.replace(f"--port {DOC_PORT}", "--port 0")],
@@ -380,3 +383,148 @@ def test_the_reports_shown_name_the_lines_of_the_file_shown(report: str) -> None
     for number in re.findall(r"welcome\.smtp:(\d+):", text):
         assert number in {n for n, _ in numbered}
 
+
+
+# --------------------------------------------------------------------------- tutorial 2
+
+
+def comments_and_texts(transcript: str) -> tuple[str, set[str]]:
+    """A transcript's comments (joined) and the texts of its client and server lines."""
+    comments, texts = [], set()
+    for line in transcript.splitlines():
+        if line.startswith("#"):
+            comments.append(line)
+        elif line[:3] in ("->>", "~>>"):
+            texts.add(line[4:])
+        elif line[:2] in ("->", "~>", "<-", "<~"):
+            texts.add(line[3:].split("  ~")[0])
+    return "\n".join(comments), texts
+
+
+@pytest.mark.parametrize(("script", "translation"), [
+    ("exim-client-script", "exim-client.smtp"), ("exim-server-script", "exim-server.smtp")])
+def test_every_line_of_the_exim_scripts_is_translated(script: str, translation: str) -> None:
+    """Each line of the Exim script is a line of the translation or named in a comment
+    above its translation, so a reader can follow it line by line."""
+    comments, texts = comments_and_texts(block(translation))
+    missing = [line for line in block(script).splitlines()
+               if line not in texts and line not in comments]
+    assert not missing
+
+
+def test_the_exim_client_translation_passes_against_the_sandbox(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    command = block("exim-client-replay").strip()
+    assert "127.0.0.1:2526" in command and "/tmp/sbx/ca.pem" in command
+    command = command.replace("127.0.0.1:2526", f"127.0.0.1:{sandbox.port}").replace(
+        "/tmp/sbx/ca.pem", str(sandbox.ca_file))
+    (tmp_path / "exim-client.smtp").write_text(block("exim-client.smtp"))
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=shell_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASS exim-client.smtp" in done.stdout and "PASS exim-client.smtp" in GUIDE.read_text()
+    # the guide's "had the server accepted the recipient": replay fails where it says
+    (tmp_path / "exim-client.smtp").write_text(
+        block("exim-client.smtp").replace("reject@sandbox.test", "alice@example.org"))
+    done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=shell_env(),
+                          capture_output=True, text=True, timeout=60)
+    said = re.search(r"replay\s+would fail with `([^`]+)`", GUIDE.read_text())
+    assert said is not None
+    assert done.returncode == 1 and said[1] in done.stdout, done.stdout
+
+
+def test_the_exim_server_translation_serves_smtplib() -> None:
+    import smtplib
+
+    def client(port: int) -> object:
+        s = smtplib.SMTP("127.0.0.1", port, timeout=10)
+        refused = s.sendmail("someone@example.net", ["else@example.com"],
+                             "Subject: hello\r\n\r\nfrom smtplib\r\n")
+        s.quit()  # Exim's example answers QUIT with 225, which smtplib's "with" would refuse
+        return refused
+
+    outcome, result = serve(block("exim-server.smtp"), client, None, {},
+                            source="exim-server.smtp")
+    assert outcome == {}, outcome
+    assert result.ok, result.render()
+    # the guide: the literal translation (Exim's case-sensitive prefix) refuses smtplib
+    literal = block("exim-server.smtp").replace("-> MAIL FROM:<{{any:a@example.org}}>",
+                                                 "-> MAIL FROM:<a@example.org>  ~glob MAIL FROM*")
+    assert literal != block("exim-server.smtp")
+    assert "`~glob MAIL FROM*`" in GUIDE.read_text()
+    _, result = serve(literal, client, None, {}, source="exim-server.smtp")
+    assert not result.ok
+
+
+def test_the_curl_test_files_lines_are_in_the_translation() -> None:
+    """<protocol> and <upload> are the client lines; each REPLY's answer is a server line."""
+    curl_test = block("curl-test-file")
+    _, texts = comments_and_texts(block("test903.smtp"))
+
+    def section(name: str) -> list[str]:
+        found = re.search(rf"<{name}[^>]*>\n(.*?)</{name}>", curl_test, re.DOTALL)
+        assert found is not None, name
+        return found[1].splitlines()
+
+    protocol = [line.replace("%TESTNUMBER", "903").replace("%LT", "<").replace("%GT", ">")
+                for line in section("protocol") if not line.startswith("%b64[")]
+    assert all(line in texts for line in protocol + section("upload")), protocol
+    for command in section("servercmd"):
+        if command.startswith("REPLY "):
+            answer = command.split(" ", 2)[2]
+            assert answer in texts, answer
+    assert "{{secret:plain user=user password=$CURL_PASSWORD}}" in texts
+
+
+def test_the_curl_test_file_translation_serves_curl(tmp_path: Path) -> None:
+    needs("curl")
+    mock_line, curl_lines = block("test903-commands").split("\n", 1)
+    (tmp_path / "test903.smtp").write_text(block("test903.smtp"))
+    mock = MockProcess(mock_line, tmp_path)
+    try:
+        done = run_shell(curl_lines, mock.port, tmp_path)
+        status, output = mock.finish()
+    finally:
+        mock.kill()
+    assert done.returncode == 0, done.stderr + output
+    assert status == 0 and "ok, the client followed the transcript" in output, output
+    # with the wrong password: 535, curl's exit status 67, the report the guide quotes
+    assert "-u user:secret" in curl_lines and "`-u user:wrong`" in GUIDE.read_text()
+    mock = MockProcess(mock_line, tmp_path)
+    try:
+        done = run_shell(curl_lines.replace("-u user:secret", "-u user:wrong"), mock.port,
+                         tmp_path)
+        status, output = mock.finish()
+    finally:
+        mock.kill()
+    said = re.search(r"reports\s+`(test903\.smtp:\d+: [^`]+)`", GUIDE.read_text())
+    assert said is not None
+    assert done.returncode == 67 and "curl exits 67" in GUIDE.read_text()
+    assert status == 1 and said[1] in output, output
+    assert "wrong" not in output
+
+
+FEATURE_STATUS = ("yes", "partly", "not yet")
+
+
+def test_the_features_table_is_complete_and_its_snippets_parse() -> None:
+    rows = table("features-table")
+    assert all(len(row) == 3 and row[2] in FEATURE_STATUS for row in rows), rows
+    there = " ".join(row[0] for row in rows)
+    for feature in ("`??? 250`", "`????250`", "`???*`", "`>>> bytes`", "`<<< FILE`",
+                    "`+++ N`", "`starttls`", "`-tls-on-connect`", "`server PORT_S`",
+                    "`*sleep N`", "`*eof`", "`>*eof`", "`*data N`", "`*starttls`",
+                    "`<servercmd>`", "`REPLYLF`", "`DELAY cmd secs`", "`SLOWDOWN`",
+                    "`<protocol", "`<upload>`", "`<strip>`", "`<strippart>`",
+                    "`<errorcode>`"):
+        assert feature in there, feature
+    snippets = [code for row in rows for code in re.findall(r"`([^`]+)`", row[1])
+                if re.match(r"(->>?|~>>?|<-|<~|==) ", code)
+                and not (code.startswith("==") and "…" in code)]  # "== elided …": a sketch
+    assert len(snippets) > 10
+    for code in snippets:
+        prefix = "== tls via=starttls\n" if code[0] == "~" or code[:2] == "<~" else ""
+        text = ("# smtpshell transcript v2\n\n== connect address=127.0.0.1:25 tls=starttls\n"
+                + prefix + code.replace("…", "x") + "\n")
+        parse(text, source="snippet.smtp")  # raises with a line number if it does not parse
