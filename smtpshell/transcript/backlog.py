@@ -268,6 +268,11 @@ class Backlog:
         return self._head_size + self._tail_size + body
 
     @property
+    def in_body(self) -> bool:
+        """A message body is on its way (lines after 354, no "." yet)."""
+        return self._body is not None
+
+    @property
     def empty(self) -> bool:
         return not self._head and not self._tail and self._body is None and not self._before
 
@@ -314,12 +319,14 @@ class Backlog:
         data = event.data
         if not event.raw:
             data = data if data.endswith(_CRLF) else data + _CRLF
-        while data:
-            if self._body is None:
-                self._body = _Body(event.tls, self.body_limit)
-            data = self._body.add(data)
-            if self._body.done:
-                self._end_body()
+        if self._body is None:
+            self._body = _Body(event.tls, self.body_limit)
+        rest = self._body.add(data)
+        if self._body.done:
+            self._end_body()
+            if rest:  # what followed the "." in the same write: commands again
+                after = Sent(out=Outgoing("", None, "user", rest), data=rest, tls=event.tls)
+                self._keep(after, _EVENT_COST + len(rest))
 
     def _end_body(self) -> None:
         body, self._body = self._body, None
@@ -397,6 +404,9 @@ def write_backlog(backlog: Backlog, recorder: Recorder) -> bool:
     items = list(backlog.items())
     if not items:
         return False
+    recorder.write_entry(Comment(
+        "recording started in the middle of a session: the lines up to the comment "
+        "'/record typed here' are the session before it, as the shell kept it"))
     if backlog.connections > 1:
         earlier = backlog.connections - 1
         recorder.write_entry(Comment(
@@ -416,8 +426,8 @@ def write_backlog(backlog: Backlog, recorder: Recorder) -> bool:
             recorder.write_entry(Event.make("warning", message=message))
         else:
             recorder(item)
-    recorder.write_entry(Comment("recording started in the middle of a session: the lines "
-                                 "above are the session so far, as the shell kept it"))
+    if not backlog.in_body:  # (in a body, a comment would come before lines it follows)
+        recorder.write_entry(Comment("/record typed here"))
     return True
 
 

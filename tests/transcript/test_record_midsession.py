@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import itertools
 import os
 import re
 import subprocess
@@ -14,17 +15,23 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from smtpshell.cli import main
 from smtpshell.context import Environment
+from smtpshell.protocol.events import Closed, Reply
+from smtpshell.protocol.sasl.redact import Outgoing
 from smtpshell.sandbox import Sandbox
-from smtpshell.session import Session
+from smtpshell.session import Connected, Sent, Session, SessionEvent
 from smtpshell.status import ExitStatus
+from smtpshell.transcript import backlog as backlog_module
 from smtpshell.transcript.backlog import Backlog, write_backlog
-from smtpshell.transcript.model import Elided, Event
+from smtpshell.transcript.model import ClientLine, Comment, Elided, Event
 from smtpshell.transcript.recorder import Recorder
 from smtpshell.transcript.syntax import load
-from smtpshell.ui.core import Settings, ShellCore
+from smtpshell.ui.core import Settings as ShellSettings
+from smtpshell.ui.core import ShellCore
 from smtpshell.ui.render import Renderer
 from tests.helpers import sandbox_options
 
@@ -77,8 +84,8 @@ def test_record_after_starttls_and_auth_replays(sandbox: Sandbox, tmp_path: Path
     assert lines[first].startswith("== connect ")
     assert "== tls via=starttls" in text
     assert "~> AUTH PLAIN {{secret:plain user=demo password=$SMTPSHELL_PASSWORD}}" in text
-    assert text.index("~> AUTH PLAIN") < text.index("# recording started in the middle") \
-        < text.index("~> MAIL FROM:")
+    assert text.index("# recording started in the middle") < text.index("~> AUTH PLAIN") \
+        < text.index("# /record typed here") < text.index("~> MAIL FROM:")
     assert "~> ..dot line" in text and "== closed by=server" in text
     for form in secret_forms():
         assert form not in text
@@ -242,7 +249,7 @@ def test_record_after_the_connection_ended_keeps_that_connection(
 
     async def run() -> str:
         out = io.StringIO()
-        core = ShellCore(sandbox_options(sandbox), Renderer(out), settings=Settings())
+        core = ShellCore(sandbox_options(sandbox), Renderer(out), settings=ShellSettings())
         assert await core.connect() is ExitStatus.OK
         for line in ("EHLO rec.test", "NOOP", "/close", f"/record {path}", "/reconnect",
                      "EHLO again.test", "QUIT"):
@@ -292,3 +299,102 @@ def test_unwritable_path_is_a_failed_exit(sandbox: Sandbox, tmp_path: Path) -> N
                         "NOOP\nQUIT\n")
     assert status == 1, out
     assert "cannot record to" in out and "transcript written" not in out
+
+
+# ---- the backlog's bodies, against the recorder itself ------------------------------------
+
+_LINES = st.sampled_from(["", ".", "..", "a", "Subject: x", "x" * 30, "..dot", ".x."])
+
+
+def _entries(path: Path) -> list[object]:
+    return [e for e in load(path).entries if not isinstance(e, Comment)]
+
+
+def _events(lines: list[str], cuts: list[int], raw: bool, tls: bool) -> list[SessionEvent]:
+    """A body as the session publishes it: one event per line, or raw chunks cut anywhere;
+    then the server's reply."""
+    events: list[SessionEvent] = [Connected(target="127.0.0.1:25", tls_mode="plain")]
+    wire = [line.encode() + b"\r\n" for line in lines]
+    if raw:
+        data = b"".join(wire)
+        points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+        for a, b in itertools.pairwise(points):
+            chunk = data[a:b]
+            events.append(Sent(out=Outgoing("", None, "user", chunk), data=chunk, tls=tls,
+                               in_data=True))
+    else:
+        for line, data in zip(lines, wire, strict=True):
+            events.append(Sent(out=Outgoing(line), data=data, tls=tls, in_data=True))
+    events.append(Reply(code=250, lines=("250 OK",), raw=(b"250 OK",), tls=tls))
+    return events
+
+
+@settings(max_examples=40)
+@given(lines=st.lists(_LINES, max_size=30), cuts=st.lists(st.integers(0, 2000), max_size=8),
+       raw=st.booleans(), tls=st.booleans(), limit=st.integers(0, 200),
+       stop=st.integers(0, 40))
+def test_a_body_from_the_backlog_is_written_as_the_recorder_writes_it(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], cuts: list[int], raw: bool,
+    tls: bool, limit: int, stop: int
+) -> None:
+    """Whatever the body and however it was cut into writes, a recorder fed from the
+    backlog (at any point: /record in the middle of the body too) writes the same entries
+    as one that was there from the start, with the same elision limit."""
+    tmp = tmp_path_factory.mktemp("body")
+    events = _events([*lines, "."], cuts, raw, tls)
+    stop = min(stop, len(events))
+    live = Recorder(tmp / "live.smtp", Recorder.header("127.0.0.1:25", "plain"),
+                    elide_above=limit)
+    backlog = Backlog(body_limit=limit)
+    for event in events[:stop]:
+        live(event)
+        backlog(event)
+    late = Recorder(tmp / "late.smtp", Recorder.header("127.0.0.1:25", "plain"),
+                    elide_above=limit)
+    write_backlog(backlog, late)
+    for event in events[stop:]:
+        live(event)
+        late(event)
+    live.close()
+    late.close()
+    late_entries, live_entries = _entries(tmp / "late.smtp"), _entries(tmp / "live.smtp")
+    if not backlog.in_body or not any(isinstance(e, Elided) for e in late_entries):
+        assert late_entries == live_entries
+    else:  # /record during a long body: its first part is one elision, the rest live;
+        # the same lines go out in replay
+        assert _client_side(late_entries) == _client_side(live_entries)
+
+
+def _client_side(entries: list[object]) -> tuple[int, int]:
+    """Client lines and bytes (with CRLF), elided ones included."""
+    lines = size = 0
+    for entry in entries:
+        if isinstance(entry, ClientLine):
+            lines, size = lines + 1, size + len(entry.text.encode()) + 2
+        elif isinstance(entry, Elided):
+            lines, size = lines + entry.lines, size + entry.nbytes
+    return lines, size
+
+
+def test_a_line_without_end_is_hashed_as_it_comes(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    """A body line that never ends is not held in memory; cut off by the server, the file
+    says so and its elision is still exact."""
+    monkeypatch.setattr(backlog_module, "HEADER_LIMIT", 64)
+    backlog = Backlog(body_limit=32)
+    backlog(Connected(target="127.0.0.1:25", tls_mode="plain"))
+    head = b"Subject: s\r\n\r\n" + b"one line\r\n" * 5
+    for chunk in (head, b"z" * 1000, b"z" * 1000):
+        backlog(Sent(out=Outgoing("", None, "user", chunk), data=chunk, tls=False,
+                     in_data=True))
+        assert backlog.size < 600
+    backlog(Closed(reason="connection closed by server"))
+    path = tmp_path / "cut.smtp"
+    recorder = Recorder(path, Recorder.header("127.0.0.1:25", "plain"))
+    write_backlog(backlog, recorder)
+    recorder.close()
+    entries = load(path).entries
+    elided = next(e for e in entries if isinstance(e, Elided))
+    assert elided.matches(["one line"] * 5)
+    warning = next(e for e in entries if isinstance(e, Event) and e.kind == "warning")
+    assert "unfinished line of 2000 bytes" in (warning.get("message") or "")

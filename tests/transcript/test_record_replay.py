@@ -149,8 +149,9 @@ def test_record_meta_command_and_elided_body(sandbox: Sandbox, tmp_path: Path) -
     assert status == 0, out
     text = path.read_text()
     # the session before /record comes first, from its connect (issue 15)
+    assert "recording started in the middle" in text
     assert text.index("== connect") < text.index("-> EHLO x") < text.index(
-        "recording started in the middle")
+        "# /record typed here")
     assert "-> Subject: big" in text and "== elided lines=200" in text
     assert "QUIT" not in text
     status, out = replay(sandbox, path)
