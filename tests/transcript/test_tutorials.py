@@ -528,3 +528,31 @@ def test_the_features_table_is_complete_and_its_snippets_parse() -> None:
         text = ("# smtpshell transcript v2\n\n== connect address=127.0.0.1:25 tls=starttls\n"
                 + prefix + code.replace("…", "x") + "\n")
         parse(text, source="snippet.smtp")  # raises with a line number if it does not parse
+
+
+# --------------------------------------------------------------------------- pointers, samples
+
+REPO = GUIDE.parents[1]
+
+
+def test_the_readmes_links_reach_the_two_tutorials() -> None:
+    """README.md points at both tutorials by their headings' anchors (GitHub's slugs)."""
+    slugs = {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+             for heading in re.findall(r"^#+ (.+)$", GUIDE.read_text(), re.MULTILINE)}
+    links = re.findall(r"\(docs/transcripts\.md#([\w-]+)\)", (REPO / "README.md").read_text())
+    assert {"test-your-smtp-client", "coming-from-exim-test-scripts-or-curl-test-files"} <= set(
+        links)
+    assert set(links) <= slugs
+
+
+def test_the_suite_replays_a_sample_of_every_kind() -> None:
+    """pytest's testpaths include transcripts/, where the plugin makes each *.smtp file a
+    replay test against the sandbox; issue 15 asks for implicit TLS and two connections
+    among them (each file is its own test: transcripts/NAME.smtp::NAME)."""
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "transcripts" in config["tool"]["pytest"]["ini_options"]["testpaths"]
+    samples = {p.name: p.read_text() for p in (REPO / "transcripts").glob("*.smtp")}
+    assert any("\ntls: implicit\n" in text for text in samples.values())
+    assert any(text.count("\n== connect ") >= 2 for text in samples.values())
