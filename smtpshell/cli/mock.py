@@ -18,9 +18,12 @@ from ..status import ExitStatus
 from ..transcript.mock import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
+    DEFAULT_TLS_PORT,
     MockResult,
     MockServer,
+    connections,
     implicit_tls,
+    mixed_kinds,
     needs_tls,
     serve_problem,
     tls_words,
@@ -42,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     p.add_argument("--port", type=port_number, default=DEFAULT_PORT,
                    help=f"port to listen on ({DEFAULT_PORT}; 0 picks a free one)")
+    p.add_argument("--tls-port", type=port_number, default=DEFAULT_TLS_PORT,
+                   help="port for the implicit-TLS connections of a transcript that also has "
+                   f"plain or STARTTLS ones ({DEFAULT_TLS_PORT}; 0 picks a free one)")
     p.add_argument("--cert", metavar="PEM", help="server certificate chain (with the key, or "
                    "see --key); default: a fresh one from a throw-away CA")
     p.add_argument("--key", metavar="PEM", help="private key for --cert")
@@ -50,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cert-name", metavar="NAME", action="append",
                    help="another name for the throw-away certificate (repeatable)")
     p.add_argument("--once", action="store_true",
-                   help="serve one connection, then exit 0 if it matched, 1 if not")
+                   help="serve the transcript once (one client; one connection per "
+                   "'== connect' in it), then exit 0 if it matched, 1 if not")
     p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g}); "
                    "with --once, also on a client that never connects (exit 1)")
@@ -135,18 +142,19 @@ async def _serve(
         out.write(for_terminal_lines(result.render()) + "\n")  # quotes the client
         out.flush()
 
+    count = len(connections(transcript))
     server = MockServer(transcript, args.host, args.port, ssl_context=context,
-                        timeout=args.timeout, max_connections=1 if args.once else None,
-                        on_result=report, env=env.environ)
+                        timeout=args.timeout, max_connections=count if args.once else None,
+                        on_result=report, env=env.environ, tls_port=args.tls_port)
     try:
         await server.start()
     except OSError as exc:
-        where = format_address(args.host, args.port)
+        where = format_address(args.host, server.binding)
         raise UsageError(f"cannot listen on {where}: {exc.strerror or exc}") from None
     try:
         banner = _banner(args, transcript, server, ca_path)
         if not await run_until_signal(banner, out,
-                                      _once(server, args.timeout) if args.once else None):
+                                      _once(server, args.timeout, count) if args.once else None):
             out.write(_stopped(results) + "\n")
             if args.once and not results:
                 return ExitStatus.INTERRUPTED  # SIGTERM before any client: as Ctrl-C
@@ -159,13 +167,13 @@ async def _serve(
     return _status(results)
 
 
-async def _once(server: MockServer, timeout: float | None) -> None:
-    """Until the one connection of ``--once`` has finished; ``--timeout`` bounds the wait
-    for it to begin too (a CI job whose client never comes does not hang)."""
+async def _once(server: MockServer, timeout: float | None, count: int) -> None:
+    """Until the ``count`` connections of ``--once`` have finished; ``--timeout`` bounds the
+    wait for the first to begin too (a CI job whose client never comes does not hang)."""
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(timeout):
             await server.connected()
-        await server.wait(1)
+        await server.wait(count)
 
 
 def _stopped(results: Sequence[MockResult]) -> str:
@@ -176,15 +184,25 @@ def _stopped(results: Sequence[MockResult]) -> str:
 
 def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer,
             ca_path: Path | None) -> list[str]:
-    mode = ("implicit TLS" if implicit_tls(transcript)
-            else "STARTTLS" if needs_tls(transcript) else "no TLS")
-    lines = [f"smtpshell mock: serving {args.file} on {format_address(server.host, server.port)} "
-             f"({mode})"]
+    where = format_address(server.host, server.port)
+    if mixed_kinds(transcript) and server.tls_port is not None:
+        tls_where = format_address(server.host, server.tls_port)
+        lines = [f"smtpshell mock: serving {args.file} on {where} (plain/STARTTLS) and "
+                 f"{tls_where} (implicit TLS)"]
+    else:
+        mode = ("implicit TLS" if implicit_tls(transcript)
+                else "STARTTLS" if needs_tls(transcript) else "no TLS")
+        lines = [f"smtpshell mock: serving {args.file} on {where} ({mode})"]
+    count = len(connections(transcript))
     if ca_path is not None:
         lines.append(f"  CA certificate  {ca_path}  (the client must trust it)")
     elif args.cert:
         lines.append(f"  certificate     {args.cert}")
-    lines.append("  waiting for one client (--once)" if args.once
+    if count > 1:
+        lines.append(f"  {count} connections: the Nth a client opens walks the Nth "
+                     "'== connect' of the transcript")
+    lines.append(("  waiting for one client (--once)" if count == 1
+                  else f"  waiting for one client: {count} connections (--once)") if args.once
                  else "  Ready. Press Ctrl-C to stop.")
     return [for_terminal(line) for line in lines]  # file names as given
 

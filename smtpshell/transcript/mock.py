@@ -4,8 +4,12 @@ For each connection the mock walks :meth:`Transcript.steps`: it sends the record
 lines literally, reads the client's lines and matches them by the rules of
 ``docs/transcript-format.md`` ("Mock server: matching client lines"), performs the server side
 of the TLS handshake where the transcript has ``== tls`` (or from the first byte when the
-header says ``tls: implicit``) and closes where it has ``== closed by=server``. At the first
-deviation it answers ``421`` and closes; the connection's :class:`MockResult` says why.
+header says ``tls: implicit``) and closes where it has ``== closed by=server``. A command that
+differs only in its arguments is noted and answered as recorded; where the recorded replies
+cannot fit (another verb, the client ends early) it answers ``421`` and closes; the
+connection's :class:`MockResult` lists every difference. A transcript with several
+``== connect`` is served connection by connection (the Nth accepted walks the Nth), and
+``== pause``/``== split``/``== drop`` script it as a fake server.
 One concern, so one module past 500 lines: serving a transcript's server side (the
 listener, each connection's walk, its result); the command line is ``smtpshell.cli.mock``.
 
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import re
 import ssl
 import textwrap
@@ -41,9 +46,11 @@ from smtpshell.transcript.matching import (
 )
 from smtpshell.transcript.model import (
     DEFAULT_RULE,
+    SCRIPT_EVENTS,
     ClientBytes,
     ClientEntry,
     ClientLine,
+    Comment,
     Elided,
     ElidedBytes,
     Event,
@@ -60,15 +67,23 @@ from smtpshell.transport import AsyncioStream, TransportError, serve_tcp
 __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_TIMEOUT",
+    "DEFAULT_TLS_PORT",
     "DEVIATED_REPLY",
+    "MAX_PAUSE",
+    "Connection",
     "MockResult",
     "MockServer",
+    "connections",
     "implicit_tls",
+    "mixed_kinds",
     "needs_tls",
     "tls_words",
 ]
 
 DEFAULT_PORT = 2525
+DEFAULT_TLS_PORT = 4650  # implicit-TLS connections of a transcript that mixes kinds
+MAX_PAUSE = 300.0  # seconds: the longest '== pause' (a client's timeout is usually shorter)
+SPLIT_GAP = 0.01  # seconds between the two writes of '== split'
 DEFAULT_TIMEOUT = 60.0
 DEVIATED_REPLY = "421 4.3.0 smtpshell mock: client deviated from the transcript"
 TIMEOUT_REPLY = "421 4.4.2 smtpshell mock: timed out waiting for the client"
@@ -94,7 +109,10 @@ class MockResult:
     """The first difference."""
     error: str | None = None
     also: tuple[Mismatch, ...] = ()
-    """The differences after the first, where the mock could go on (a message body, AUTH)."""
+    """The differences after the first, where the mock could go on (a message body, AUTH,
+    a command with other arguments)."""
+    note: str | None = None
+    """What the mock did as the transcript scripted it (``== drop``), for the report."""
 
     @property
     def ok(self) -> bool:
@@ -117,7 +135,8 @@ class MockResult:
             return f"{head}: MISMATCH{count}\n" + "\n".join(blocks)
         if self.error is not None:
             return f"{head}: ERROR {self.error}"
-        return f"{head}: ok, the client followed the transcript"
+        note = f" ({self.note})" if self.note else ""
+        return f"{head}: ok, the client followed the transcript{note}"
 
 
 class _Failure(Exception):
@@ -133,6 +152,14 @@ class _Failure(Exception):
 
 class _LineTooLong(Exception):
     pass
+
+
+class _Dropped(Exception):
+    """The transcript's ``== drop``: the mock ends the connection there, as scripted."""
+
+    def __init__(self, event: Event) -> None:
+        super().__init__(f"dropped the connection at line {event.lineno}, as scripted"
+                         if event.lineno is not None else "dropped the connection, as scripted")
 
 
 # --------------------------------------------------------------------------- connection
@@ -228,21 +255,149 @@ def serve_problem(transcript: Transcript) -> str | None:
             opened = isinstance(before, Expect) and before.code == 354
             if not inside and not opened:
                 return f"line {step.lineno}: '== skip' is for the lines of a DATA body only"
+    body = {id(line) for step in steps if isinstance(step, Send) and step.body
+            for line in step.lines}
+    entries = [e for e in transcript.entries if not isinstance(e, Comment)]
+    for index, entry in enumerate(entries):
+        if isinstance(entry, Event) and entry.kind in SCRIPT_EVENTS:
+            nxt = next((e for e in entries[index + 1:]
+                       if not (isinstance(e, Event) and e.kind in SCRIPT_EVENTS)), None)
+            problem = _script_problem(entry, nxt, body)
+            if problem is not None:
+                where = f"line {entry.lineno}: " if entry.lineno is not None else ""
+                return f"{where}{problem}"
     return None
+
+
+_SCRIPT_FIELDS = {"pause": ("seconds", "after-bytes"), "split": ("after-bytes",),
+                  "drop": ("after-bytes",)}
+
+
+def _script_problem(event: Event, after: object, body: set[int]) -> str | None:
+    """Why a ``pause``/``split``/``drop`` event is wrong (its fields, or where it stands)."""
+    kind = event.kind
+    allowed = _SCRIPT_FIELDS[kind]
+    for name, _ in event.fields:
+        if name not in allowed:
+            return (f"'== {kind}' has no field {name!r} (its fields: "
+                    f"{', '.join(allowed)})")
+    if kind == "pause":
+        text = event.get("seconds")
+        if text is None:
+            return "'== pause' needs seconds= (how long the mock waits: seconds=0.2)"
+        try:
+            seconds = float(text)
+        except ValueError:
+            return f"'== pause' seconds={text!r} is not a number of seconds"
+        if not math.isfinite(seconds) or not 0 <= seconds <= MAX_PAUSE:
+            return f"'== pause' seconds={text} is not between 0 and {MAX_PAUSE:g}"
+    cut = event.get("after-bytes")
+    if cut is not None:
+        if not (cut.isascii() and cut.isdigit()):
+            return f"'== {kind}' after-bytes={cut!r} is not a number of bytes"
+        if not isinstance(after, ServerLine):
+            return (f"'== {kind} after-bytes=…' goes right before the server line it cuts "
+                    "(the mock sends that many bytes of it first)")
+        size = len(wire_bytes(after.text)) + 2
+        if int(cut) > size:
+            return (f"'== {kind}' after-bytes={cut} is beyond the next server line "
+                    f"({size} bytes with its CRLF)")
+        return None
+    in_body = id(after) in body or (isinstance(after, Event) and is_skip(after))
+    if in_body:
+        return (f"'== {kind}' is not for the lines of a DATA body (the client is sending): "
+                "put it before the server's reply")
+    if kind == "split" and not isinstance(after, ServerLine):
+        return ("'== split' goes between server lines (the lines before and after it go in "
+                "separate writes)")
+    if kind == "pause" and isinstance(after, ClientLine | Elided):
+        return ("'== pause' goes before a server line or an event: here the client sends, "
+                "the mock has nothing to wait with")
+    return None
+
+
+def _script(transcript: Transcript) -> dict[int, tuple[Event, ...]]:
+    """The ``pause``/``split``/``drop`` events by the entry they stand before (its ``id``;
+    0: the end of the file)."""
+    out: dict[int, list[Event]] = {}
+    waiting: list[Event] = []
+    for entry in transcript.entries:
+        if isinstance(entry, Comment):
+            continue
+        if isinstance(entry, Event) and entry.kind in SCRIPT_EVENTS:
+            waiting.append(entry)
+        elif waiting:
+            out[id(entry)] = waiting
+            waiting = []
+    if waiting:
+        out[0] = waiting
+    return {key: tuple(events) for key, events in out.items()}
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One connection of a transcript as the mock serves it: the steps from its
+    ``== connect`` (or the start) up to the next one."""
+
+    number: int
+    lineno: int | None
+    """The line of its ``== connect`` (None without one)."""
+    implicit: bool
+    plan: tuple[Step, ...]
+    last_lineno: int | None
+    end: int
+    """Where its script events at the end are kept (see ``_script``)."""
+
+    @property
+    def kind(self) -> str:
+        return "implicit TLS" if self.implicit else "plain/STARTTLS"
+
+
+def connections(transcript: Transcript) -> list[Connection]:
+    """The transcript's connections, in order (at least one)."""
+    blocks: list[list[Step]] = [[]]
+    for step in transcript.steps():
+        if (isinstance(step, Event) and step.kind == "connect"
+                and any(not isinstance(s, Event) or s.kind == "connect" for s in blocks[-1])):
+            blocks.append([])
+        blocks[-1].append(step)
+    out: list[Connection] = []
+    for number, block in enumerate(blocks, 1):
+        connect = next((s for s in block if isinstance(s, Event) and s.kind == "connect"), None)
+        mode = (connect.get("tls") if connect is not None else None) or transcript.header.tls_mode
+        implicit = mode == "implicit" or any(
+            isinstance(s, Event) and s.kind == "tls" and s.get("via") == "implicit"
+            for s in block)
+        numbers = [n for s in block for n in _linenos(s) if n is not None]
+        following = blocks[number][0] if number < len(blocks) else None
+        out.append(Connection(number, None if connect is None else connect.lineno, implicit,
+                              tuple(plan(block)), max(numbers, default=None),
+                              0 if following is None else id(following)))
+    return out
+
+
+def _linenos(step: Step) -> list[int | None]:
+    if isinstance(step, Event):
+        return [step.lineno]
+    return [line.lineno for line in step.lines]
 
 
 def needs_tls(transcript: Transcript) -> bool:
     """True if serving ``transcript`` needs a server certificate."""
-    return transcript.header.tls_mode == "implicit" or any(
+    return any(c.implicit for c in connections(transcript)) or any(
         isinstance(e, Event) and e.kind == "tls" for e in transcript.entries
     )
 
 
 def implicit_tls(transcript: Transcript) -> bool:
-    return transcript.header.tls_mode == "implicit" or any(
-        isinstance(e, Event) and e.kind == "tls" and e.get("via") == "implicit"
-        for e in transcript.entries
-    )
+    """True if some connection of ``transcript`` is implicit TLS."""
+    return any(c.implicit for c in connections(transcript))
+
+
+def mixed_kinds(transcript: Transcript) -> bool:
+    """True if the transcript has implicit-TLS and plain/STARTTLS connections: the mock
+    then listens on two ports."""
+    return len({c.implicit for c in connections(transcript)}) == 2
 
 
 def plan(steps: Sequence[Step]) -> list[Step]:
@@ -270,15 +425,19 @@ def plan(steps: Sequence[Step]) -> list[Step]:
 class _Session:
     """Walks the plan for one connection; raises :class:`_Failure` at the first deviation."""
 
-    def __init__(self, server: MockServer, conn: _Client) -> None:
+    def __init__(self, server: MockServer, conn: _Client, block: Connection) -> None:
         self.conn = conn
-        self.steps = server._plan
-        self.implicit = server._implicit
+        self.steps: Sequence[Step] = block.plan
+        self.implicit = block.implicit
+        self.end = block.end
+        self.script = server._script
         self.context = server.ssl_context
         self.timeout = server.timeout
         self.source = server._source
-        self.last_lineno = server._last_lineno
+        self.last_lineno = block.last_lineno
         self.env = server.env
+        self.dropped: str | None = None
+        """Set when the transcript's ``== drop`` ended the connection."""
         self.found: list[Mismatch] = []
         """Differences the mock reported and went on after (every one ends up in the result)."""
         self.in_auth = False
@@ -290,6 +449,8 @@ class _Session:
                 if self.implicit:
                     await self._handshake(None)
                 await self._walk()
+            except _Dropped as dropped:
+                self.dropped = str(dropped)
             except _Failure as failure:
                 if failure.reply is not None:
                     with contextlib.suppress(_Failure):
@@ -313,23 +474,63 @@ class _Session:
                 continue
             elif isinstance(step, Send):
                 if _auth_line(step) is not None:
+                    await self._scripted(step.lines[0])
                     i = await self._auth(i)
                     continue
                 await self._receive(step)
-            elif step.kind == "tls":
-                if step.get("via") != "implicit" and not self.conn.tls:
-                    await self._handshake(step)
-            elif step.kind == "closed":
-                if step.get("by") == "client":
-                    await self._client_closes(step)
-                return
+            elif step.kind == "connect":
+                pass  # the start of this connection (its end is the next one's connect)
+            else:
+                await self._scripted(step)
+                if step.kind == "tls":
+                    if step.get("via") != "implicit" and not self.conn.tls:
+                        await self._handshake(step)
+                elif step.kind == "closed":
+                    if step.get("by") == "client":
+                        await self._client_closes(step)
+                    return
             i += 1
+        await self._scripted(None)
         await self._client_closes(None)
+
+    async def _scripted(self, entry: object) -> None:
+        """The ``pause``/``drop`` events written before ``entry`` (None: the connection's
+        end), where the mock sends nothing: wait, or end the connection."""
+        key = self.end if entry is None else id(entry)
+        for event in self.script.get(key, ()):
+            if event.kind == "pause":
+                await asyncio.sleep(float(event.get("seconds") or 0))
+            elif event.kind == "drop":
+                raise _Dropped(event)
 
     async def _reply(self, lines: Sequence[ServerLine]) -> None:
         if lines and not lines[-1].text.startswith("334"):
             self.in_auth = False
-        await self._send(b"".join(wire_bytes(line.text) + b"\r\n" for line in lines))
+        await self._send_lines(lines)
+
+    async def _send_lines(self, lines: Sequence[ServerLine]) -> None:
+        """Server lines, in one write unless ``pause``/``split``/``drop`` events cut them:
+        what comes before such an event goes out first, then the mock waits (``pause``,
+        ``split``) or closes (``drop``); ``after-bytes=N`` cuts the next line after N
+        bytes."""
+        data = bytearray()
+        for line in lines:
+            raw = wire_bytes(line.text) + b"\r\n"
+            done = 0
+            for event in self.script.get(id(line), ()):
+                cut = max(done, min(len(raw), int(event.get("after-bytes") or 0)))
+                data += raw[done:cut]
+                done = cut
+                if data:
+                    await self._send(bytes(data))
+                    data.clear()
+                if event.kind == "drop":
+                    raise _Dropped(event)
+                await asyncio.sleep(float(event.get("seconds") or 0) if event.kind == "pause"
+                                    else SPLIT_GAP)
+            data += raw[done:]
+        if data:
+            await self._send(bytes(data))
 
     async def _send(self, data: bytes) -> None:
         try:
@@ -389,12 +590,19 @@ class _Session:
             if isinstance(entry, Elided):
                 await self._receive_elided(entry, step.body)
                 continue
+            if not step.body:
+                await self._scripted(entry)
             got = await self._read(entry, "the transcript expects this line next")
             assert got is not None
             mismatch = match_client_line(entry, got, body=step.body)
             if mismatch is not None:
-                raise _Failure(replace(mismatch, got=self._masked(mismatch.got),
-                                       got_tls=self.conn.tls, source=self.source))
+                found = replace(mismatch, got=self._masked(mismatch.got),
+                                got_tls=self.conn.tls, source=self.source)
+                if step.body or not _same_command(entry.text, got):
+                    raise _Failure(found)
+                # the same command with other arguments (another address, another EHLO
+                # name): the recorded reply still fits, so note it and go on
+                self.found.append(found)
             if not step.body:
                 self._follow(got)
 
@@ -537,8 +745,7 @@ class _Session:
                     await self._send(wire_bytes(text) + b"\r\n")
                     challenge = text[4:].strip()
                 else:
-                    await self._send(b"".join(wire_bytes(s.text) + b"\r\n"
-                                              for s in prompt.lines))
+                    await self._send_lines(prompt.lines)
                     challenge = prompt.lines[-1].text[4:].strip()
                 read = await self._read(expected, "the transcript expects this AUTH answer")
                 assert read is not None
@@ -655,6 +862,21 @@ def _auth_line(step: Send) -> tuple[str, ClientLine | None] | None:
     return m["mech"], (ClientLine(rest, line.tls, DEFAULT_RULE, line.lineno) if rest else None)
 
 
+# Commands after which the client's next move depends on more than the reply code: a
+# difference in their arguments still stops the mock.
+_FLOW_VERBS = frozenset({"AUTH", "BDAT", "STARTTLS"})
+
+
+def _same_command(recorded: str, got: str) -> bool:
+    """True if ``got`` is the recorded command with other arguments: the same verb, one
+    whose arguments do not change what the client does next (not DATA/BDAT/AUTH/STARTTLS,
+    and not a line that is no command, such as an AUTH answer)."""
+    verb = recorded.split(" ", 1)[0].upper()
+    if not verb.isascii() or not verb.isalpha() or verb in _FLOW_VERBS:
+        return False
+    return got.split(" ", 1)[0].upper() == verb
+
+
 def _has_bytes(step: Send) -> bool:
     """A body with exact bytes (``->>``) in it is read as it is written, not as lines."""
     return any(isinstance(e, ClientBytes | ElidedBytes) for e in step.lines)
@@ -688,6 +910,14 @@ def tls_words(exc: BaseException) -> str:
 class MockServer:
     """Serves ``transcript``'s server side on ``host``:``port`` (0: any; see ``.port``).
 
+    The Nth accepted connection walks the transcript's Nth connection (after the last, the
+    first again); a transcript with one connection serves it to every client. A transcript
+    whose connections are all implicit TLS is served with TLS on ``port``; one that mixes
+    implicit-TLS and plain/STARTTLS connections needs two listeners: plain on ``port``,
+    TLS on ``tls_port`` (None or 0: any free port; see ``.tls_port``, which is ``port`` for
+    an all-implicit transcript and None for one without implicit TLS). A client that comes
+    to the other listener than its connection's kind gets an error result.
+
     ``ssl_context`` (server side) is required when the transcript uses TLS. ``timeout`` bounds
     each wait for the client (None: no bound). With ``env`` (variables), secrets that can be
     resolved from it are checked and wrong credentials get ``535``; without, any are taken.
@@ -707,6 +937,7 @@ class MockServer:
         max_connections: int | None = None,
         on_result: Callable[[MockResult], None] | None = None,
         env: Mapping[str, str] | None = None,
+        tls_port: int | None = None,
     ) -> None:
         if ssl_context is None and needs_tls(transcript):
             raise ValueError("this transcript uses TLS: the mock needs an ssl_context")
@@ -722,12 +953,15 @@ class MockServer:
         self.max_connections = max_connections
         self.results: list[MockResult] = []
         self._on_result = on_result
-        self._plan = plan(transcript.steps())
-        self._implicit = implicit_tls(transcript)
+        self.connections = connections(transcript)
+        self._script = _script(transcript)
+        self._mixed = mixed_kinds(transcript)
+        self.tls_port: int | None = (tls_port or 0) if self._mixed else None
         self._source = None if transcript.source == "<string>" else transcript.source
-        numbers = [e.lineno for e in transcript.entries if e.lineno is not None]
-        self._last_lineno = max(numbers, default=None)
         self._server: asyncio.Server | None = None
+        self._tls_server: asyncio.Server | None = None
+        self.binding = port
+        """The port ``start()`` was binding last (the one named when it raises OSError)."""
         self._accepted = 0
         self._tasks: dict[asyncio.Task[None], _Client] = {}
         self._changed: asyncio.Condition | None = None
@@ -742,20 +976,40 @@ class MockServer:
         """Start listening; raises OSError if the address cannot be bound."""
         self._changed = asyncio.Condition()
         self._connected = asyncio.Event()
-        self._server = await serve_tcp(self.host, self.port, self._spawn)
+        self.binding = self.port
+        self._server = await serve_tcp(self.host, self.port,
+                                       lambda stream: self._spawn(stream, None))
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.tls_port is not None:
+            self.binding = self.tls_port
+            try:
+                self._tls_server = await serve_tcp(self.host, self.tls_port,
+                                                   lambda stream: self._spawn(stream, True))
+            except OSError:
+                self._server.close()
+                self._server = None
+                raise
+            self.tls_port = self._tls_server.sockets[0].getsockname()[1]
+        elif self.connections[0].implicit:
+            self.tls_port = self.port
+
+    def _close_listeners(self) -> None:
+        for server in (self._server, self._tls_server):
+            if server is not None:
+                server.close()
 
     async def stop(self) -> None:
         """Stop listening; connections still in progress end with an error result."""
-        server, self._server = self._server, None
-        if server is not None:
+        servers = [s for s in (self._server, self._tls_server) if s is not None]
+        self._server = self._tls_server = None
+        for server in servers:
             server.close()
         for task, conn in list(self._tasks.items()):
             conn.abort()
             task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        if server is not None:
+        for server in servers:
             await server.wait_closed()
 
     async def connected(self) -> None:
@@ -782,7 +1036,9 @@ class MockServer:
     ) -> None:
         await self.stop()
 
-    def _spawn(self, stream: AsyncioStream) -> None:
+    def _spawn(self, stream: AsyncioStream, tls_listener: bool | None) -> None:
+        """``tls_listener``: True for the implicit-TLS listener of a mixed transcript, None
+        for the one listener of a transcript of one kind (or the plain one of a mixed)."""
         self._accepted += 1
         if self._connected is not None:
             self._connected.set()
@@ -792,14 +1048,35 @@ class MockServer:
             return
         conn = _Client(stream)
         if limit is not None and self._accepted >= limit:
-            self._server.close()
-        task = asyncio.get_running_loop().create_task(self._serve(conn, self._accepted))
+            self._close_listeners()
+        task = asyncio.get_running_loop().create_task(
+            self._serve(conn, self._accepted, bool(tls_listener)))
         self._tasks[task] = conn
         task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
-    async def _serve(self, conn: _Client, number: int) -> None:
+    def _wrong_port(self, block: Connection, tls_listener: bool) -> str | None:
+        """Why a connection of a mixed transcript came to the wrong listener, or None."""
+        if not self._mixed or block.implicit == tls_listener:
+            return None
+        came, wanted = ((f"implicit-TLS port {self.tls_port}", f"port {self.port}")
+                        if tls_listener else
+                        (f"port {self.port}", f"implicit-TLS port {self.tls_port}"))
+        where = f" (line {block.lineno})" if block.lineno is not None else ""
+        return (f"the transcript's connection {block.number}{where} is {block.kind}: the "
+                f"client connected to {came} instead of {wanted}")
+
+    async def _serve(self, conn: _Client, number: int, tls_listener: bool) -> None:
         peer = conn.peer
-        session = _Session(self, conn)
+        block = self.connections[(number - 1) % len(self.connections)]
+        wrong = self._wrong_port(block, tls_listener)
+        if wrong is not None:
+            await conn.close()
+            self._record(MockResult(number, peer, error=wrong))
+            assert self._changed is not None
+            async with self._changed:
+                self._changed.notify_all()
+            return
+        session = _Session(self, conn, block)
         try:
             found, error = await session.run()
         except asyncio.CancelledError:
@@ -809,7 +1086,7 @@ class MockServer:
                                     tuple(found[1:])))
             raise
         self._record(MockResult(number, peer, found[0] if found else None, error,
-                                tuple(found[1:])))
+                                tuple(found[1:]), session.dropped))
         assert self._changed is not None
         async with self._changed:
             self._changed.notify_all()

@@ -164,11 +164,12 @@ def test_the_documented_example_serves_smtplib(
     assert only(results).ok, only(results).render()
 
 
-def test_a_client_that_deviates_gets_421_and_the_report_names_the_line(
+def test_a_client_that_sends_another_command_gets_421_and_the_report_names_the_line(
     server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
 ) -> None:
-    deviating = "RCPT TO:<bob@smtpshell.test>"  # sent as written: smtplib's own spelling
-    # of RCPT differs between Python versions ("rcpt TO:" before 3.13, "rcpt to:" from 3.13)
+    """Another verb than the transcript's (here VRFY for RCPT): the recorded replies cannot
+    fit what the client does next, so the mock answers 421 and stops."""
+    deviating = "VRFY <bob@smtpshell.test>"
 
     def client(port: int) -> tuple[int, bytes]:
         with smtplib.SMTP("127.0.0.1", port, local_hostname="client.test", timeout=30) as s:
@@ -187,6 +188,34 @@ def test_a_client_that_deviates_gets_421_and_the_report_names_the_line(
     assert f"MISMATCH\n  mock.smtp:{RCPT_LINE}: text differs\n" in report
     assert f"  -   {RCPT_LINE} ~> RCPT TO:<alice@smtpshell.test>" in report
     assert f"  +      ~> {deviating}" in report.splitlines()  # as the client sent it
+
+
+def test_differing_arguments_are_all_reported_and_the_client_goes_on(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """Another EHLO name and another recipient: the mock answers each as recorded and
+    goes on, so one run reports both (and the message still gets its 250)."""
+    def client(port: int) -> tuple[int, int, dict[str, tuple[int, bytes]]]:
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="other.test", timeout=30) as s:
+            s.starttls(context=client_ctx)
+            s.login("demo", "secret")
+            refused = s.sendmail("demo@smtpshell.test", ["bob@smtpshell.test"], MESSAGE)
+            assert s.sock is not None
+            return s.ehlo_resp is not None, s.does_esmtp, refused
+
+    (_, _, refused), results = serve(STARTTLS_SESSION, client, ssl_context=server_ctx)
+    assert refused == {}
+    result = only(results)
+    assert [m.lineno for m in result.mismatches] == [
+        lineno_of(STARTTLS_SESSION, "-> EHLO client.test"),
+        lineno_of(STARTTLS_SESSION, "~> EHLO client.test"),
+        RCPT_LINE]
+    assert result.error is None
+    report = result.render()
+    assert "MISMATCH (3 differences)" in report
+    assert "+      -> ehlo other.test" in report
+    assert "+      ~> ehlo other.test" in report
+    assert re.search(r"\+      ~> rcpt (TO|to):<bob@smtpshell\.test>", report)
 
 
 def test_implicit_tls_with_smtp_ssl(server_ctx: ssl.SSLContext,
@@ -618,15 +647,19 @@ def test_mock_main_once_exits_0_for_a_client_that_follows(session_file: Path,
 def test_mock_main_once_exits_1_for_a_client_that_deviates(session_file: Path) -> None:
     def client(port: int) -> None:
         # default certificate; its temporary CA file is named in the banner
-        with smtplib.SMTP("127.0.0.1", port, local_hostname="other.test", timeout=30) as s:
-            assert s.ehlo()[0] == 421
+        s = smtplib.SMTP("127.0.0.1", port, local_hostname="other.test", timeout=30)
+        assert s.ehlo()[0] == 250  # another name: noted, answered as recorded
+        assert s.docmd("QUIT")[0] == 421  # where the transcript has STARTTLS
+        s.close()
 
     status, out, err = run_main([str(session_file), "--once", "--port", "0"], client)
     assert (status, err) == (1, "")
-    assert "MISMATCH" in out
+    assert "MISMATCH (2 differences)" in out
     assert f"{session_file}:{lineno_of(STARTTLS_SESSION, '-> EHLO client.test')}: text differs" \
         in out
     assert "+      -> ehlo other.test" in out
+    assert f"{session_file}:{lineno_of(STARTTLS_SESSION, '-> STARTTLS')}: text differs" in out
+    assert "+      -> QUIT" in out
 
 
 def test_mock_main_rejects_a_bad_transcript_in_one_line(tmp_path: Path) -> None:
@@ -994,3 +1027,136 @@ def test_the_guides_exim_example_replays_against_the_mock_serving_it(tmp_path: P
     assert status == 0 and "1 passed, 0 failed" in out, out
     result = only(results)
     assert result.ok, result.render()
+
+
+# --------------------------------------------------------------------------- several connections
+
+TWO_CONNECTIONS = Path(__file__).resolve().parents[2] / "transcripts" / "two-connections.smtp"
+
+
+def serve_two(text: str | Transcript, client: Callable[[int, int | None], T], *,
+              ssl_context: ssl.SSLContext | None, connections: int = 2,
+              **options: Any) -> tuple[T, list[MockResult], MockServer]:
+    """Like ``serve``, for a transcript with several connections: ``client(port, tls_port)``."""
+    transcript = parse(text, source="mock.smtp") if isinstance(text, str) else text
+
+    async def main() -> tuple[T, list[MockResult], MockServer]:
+        async with MockServer(transcript, ssl_context=ssl_context, **options) as srv:
+            outcome = await asyncio.to_thread(client, srv.port, srv.tls_port)
+            return outcome, await srv.wait(connections), srv
+
+    return asyncio.run(main())
+
+
+def two_connection_client(client_ctx: ssl.SSLContext, *, second_rcpt: str = "bob@example.org"
+                          ) -> Callable[[int, int | None], list[int]]:
+    """What the recorded sample did: STARTTLS, a recipient checked, RSET, QUIT; then implicit
+    TLS (SMTP_SSL) and the message."""
+    def client(port: int, tls_port: int | None) -> list[int]:
+        assert tls_port is not None and tls_port != port
+        codes = []
+        with smtplib.SMTP("127.0.0.1", port, local_hostname="client.smtpshell.test",
+                          timeout=30) as s:
+            codes.append(s.starttls(context=client_ctx)[0])
+            s.ehlo()
+            codes.append(s.mail("alice@example.org")[0])
+            codes.append(s.rcpt("bob@example.org")[0])
+            codes.append(s.rset()[0])
+        with smtplib.SMTP_SSL("127.0.0.1", tls_port, local_hostname="client.smtpshell.test",
+                              context=client_ctx, timeout=30) as s:
+            refused = s.sendmail("alice@example.org", [second_rcpt],
+                                 "Subject: second connection\r\n\r\nHello again.\r\n")
+            codes.append(len(refused))
+        return codes
+
+    return client
+
+
+def test_two_connections_starttls_then_implicit_tls_with_smtplib(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    """The recorded sample: connection 1 (STARTTLS) on the plain port, connection 2
+    (implicit TLS) on the TLS port, each walking its own block of the transcript."""
+    transcript = parse(TWO_CONNECTIONS.read_text(), source="two-connections.smtp")
+    codes, results, srv = serve_two(transcript, two_connection_client(client_ctx),
+                                    ssl_context=server_ctx)
+    assert codes == [220, 250, 250, 250, 0]
+    assert [r.number for r in results] == [1, 2]
+    assert all(r.ok for r in results), "\n".join(r.render() for r in results)
+    assert [(c.number, c.implicit) for c in srv.connections] == [(1, False), (2, True)]
+
+
+def test_a_difference_in_the_second_connection_names_its_line(
+    server_ctx: ssl.SSLContext, client_ctx: ssl.SSLContext
+) -> None:
+    text = TWO_CONNECTIONS.read_text()
+    transcript = parse(text, source="two-connections.smtp")
+    _, results, _ = serve_two(
+        transcript, two_connection_client(client_ctx, second_rcpt="carol@example.org"),
+        ssl_context=server_ctx)
+    first, second = results
+    assert first.ok
+    rcpt = [i for i, line in enumerate(text.splitlines(), 1)
+            if line == "~> RCPT TO:<bob@example.org>"]
+    assert second.mismatch is not None and second.mismatch.lineno == rcpt[1]
+    assert "+      ~> rcpt" in second.render() and "carol@example.org" in second.render()
+
+
+def test_a_client_at_the_wrong_port_for_its_connection_is_an_error(
+    server_ctx: ssl.SSLContext,
+) -> None:
+    """Connection 1 of the sample is STARTTLS: coming to the implicit-TLS port first is an
+    error result that names both ports, and the connection is closed."""
+    transcript = parse(TWO_CONNECTIONS.read_text(), source="two-connections.smtp")
+
+    def client(port: int, tls_port: int | None) -> bytes:
+        assert tls_port is not None
+        with socket.create_connection(("127.0.0.1", tls_port), timeout=30) as sock:
+            return sock.recv(100)
+
+    got, results, srv = serve_two(transcript, client, ssl_context=server_ctx, connections=1)
+    assert got == b""
+    assert only(results).error == (
+        f"the transcript's connection 1 (line 8) is plain/STARTTLS: the client connected to "
+        f"implicit-TLS port {srv.tls_port} instead of port {srv.port}")
+
+
+def test_a_one_connection_transcript_serves_every_client_and_has_no_tls_port() -> None:
+    def client(port: int, tls_port: int | None) -> list[int]:
+        assert tls_port is None
+        codes = []
+        for _ in range(2):
+            with smtplib.SMTP("127.0.0.1", port, timeout=30) as s:
+                codes.append(s.noop()[0])
+        return codes
+
+    text = "# smtpshell transcript v1\n\n<- 220 hi\n-> NOOP\n<- 250 ok\n-> QUIT\n<- 221 bye\n"
+    codes, results, _ = serve_two(text, client, ssl_context=None)
+    assert codes == [250, 250] and all(r.ok for r in results)
+
+
+def test_mock_main_serves_a_mixed_transcript_on_two_ports(tmp_path: Path) -> None:
+    """``smtpshell mock --once`` with --tls-port: the banner names both ports, smtplib and
+    SMTP_SSL follow the sample's two connections, exit 0 after the second."""
+    path = tmp_path / "two.smtp"
+    path.write_text(TWO_CONNECTIONS.read_text())
+    ca_file = tmp_path / "ca.pem"
+    out, err = _Out(), io.StringIO()
+    box: dict[str, int] = {}
+    argv = [str(path), "--once", "--port", "0", "--tls-port", "0", "--ca-out", str(ca_file),
+            "--timeout", "30"]
+    thread = threading.Thread(target=lambda: box.setdefault("status", mock_main(argv, out, err)))
+    thread.start()
+    try:
+        assert out.ready.wait(60), err.getvalue()
+        found = re.search(r" on 127\.0\.0\.1:(\d+) \(plain/STARTTLS\) and "
+                          r"127\.0\.0\.1:(\d+) \(implicit TLS\)", out.text())
+        assert found is not None, out.text()
+        ctx = ssl.create_default_context(cafile=str(ca_file))
+        codes = two_connection_client(ctx)(int(found[1]), int(found[2]))
+    finally:
+        thread.join(60)
+    assert codes == [220, 250, 250, 250, 0]
+    assert (box["status"], err.getvalue()) == (0, ""), out.text()
+    assert "waiting for one client: 2 connections (--once)" in out.text()
+    assert out.text().count(": ok, the client followed the transcript") == 2
