@@ -43,7 +43,13 @@ UDP_PAYLOAD = 1232  # the EDNS buffer size of DNS flag day 2020
 
 
 class DnsError(Exception):
-    """A DNS query that got no usable answer; ``str(e)`` is one line."""
+    """A DNS query that got no usable answer; ``str(e)`` is one line. ``kind`` says which:
+    "timeout", "unreachable", "rcode" (SERVFAIL, REFUSED…), "malformed", "name" (not a
+    domain name), "config" (no system resolver)."""
+
+    def __init__(self, message: str, kind: str = "rcode") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -102,10 +108,11 @@ def _system_servers() -> list[tuple[str, int]]:
     try:
         system = dns.resolver.Resolver(configure=True)
     except dns.exception.DNSException as exc:
-        raise DnsError(f"no system resolver configured ({exc}); give one with --resolver") from None
+        raise DnsError(f"no system resolver configured ({exc}); give one with --resolver",
+                       "config") from None
     servers = [(str(s), int(system.port)) for s in system.nameservers]
     if not servers:
-        raise DnsError("no system resolver configured; give one with --resolver")
+        raise DnsError("no system resolver configured; give one with --resolver", "config")
     return servers
 
 
@@ -114,7 +121,7 @@ def _to_name(name: str) -> dns.name.Name:
         return dns.name.from_text(name)
     except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
         detail = str(exc).rstrip(".") or type(exc).__name__
-        raise DnsError(f"not a domain name: {name!r} ({detail})") from None
+        raise DnsError(f"not a domain name: {name!r} ({detail})", "name") from None
 
 
 class Resolver:
@@ -194,18 +201,19 @@ class Resolver:
                         return self._tcp(query, server, where, shown)
                     except dns.exception.DNSException as exc:
                         raise DnsError(f"malformed DNS reply from {where} for {shown} "
-                                       f"({str(exc).rstrip('.')})") from None
+                                       f"({str(exc).rstrip('.')})", "malformed") from None
                     if query.is_response(response):
                         return response
                     # not ours (wrong id or question): keep waiting, as dig does
         except TimeoutError:
             raise DnsError(f"{where} did not answer within {self.timeout:g}s "
-                           f"(asking {shown})") from None
+                           f"(asking {shown})", "timeout") from None
         except ConnectionRefusedError:
             raise DnsError(f"{where} refused the query: nothing listens there "
-                           f"(asking {shown})") from None
+                           f"(asking {shown})", "unreachable") from None
         except OSError as exc:
-            raise DnsError(f"cannot ask {where}: {exc.strerror or exc} (asking {shown})") from None
+            raise DnsError(f"cannot ask {where}: {exc.strerror or exc} (asking {shown})",
+                           "unreachable") from None
 
     def _tcp(self, query: dns.message.Message, server: tuple[str, int], where: str,
              shown: str) -> dns.message.Message:
@@ -213,19 +221,19 @@ class Resolver:
             response = dns.query.tcp(query, server[0], timeout=self.timeout, port=server[1])
         except dns.exception.Timeout:
             raise DnsError(f"{where} did not answer over TCP within {self.timeout:g}s "
-                           f"(asking {shown}; the UDP answer was truncated)") from None
+                           f"(asking {shown}; the UDP answer was truncated)", "timeout") from None
         except ConnectionRefusedError:
             raise DnsError(f"{where} refused a TCP connection (asking {shown}; the UDP "
-                           "answer was truncated)") from None
+                           "answer was truncated)", "unreachable") from None
         except EOFError:
             raise DnsError(f"{where} closed the TCP connection without an answer "
-                           f"(asking {shown})") from None
+                           f"(asking {shown})", "malformed") from None
         except OSError as exc:
             raise DnsError(f"cannot ask {where} over TCP: {exc.strerror or exc} "
-                           f"(asking {shown})") from None
+                           f"(asking {shown})", "unreachable") from None
         except dns.exception.DNSException as exc:
             raise DnsError(f"bad DNS reply over TCP from {where} for {shown} "
-                           f"({str(exc).rstrip('.')})") from None
+                           f"({str(exc).rstrip('.')})", "malformed") from None
         return response
 
 

@@ -18,6 +18,13 @@ from .dnsclient import Answer, DnsError, Resolver
 
 __all__ = ["MxHost", "MxResult", "lookup_mx"]
 
+MAX_HOSTS = 10
+"""MX hosts whose addresses are looked up; the others are listed, not resolved (a hostile
+answer can hold thousands of MX records; Postfix tries at most 5 addresses)."""
+MAX_TIMEOUTS = 2
+"""After this many address queries that got no answer in time, the remaining hosts are not
+looked up: a resolver that stopped answering would otherwise cost two timeouts per host."""
+
 EQUAL_PREFERENCES = ("equal preferences are tried in name order here, so each run tries the "
                      "same host (RFC 5321 §5.1 asks senders to pick among them at random)")
 
@@ -77,10 +84,13 @@ class MxResult:
         return tuple(h for h in self.hosts if h.addresses)
 
 
-def host_addresses(resolver: Resolver, name: str) -> tuple[tuple[str, ...], str | None, bool]:
+def host_addresses(resolver: Resolver, name: str,
+                   timeouts: list[DnsError] | None = None,
+                   ) -> tuple[tuple[str, ...], str | None, bool]:
     """A then AAAA of ``name``: (addresses, None, validated) or ((), why not, validated).
     A DNS failure of one type is the error only when the other type gave nothing either;
-    validated: both answers came, with AD."""
+    validated: both answers came, with AD. Queries that timed out are added to
+    ``timeouts``."""
     addresses: list[str] = []
     errors: list[str] = []
     nxdomain = False
@@ -91,6 +101,8 @@ def host_addresses(resolver: Resolver, name: str) -> tuple[tuple[str, ...], str 
         except DnsError as exc:
             errors.append(str(exc))
             validated = False
+            if exc.kind == "timeout" and timeouts is not None:
+                timeouts.append(exc)
             continue
         nxdomain = nxdomain or answer.nxdomain
         validated = validated and answer.validated
@@ -136,11 +148,22 @@ def lookup_mx(resolver: Resolver, domain: str) -> MxResult:
         notes.append("a null MX (\".\") stands among other MX records, which RFC 7505 §3 "
                      "forbids; it is left out and the other hosts are used")
     hosts: list[MxHost] = []
+    timeouts: list[DnsError] = []
     for record in records:
         if record.exchange.to_text() == ".":
             continue
         name = record.exchange.to_text(omit_final_dot=True)
-        addresses, error, signed = host_addresses(resolver, record.exchange.to_text())
-        hosts.append(MxHost(name, int(record.preference), addresses, error, signed))
+        preference = int(record.preference)
+        if len(hosts) >= MAX_HOSTS:
+            hosts.append(MxHost(name, preference, (), f"not looked up: only the first "
+                                f"{MAX_HOSTS} MX hosts are"))
+            continue
+        if len(timeouts) >= MAX_TIMEOUTS:
+            hosts.append(MxHost(name, preference, (), "not looked up: the resolver did not "
+                                f"answer {len(timeouts)} address queries in time"))
+            continue
+        addresses, error, signed = host_addresses(resolver, record.exchange.to_text(),
+                                                  timeouts)
+        hosts.append(MxHost(name, preference, addresses, error, signed))
     return MxResult(shown, tuple(hosts), implicit=False, null_mx=False,
                     validated=answer.validated, notes=tuple(notes))

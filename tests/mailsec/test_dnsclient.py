@@ -117,6 +117,7 @@ def test_failures_are_one_line(dns_server: DnsServer, mark: str, says: str) -> N
         resolver(dns_server).query("bad.example.", "A")
     assert says in str(caught.value)
     assert "\n" not in str(caught.value)
+    assert caught.value.kind == ("malformed" if mark == "garbage" else "rcode")
 
 
 def test_a_silent_server_is_a_timeout_in_one_line(dns_server: DnsServer) -> None:
@@ -125,6 +126,7 @@ def test_a_silent_server_is_a_timeout_in_one_line(dns_server: DnsServer) -> None
         resolver(dns_server, timeout=0.2).query("quiet.example.", "MX")
     assert str(caught.value) == (f"{dns_server.spec} did not answer within 0.2s "
                                  "(asking quiet.example. MX)")
+    assert caught.value.kind == "timeout"
 
 
 def test_silence_over_tcp_after_truncation_is_a_timeout_too(dns_server: DnsServer) -> None:
@@ -148,6 +150,7 @@ def test_an_unreachable_resolver_is_one_line_at_once() -> None:
         Resolver(("127.0.0.1", port), timeout=30).query("example.", "MX")
     assert str(caught.value) == (f"127.0.0.1:{port} refused the query: nothing listens there "
                                  "(asking example. MX)")
+    assert caught.value.kind == "unreachable"
 
 
 @pytest.mark.parametrize("name", ["a..example", "x" * 64 + ".example", "-" * 300])
@@ -155,6 +158,7 @@ def test_a_name_that_is_no_domain_name_is_one_line(dns_server: DnsServer, name: 
     with pytest.raises(DnsError) as caught:
         resolver(dns_server).query(name, "A")
     assert str(caught.value).startswith("not a domain name: ")
+    assert caught.value.kind == "name"
     assert dns_server.queries == []
 
 

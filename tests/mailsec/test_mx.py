@@ -148,3 +148,29 @@ def test_a_host_name_with_control_characters_is_shown_escaped(dns_server: DnsSer
         shown = for_terminal(line)
         assert "\x1b" not in shown and "\u202e" not in shown
     assert any("mx\\027[2J" in for_terminal(line) for line in result.lines())
+
+
+def test_at_most_ten_hosts_are_looked_up(dns_server: DnsServer) -> None:
+    dns_server.add("\n".join(f"many.example. MX {n} mx{n:02d}.example.\n"
+                             f"mx{n:02d}.example. A 192.0.2.{n}" for n in range(1, 13)))
+    result = lookup_mx(resolver(dns_server), "many.example")
+    assert [h.addresses for h in result.hosts[:10]] == [(f"192.0.2.{n}",) for n in range(1, 11)]
+    assert [(h.name, h.error) for h in result.hosts[10:]] == [
+        (f"mx{n}.example", "not looked up: only the first 10 MX hosts are") for n in (11, 12)]
+    assert {q[0] for q in dns_server.queries} >= {"mx10.example."}
+    assert not {q[0] for q in dns_server.queries} & {"mx11.example.", "mx12.example."}
+
+
+def test_a_resolver_that_stops_answering_costs_two_timeouts_not_two_per_host(
+        dns_server: DnsServer) -> None:
+    dns_server.add("slow.example. MX 10 mx1.slow.example.\nslow.example. MX 20 mx2.slow.example."
+                   "\nslow.example. MX 30 mx3.slow.example.")
+    for n in (1, 2, 3):
+        dns_server.silent.add(f"mx{n}.slow.example.")
+    result = lookup_mx(Resolver(dns_server.address, timeout=0.1), "slow.example")
+    first, second, third = result.hosts
+    assert first.error is not None and "did not answer within 0.1s" in first.error
+    assert second.error == third.error == ("not looked up: the resolver did not answer 2 "
+                                           "address queries in time")
+    assert [q[0] for q in dns_server.queries] == ["slow.example.", "mx1.slow.example.",
+                                                  "mx1.slow.example."]
