@@ -269,7 +269,12 @@ def _error(source: str, message: str) -> ReplayResult:
 class SmtpMock:
     """A transcript served by the mock on 127.0.0.1 for one test: point the client under test
     at ``host``:``port``; trust ``cafile`` (or use ``client_context()``) when the transcript
-    has STARTTLS or implicit TLS. The test fails at its end if the client did not follow."""
+    has STARTTLS or implicit TLS. A transcript with several ``== connect`` is served one
+    connection per block, in order; when it mixes implicit TLS with plain/STARTTLS
+    connections, the implicit-TLS ones are served on ``tls_port`` (``port`` serves the
+    others; for an all-implicit transcript both are the same port, for one without
+    implicit TLS ``tls_port`` is None). The test fails at its end if the client did not
+    follow."""
 
     def __init__(self, server: MockServer, cafile: Path | None, connections: int,
                  timeout: float) -> None:
@@ -294,6 +299,11 @@ class SmtpMock:
     @property
     def port(self) -> int:
         return self.server.port
+
+    @property
+    def tls_port(self) -> int | None:
+        """The port of the transcript's implicit-TLS connections (see the class)."""
+        return self.server.tls_port
 
     @property
     def address(self) -> tuple[str, int]:
@@ -376,7 +386,9 @@ def smtp_mock(
 ) -> Iterator[Callable[..., SmtpMock]]:
     """``smtp_mock("welcome.smtp")`` serves that transcript (a path relative to the test
     file's folder) on 127.0.0.1 and returns an :class:`SmtpMock` with ``host``, ``port``
-    and ``cafile``. Keywords: ``connections`` (how many the client makes, default 1),
+    and ``cafile`` (and ``tls_port`` for the implicit-TLS connections of a transcript that
+    mixes kinds). Keywords: ``connections`` (how many the client makes, default one per
+    ``== connect`` of the transcript),
     ``timeout`` (seconds to wait for the client, default 10), ``env`` (variables for the
     transcript's secrets, default ``os.environ``: a secret whose variable is set is
     checked, and a wrong password gets ``535``). At the end of the test, the test fails
@@ -384,9 +396,10 @@ def smtp_mock(
     started: list[SmtpMock] = []
     request.node.stash[_MOCKS] = started
 
-    def start(transcript: str | os.PathLike[str], *, connections: int = 1,
+    def start(transcript: str | os.PathLike[str], *, connections: int | None = None,
               timeout: float = 10.0, env: Mapping[str, str] | None = None) -> SmtpMock:
         from .transcript.mock import MockServer, needs_tls
+        from .transcript.mock import connections as served
         from .transcript.model import TranscriptError
         from .transcript.syntax import load
 
@@ -397,12 +410,13 @@ def smtp_mock(
             loaded = load(path)
             context, cafile = (_mock_tls(request.config, tmp_path_factory)
                                if needs_tls(loaded) else (None, None))
+            count = len(served(loaded)) if connections is None else connections
             server = MockServer(loaded, "127.0.0.1", 0, ssl_context=context, timeout=timeout,
-                                max_connections=connections,
+                                max_connections=count,
                                 env=dict(os.environ if env is None else env))
         except (TranscriptError, ValueError) as exc:
             pytest.fail(f"smtp_mock: {exc}", pytrace=False)
-        mock = SmtpMock(server, cafile, connections, timeout)
+        mock = SmtpMock(server, cafile, count, timeout)
         started.append(mock)
         return mock
 

@@ -303,3 +303,42 @@ def test_the_guides_transcript_serves_msmtp_unchanged(pytester: pytest.Pytester)
     (pytester.path / "tests" / "test_msmtp.py").write_text(MSMTP_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
     result.assert_outcomes(passed=1)
+
+
+def test_smtp_mock_serves_a_transcript_with_two_connections_of_two_kinds(
+    pytester: pytest.Pytester,
+) -> None:
+    """The recorded two-connection sample (STARTTLS, then implicit TLS): ``port`` for the
+    first, ``tls_port`` for the second; a client that stops after the first fails the test
+    with the count."""
+    copy_samples(pytester, "two-connections.smtp")
+    pytester.makepyfile(test_two="""
+        import smtplib
+
+        def first(server):
+            with smtplib.SMTP(server.host, server.port,
+                              local_hostname="client.smtpshell.test") as s:
+                s.starttls(context=server.client_context())
+                s.ehlo()
+                s.mail("alice@example.org")
+                s.rcpt("bob@example.org")
+                s.rset()
+
+        def test_both(smtp_mock):
+            server = smtp_mock("transcripts/two-connections.smtp")
+            assert server.tls_port not in (None, server.port)
+            first(server)
+            with smtplib.SMTP_SSL(server.host, server.tls_port,
+                                  local_hostname="client.smtpshell.test",
+                                  context=server.client_context()) as s:
+                s.sendmail("alice@example.org", ["bob@example.org"],
+                           "Subject: second connection\\r\\n\\r\\nHello again.\\r\\n")
+
+        def test_only_the_first(smtp_mock):
+            server = smtp_mock("transcripts/two-connections.smtp", timeout=2)
+            first(server)
+    """)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_two.py")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*the client made 1 connection(s) to the mock, the test expects 2*"])
