@@ -116,12 +116,22 @@ def _system_servers() -> list[tuple[str, int]]:
     return servers
 
 
+def shorten(text: str, limit: int = 80) -> str:
+    """``text`` quoted, cut in the middle when longer than ``limit`` (an error stays one
+    readable line)."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit // 2]!r}…{text[-limit // 4:]!r} ({len(text)} characters)"
+
+
 def _to_name(name: str) -> dns.name.Name:
+    if not name.strip("."):
+        raise DnsError(f"not a domain name: {name!r} (empty)", "name")
     try:
         return dns.name.from_text(name)
     except (dns.exception.DNSException, UnicodeError, ValueError) as exc:
         detail = str(exc).rstrip(".") or type(exc).__name__
-        raise DnsError(f"not a domain name: {name!r} ({detail})", "name") from None
+        raise DnsError(f"not a domain name: {shorten(name)} ({detail})", "name") from None
 
 
 class Resolver:

@@ -153,11 +153,13 @@ def test_an_unreachable_resolver_is_one_line_at_once() -> None:
     assert caught.value.kind == "unreachable"
 
 
-@pytest.mark.parametrize("name", ["a..example", "x" * 64 + ".example", "-" * 300])
+@pytest.mark.parametrize("name", ["a..example", "x" * 64 + ".example", "-" * 300, "", ".",
+                                  "\udcff.example"])
 def test_a_name_that_is_no_domain_name_is_one_line(dns_server: DnsServer, name: str) -> None:
     with pytest.raises(DnsError) as caught:
         resolver(dns_server).query(name, "A")
     assert str(caught.value).startswith("not a domain name: ")
+    assert len(str(caught.value)) < 200 and "\n" not in str(caught.value)
     assert caught.value.kind == "name"
     assert dns_server.queries == []
 
