@@ -16,6 +16,7 @@ from .codes import (
     SUBJECTS,
 )
 from .keywords import KEYWORDS
+from .mailsec import TOPICS
 
 __all__ = ["explain"]
 
@@ -95,6 +96,8 @@ def explain(query: str) -> list[str] | None:
     text = _DIRECTION.sub("", query.strip()).strip()
     if not text:
         return None
+    if text.upper() in TOPICS:  # DANE, TLSA, MTA-STS (issue 17)
+        return list(TOPICS[text.upper()])
     reply = parse_reply_line(text)  # the one reply-line grammar (protocol.replies)
     if reply is not None:
         return _explain_reply(str(reply.code), reply.text)

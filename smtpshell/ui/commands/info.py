@@ -18,7 +18,7 @@ SWITCHES = {
 
 
 @command("explain", "explain a reply code, an enhanced status code (RFC 3463) or an EHLO keyword",
-         args=(Arg("CODE|X.Y.Z|KEYWORD|REPLY", Kind.TOPIC),))
+         args=(Arg("CODE|X.Y.Z|KEYWORD|REPLY", Kind.TOPIC, words=("DANE", "MTA-STS", "TLSA")),))
 async def _explain(core: ShellCore, args: str) -> None:
     query = args.strip()
     if not query and core.last_replies:
