@@ -4,6 +4,7 @@ one connection."""
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 
 import pytest
@@ -210,7 +211,15 @@ def test_lookup_good_policy(dns_server: DnsServer, policy_server: PolicyServer,
 
 
 def test_lookup_resolves_the_policy_host_through_the_given_resolver(
-        dns_server: DnsServer, policy_server: PolicyServer, sts_cafile: str) -> None:
+        dns_server: DnsServer, policy_server: PolicyServer, sts_cafile: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    real = socket.getaddrinfo
+
+    def numeric_only(host: object, *args: object, **kwargs: object) -> object:
+        ipaddress.ip_address(str(host))  # a name here would go to the system's resolver
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(socket, "getaddrinfo", numeric_only)
     dns_server.add(TXT + "\nmta-sts.example.net. A 127.0.0.1")
     policy_server.policy(GOOD)
     url = policy_server.url(host="mta-sts.example.net")
