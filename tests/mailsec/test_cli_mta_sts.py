@@ -34,6 +34,7 @@ def world(tmp_path: Path, dns_server: DnsServer) -> Iterator[tuple[Sandbox, Poli
     with SandboxThread(config) as sb, PolicyServer(ca.issue_cert(f"mta-sts.{DOMAIN}")) as web:
         cafile = tmp_path / "both.pem"
         cafile.write_bytes(sb.ca_file.read_bytes() + ca.cert_pem.bytes())
+        ca.cert_pem.write_to_path(str(tmp_path / "policy-ca.pem"))  # the policy server's only
         dns_server.add(f"""
             {DOMAIN}.          MX  10 {MX_HOST}.
             {MX_HOST}.         A   127.0.0.1
@@ -103,3 +104,25 @@ def test_the_policy_fetch_uses_cafile(dns_server: DnsServer,
     assert web.handshake_failures >= 1 and not web.requests
     assert "no usable policy: certificate of the policy server mta-sts.example.test refused" in out
     assert "MTA-STS  nothing to enforce: no MTA-STS policy for example.test" in out
+
+
+def test_dane_takes_precedence_over_mta_sts(dns_server: DnsServer, tmp_path: Path,
+                                           world: tuple[Sandbox, PolicyServer, str]) -> None:
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    sb, web, _ = world
+    web.serve(Reply(body=policy("enforce", MX_HOST)))
+    leaf = x509.load_pem_x509_certificate((sb.workdir / "server.pem").read_bytes())
+    spki = leaf.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    dns_server.add(f"_{sb.port}._tcp.{MX_HOST}. TLSA 3 1 1 {hashlib.sha256(spki).hexdigest()}")
+    dns_server.signed.update({f"{DOMAIN}.", f"_{sb.port}._tcp.{MX_HOST}."})
+    # the sandbox's CA is not trusted: PKIX fails, so MTA-STS alone would refuse the host
+    status, out, err = run(["--mx", DOMAIN, str(sb.port), "--resolver", dns_server.spec,
+                            "--dane", "--mta-sts-url", web.url(), "--cafile",
+                            str(tmp_path / "policy-ca.pem")], "QUIT\n")
+    assert status is ExitStatus.OK, err + out
+    assert "verify   verified by DANE" in out
+    assert f"MTA-STS  not applied: DANE authenticated {MX_HOST} and takes precedence" in out

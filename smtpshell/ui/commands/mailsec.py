@@ -164,9 +164,19 @@ class PeerPolicy:
         chain = report.sent
         checks = []
         found = self.tlsa.get(_host_key(host))
+        dane_ok = False
         if found is not None:
-            checks.append(self._dane(host, found, chain))
-        if self.sts is not None:
+            dane = self._dane(host, found, chain)
+            dane_ok = dict(dane.fields).get("result") == "match"
+            checks.append(dane)
+        if self.sts is not None and dane_ok:
+            words = (f"not applied: DANE authenticated {host} and takes precedence"
+                     " (RFC 8461 §2)")
+            checks.append(MailCheck(
+                kind="mta-sts", lines=(f"MTA-STS {words}",), report_line=f"MTA-STS {words}",
+                fields=(("domain", self.sts.domain), ("host", host), ("result", "not-applied"),
+                        ("reason", "DANE authenticated the host"))))
+        elif self.sts is not None:
             checks.append(self._sts(host, report, chain))
         return checks
 
