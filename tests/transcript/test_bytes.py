@@ -162,7 +162,7 @@ def test_the_mock_reports_other_bytes_escaped(tmp_path: Path) -> None:
 def test_a_big_chunk_is_elided_and_replayed_as_filler_or_file(chunking: Sandbox,
                                                               tmp_path: Path) -> None:
     msg = tmp_path / "big.eml"
-    data = message(12000)  # about 300 KiB: a 256 KiB chunk, then the rest with LAST
+    data = b"Subject: big\r\n\r\n" + (b"y" * 98 + b"\r\n") * 2700  # 256 KiB, then 7 KiB LAST
     assert len(data) > 256 * 1024
     msg.write_bytes(data)
     path = tmp_path / "big.smtp"
@@ -190,26 +190,37 @@ def test_a_big_chunk_is_elided_and_replayed_as_filler_or_file(chunking: Sandbox,
     status, out = replay(chunking, path)
     assert status == 1 and "chunk1.bin does not match the elided bytes" in out
 
-    # the mock checks the size and sha256 of what the client sends there
-    def client(port: int) -> list[bytes]:
-        async def talk() -> list[bytes]:
+
+
+@pytest.mark.parametrize("same", [True, False])
+def test_the_mock_checks_elided_bytes_by_size_and_sha256(same: bool) -> None:
+    chunk = (b"y" * 98 + b"\r\n") * 2700
+    transcript = parse(f"# smtpshell transcript v2\n\n<- 220 mock\n-> BDAT {len(chunk)} LAST\n"
+                       f"== elided bytes={len(chunk)} sha256={hashlib.sha256(chunk).hexdigest()}"
+                       " tls=no\n<- 250 2.0.0 OK\n", source="big.smtp")
+    sent = chunk if same else chunk[:-3] + b"zz\n"
+
+    def client(port: int) -> bytes:
+        async def talk() -> bytes:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            replies = [await reader.readline()]
-            for command in ENVELOPE.splitlines():
-                writer.write(command.encode() + b"\r\n")
-                line = await reader.readline()
-                while line[3:4] == b"-":
-                    line = await reader.readline()
-                replies.append(line)
-            writer.write(b"BDAT %d\r\n" % (256 * 1024) + data[: 256 * 1024])
-            replies.append(await reader.readline())
+            await reader.readline()
+            writer.write(b"BDAT %d LAST\r\n" % len(chunk))
+            for i in range(0, len(sent), 50_000):  # in several writes
+                writer.write(sent[i : i + 50_000])
+                await writer.drain()
+            answer = await reader.readline()
             writer.close()
-            return replies
+            return answer
         return asyncio.run(talk())
 
-    replies, result = serve(transcript, client)
-    assert replies[-1] == b"250 2.0.0 262144 octets received\r\n"
-    assert not result.ok and "closed the connection" in result.render()  # not the bytes
+    answer, result = serve(transcript, client)
+    if same:
+        assert answer == b"250 2.0.0 OK\r\n" and result.ok, result.render()
+    else:
+        assert answer.startswith(b"421 ")
+        wrong = hashlib.sha256(sent).hexdigest()
+        assert "big.smtp:5: the bytes differ from the elided ones (sha256)" in result.render()
+        assert f"({len(chunk)} bytes, sha256={wrong})" in result.render()
 
 
 # --------------------------------------------------------------------------- /raw bytes
