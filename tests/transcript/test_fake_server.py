@@ -208,7 +208,7 @@ def test_replay_ignores_the_script_events_mid_reply() -> None:
     text = (SAMPLES / "mock-drop-mid-reply.smtp").read_text()
     steps = parse(text).steps()
     assert not any(isinstance(s, Event) and s.kind in ("pause", "split", "drop") for s in steps)
-    ehlo = [s for s in steps if isinstance(s, Expect) and s.code == 250][0]
+    ehlo = next(s for s in steps if isinstance(s, Expect) and s.code == 250)
     assert [line.text for line in ehlo.lines][-1] == "250 HELP" and ehlo.complete
 
 
