@@ -22,11 +22,14 @@ def add_server_arguments(p: argparse.ArgumentParser, port: int, tls_port: int) -
     p.add_argument("--port", type=port_number, default=port, help="plain/STARTTLS port")
     p.add_argument("--tls-port", type=port_number, default=tls_port, help="implicit TLS port")
     p.add_argument("--dir", metavar="DIR", help="where the CA, certificate and maildir go")
+    p.add_argument("--chunking", action="store_true",
+                   help="offer CHUNKING too: BDAT n [LAST] (RFC 3030)")
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     return SandboxConfig(host=args.host, port=args.port, tls_port=args.tls_port,
-                         workdir=Path(args.dir) if args.dir else None)
+                         workdir=Path(args.dir) if args.dir else None,
+                         chunking=bool(getattr(args, "chunking", False)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -61,6 +64,8 @@ def banner(sb: Sandbox) -> list[str]:
     lines.append(f"  test account      {sb.user} / {sb.password}")
     if not sb.lmtp:
         lines.append(f"    AUTH PLAIN, LOGIN, CRAM-MD5 ({tls_note})")
+    if sb.config.chunking and not sb.lmtp:
+        lines.append("  CHUNKING          on: BDAT n [LAST] (RFC 3030)")
     if sb.config.reject_recipients:
         lines.append(f"  rejected (550)    {', '.join(sb.config.reject_recipients)}")
     lines += [f"  maildir           {sb.maildir}", "Ready. Press Ctrl-C to stop."]

@@ -360,3 +360,38 @@ def test_the_bdat_sample_replays_and_is_served(chunking: Sandbox, tmp_path: Path
     (tmp_path / "m.eml").write_bytes(sent)
     ok, result = serve(transcript, client)
     assert ok and result.ok, result.render()
+
+
+# --------------------------------------------------------------------------- the sandbox's BDAT
+
+
+def test_sandbox_chunking_option_and_refusals(chunking: Sandbox) -> None:
+    from smtpshell.cli.sandbox import banner, build_parser, config_from_args
+
+    assert config_from_args(build_parser().parse_args(["--chunking"])).chunking
+    assert not config_from_args(build_parser().parse_args([])).chunking
+    assert "  CHUNKING          on: BDAT n [LAST] (RFC 3030)" in banner(chunking)
+
+    async def talk() -> list[bytes]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", chunking.port)
+        got = [await reader.readline()]
+        for data in (b"EHLO x\r\n", b"BDAT 5\r\nhello", b"BDAT five\r\n", b"NOOP\r\n",
+                     b"MAIL FROM:<a@b.test>\r\n", b"RCPT TO:<c@d.test>\r\n",
+                     b"BDAT 3\r\nab\n", b"RSET\r\n", b"QUIT\r\n"):
+            writer.write(data)
+            line = await reader.readline()
+            while line[3:4] == b"-":
+                got.append(line)
+                line = await reader.readline()
+            got.append(line)
+        writer.close()
+        return got
+
+    got = asyncio.run(talk())
+    assert b"250-CHUNKING\r\n" in got
+    assert got[-8:] == [
+        b"503 5.5.1 Error: need RCPT command\r\n",  # the 5 chunk bytes were read all the same
+        b"501 5.5.4 Syntax: BDAT size [LAST]\r\n",
+        b"250 OK\r\n", b"250 OK\r\n", b"250 2.1.5 OK\r\n",
+        b"250 2.0.0 3 octets received\r\n", b"250 OK\r\n", b"221 Bye\r\n"]
+    assert chunking.messages() == []  # RSET dropped the chunk
