@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import socket
 import ssl
+import threading
 
 import pytest
 import trustme
@@ -22,6 +24,7 @@ from smtpshell.mailsec.dane import (
     spki_der,
 )
 from smtpshell.mailsec.dnsclient import DnsError, Resolver
+from smtpshell.tls.certinfo import peer_chains
 from tests.mailsec.dnsserver import DnsServer
 
 HOST = "mx.example"
@@ -308,3 +311,56 @@ def test_tlsa_text(pki: Pki) -> None:
     long = Tlsa(3, 0, 0, pki.leaf_der)
     assert long.text() == f"3 0 0 {pki.leaf_der.hex()[:32]}… ({len(pki.leaf_der)} bytes)"
     assert Tlsa(2, 1, 2, b"\x00" * 64).describe() == "2 1 2 (DANE-TA SPKI SHA2-512)"
+
+
+# ---- a real handshake ---------------------------------------------------------------------
+
+
+def handshake_chain(leaf: trustme.LeafCert) -> tuple[bytes, ...]:
+    """The chain a TLS server on 127.0.0.1 sends, as the client reads it after the
+    handshake (no verification: DANE decides)."""
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    leaf.configure_cert(server_ctx)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+
+        def serve() -> None:
+            conn, _ = listener.accept()
+            try:
+                with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                    tls.recv(1)  # until the client closes
+            except OSError:  # the client may close without a TLS close_notify
+                conn.close()
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_ctx.check_hostname = False
+        client_ctx.verify_mode = ssl.CERT_NONE
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+                client_ctx.wrap_socket(raw, server_hostname=HOST) as tls:
+            sent = peer_chains(tls, verified=False).sent
+        thread.join(5)
+    return sent
+
+
+def test_the_chain_of_a_real_handshake(dns_server: DnsServer) -> None:
+    root = trustme.CA()
+    intermediate = root.create_child_ca()
+    leaf = intermediate.issue_cert(HOST)
+    sent = handshake_chain(leaf)
+    assert len(sent) == 2  # the server's certificate and the intermediate
+    leaf_der, intermediate_der = (der(p) for p in leaf.cert_chain_pems)
+    assert sent == (leaf_der, intermediate_der)
+    ee = publish(dns_server, f"3 1 1 {tlsa_hex(leaf_der, 1, 1)}")
+    assert check_chain(ee, sent, HOST).ok
+    dns_server.add(f"_25._tcp.ta.example. TLSA 2 1 1 {tlsa_hex(intermediate_der, 1, 1)}")
+    ta = publish(dns_server, host="ta.example")
+    verdict = check_chain(ta, sent, HOST)
+    assert verdict.ok and verdict.depth == 1, verdict.reason
+    # the root is not sent: its digest alone cannot anchor the chain (RFC 7671 §5.2.2 asks
+    # servers to send the anchor), the record holding the whole root can
+    dns_server.add(f"_25._tcp.root.example. TLSA 2 0 1 {tlsa_hex(der(root.cert_pem), 0, 1)}")
+    assert not check_chain(publish(dns_server, host="root.example"), sent, HOST).ok
+    dns_server.add(f"_25._tcp.full.example. TLSA 2 0 0 {der(root.cert_pem).hex()}")
+    assert check_chain(publish(dns_server, host="full.example"), sent, HOST).ok
