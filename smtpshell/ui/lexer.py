@@ -149,6 +149,8 @@ class SmtpLexer(RegexLexer):  # type: ignore[misc, unused-ignore]
                                                          Keyword.Pseudo), "args"),
             (r"^(target|recorded|tool|tls|description)(:)([^\n]*)",
              _bygroups(Name.Label, Punctuation, Comment.Preproc)),
+            # exact bytes (transcript v2): the arrow, then the bytes as one string
+            (r"^(~>>|->>)( )([^\n]*)", _bygroups(Comment.Special, Whitespace, String.Other)),
             (_ARROW, _bygroups(Comment.Special, Whitespace)),
             (r"(334)" + _CODE_SEP, _bygroups(ReplyIntermediate, _separator), "challenge"),
             (r"(354)( |(?=\n)|$)", _bygroups(ReplyIntermediate, _separator),

@@ -395,3 +395,14 @@ def test_sandbox_chunking_option_and_refusals(chunking: Sandbox) -> None:
         b"250 OK\r\n", b"250 OK\r\n", b"250 2.1.5 OK\r\n",
         b"250 2.0.0 3 octets received\r\n", b"250 OK\r\n", b"221 Bye\r\n"]
     assert chunking.messages() == []  # RSET dropped the chunk
+
+
+def test_show_highlights_bytes_entries_as_one_string() -> None:
+    from pygments.token import Comment, String
+
+    from smtpshell.ui.lexer import tokens
+
+    found = tokens("->> line 0 of\\r\\n\n~>> MAIL FROM:<x>\n")
+    assert found[0] == (Comment.Special, "->>")
+    assert found[2] == (String.Other, "line 0 of\\r\\n")
+    assert (String.Other, "MAIL FROM:<x>") in found  # bytes, not a command
