@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import smtplib
 import socket
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from smtpshell.context import Environment
 from smtpshell.sandbox import Sandbox
 from smtpshell.transcript.mock import MAX_PAUSE, MockResult, MockServer
 from smtpshell.transcript.model import Event, Expect
-from smtpshell.transcript.syntax import parse
+from smtpshell.transcript.syntax import dump, parse
 
 T = TypeVar("T")
 SAMPLES = Path(__file__).resolve().parents[2] / "transcripts"
@@ -278,3 +279,40 @@ def test_the_command_line_refuses_a_bad_event_in_one_escaped_line(tmp_path: Path
     assert err.count("\n") == 1 and err.startswith(f"smtpshell mock: {path}: line 3: ")
     assert "\x1b" not in err and "\x07" not in err
     assert "is not a number of seconds" in err
+
+
+# --------------------------------------------------------------------------- the spec's example
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "transcript-format.md"
+
+
+def spec_example() -> str:
+    section = DOC.read_text("utf-8").split("### The mock as a scriptable fake server", 1)[1]
+    block = re.search(r"^```transcript\n(.*?)^```$", section, re.S | re.M)
+    assert block is not None
+    return block[1]
+
+
+def test_the_spec_example_is_canonical_and_does_what_the_spec_says() -> None:
+    text = spec_example()
+    assert dump(parse(text)) == text
+
+    def impatient(port: int) -> str:
+        with pytest.raises(smtplib.SMTPServerDisconnected, match="timed out"):
+            smtplib.SMTP("127.0.0.1", port, timeout=0.05)
+        return "timed out"
+
+    assert serve(text, impatient)[0] == "timed out"
+
+    def patient(port: int) -> int:
+        s = smtplib.SMTP(local_hostname="client.smtpshell.test", timeout=10)
+        code, _ = s.connect("127.0.0.1", port)
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            s.ehlo()
+        s.close()
+        return code
+
+    code, result = serve(text, patient)
+    assert code == 220 and result.ok, result.render()
+    drop = lineno_of(text, "== drop after-bytes=6")
+    assert result.note == f"dropped the connection at line {drop}, as scripted"
