@@ -365,7 +365,7 @@ def test_the_pytest_example_passes_through_pytester(pytester: pytest.Pytester) -
     tests.mkdir()
     (tests / "welcome.smtp").write_text(block("welcome.smtp"))
     (tests / "test_welcome.py").write_text(block("test_welcome.py"))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", "tests")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-v", "tests")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*tests/test_welcome.py::test_welcome_mail PASSED*"])
 
