@@ -430,6 +430,9 @@ class _Session:
         self.steps: Sequence[Step] = block.plan
         self.implicit = block.implicit
         self.end = block.end
+        self.first = block.number == 1
+        """Script events before this connection's ``connect`` are its own (for later
+        connections they end the one before)."""
         self.script = server._script
         self.context = server.ssl_context
         self.timeout = server.timeout
@@ -479,7 +482,8 @@ class _Session:
                     continue
                 await self._receive(step)
             elif step.kind == "connect":
-                pass  # the start of this connection (its end is the next one's connect)
+                if self.first:  # before the file's first connect: at the start
+                    await self._scripted(step)
             else:
                 await self._scripted(step)
                 if step.kind == "tls":

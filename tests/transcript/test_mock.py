@@ -662,6 +662,37 @@ def test_mock_main_once_exits_1_for_a_client_that_deviates(session_file: Path) -
     assert "+      -> QUIT" in out
 
 
+def test_mock_main_reports_a_hostile_command_it_went_on_after_escaped(
+    session_file: Path,
+) -> None:
+    """An EHLO name with terminal escapes differs in its argument only: the mock goes on,
+    and the report of both differences reaches the terminal escaped."""
+    def client(port: int) -> None:
+        s = smtplib.SMTP("127.0.0.1", port, local_hostname="\x1b]0;pwned\x07\x1b[2J",
+                         timeout=30)
+        assert s.ehlo()[0] == 250
+        assert s.docmd("QUIT")[0] == 421
+        s.close()
+
+    status, out, err = run_main([str(session_file), "--once", "--port", "0"], client)
+    assert (status, err) == (1, "")
+    assert "MISMATCH (2 differences)" in out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "+      -> ehlo \\x1b]0;pwned\\x07\\x1b[2J" in out
+
+
+def test_a_drop_before_the_first_connect_applies_at_its_start() -> None:
+    text = ("# smtpshell transcript v1\n\n== drop\n== connect address=127.0.0.1:1\n"
+            "<- 220 hi\n")
+
+    def client(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+            return sock.recv(100)
+
+    got, results = serve(text, client)
+    assert got == b"" and only(results).ok and only(results).note is not None
+
+
 def test_mock_main_rejects_a_bad_transcript_in_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "bad.smtp"
     bad.write_text("# smtpshell transcript v1\n\n-> EHLO x\n<- 250 ok  ~bogus\n")
