@@ -135,7 +135,8 @@ class Recorder:
 
     def _record(self, event: SessionEvent) -> None:
         w = self.writer
-        if not (isinstance(event, Sent) and event.raw):
+        if isinstance(event, Reply | Connected | Closed | TlsEstablished | TlsFailed) or (
+                isinstance(event, Sent) and not event.raw):
             self._flush_raw()  # raw bytes left without a line end went out before this
         if isinstance(event, Connected):
             self._opaque = 0
