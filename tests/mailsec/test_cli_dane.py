@@ -137,6 +137,51 @@ def _expired_context(sandbox: Sandbox) -> object:
     return make
 
 
+def _intermediate_context(sandbox: Sandbox) -> object:
+    """The sandbox's certificate from an intermediate CA, which it sends with its own."""
+    def make(paths: object) -> ssl.SSLContext:
+        root = trustme.CA(organization_name="dane-ta root")
+        intermediate = root.create_child_ca()
+        cert = intermediate.issue_cert(MX_HOST, common_name=MX_HOST)
+        root.cert_pem.write_to_path(str(paths.ca_file))  # type: ignore[attr-defined]
+        cert.private_key_and_cert_chain_pem.write_to_path(
+            str(paths.server_pem))  # type: ignore[attr-defined]
+        os.chmod(paths.server_pem, 0o600)  # type: ignore[attr-defined]
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(str(paths.server_pem))  # type: ignore[attr-defined]
+        return context
+    return make
+
+
+def test_dane_ta_names_the_intermediate_the_server_sends(
+        dns_server: DnsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = SandboxConfig(port=0, tls_port=None, hostname=MX_HOST, workdir=tmp_path / "sb")
+    thread = SandboxThread(config)
+    monkeypatch.setattr(thread.sandbox, "_make_tls_context",
+                        _intermediate_context(thread.sandbox))
+    with thread as sb:
+        pems = (sb.workdir / "server.pem").read_bytes()
+        chain = x509.load_pem_x509_certificates(pems)
+        assert len(chain) == 2  # the leaf, then the intermediate
+        digest = hashlib.sha256(chain[1].public_bytes(Encoding.DER)).hexdigest()
+        zone(dns_server, sb, f"2 0 1 {digest}")
+        status, out, err, _ = dane_run(dns_server, sb, tmp_path)
+        assert status is ExitStatus.OK, err + out
+        assert "verify   verified by DANE: TLSA 2 0 1 (DANE-TA Cert SHA2-256)" in out
+        assert "as trust anchor" in out and f"valid for {MX_HOST}" in out
+        # the same anchor for another host name: the name check of DANE-TA refuses it
+        dns_server.add(f"""
+            other.test.                 MX   10 mail.other.test.
+            mail.other.test.            A    127.0.0.1
+            _{sb.port}._tcp.mail.other.test. TLSA 2 0 1 {digest}
+        """)
+        dns_server.signed.update({"other.test.", f"_{sb.port}._tcp.mail.other.test."})
+        status, out, err = run(["--mx", "other.test", str(sb.port), "--resolver",
+                                dns_server.spec, "--dane"], "QUIT\n", tmp_path)
+        assert status is ExitStatus.TLS, err + out
+        assert "x TLS failed: DANE" in out
+
+
 def test_an_expired_certificate_is_accepted_by_dane_ee(
         dns_server: DnsServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     config = SandboxConfig(port=0, tls_port=None, hostname=MX_HOST, workdir=tmp_path / "sb")
