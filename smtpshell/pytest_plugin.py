@@ -5,8 +5,9 @@ default ``transcripts``), or named on the command line, is one test, named after
 file, that replays the transcript.  The server comes from ``--smtpshell-server HOST:PORT``
 or the ini option ``smtpshell_server`` (for ``tls: implicit`` transcripts: from
 ``--smtpshell-tls-server`` or ``smtpshell_tls_server`` when given); when none is given,
-the built-in sandbox is started once per test process (so ``pytest -n auto`` gives each
-worker its own) and its CA is trusted and its password put in ``SMTPSHELL_PASSWORD``.
+the built-in sandbox (CHUNKING on) is started once per test process (so ``pytest -n auto``
+gives each worker its own) and its CA is trusted and its password put in
+``SMTPSHELL_PASSWORD``.
 A failure shows the transcript diff with the line number.
 
 The fixture ``smtp_mock`` is the other direction: it serves a transcript's server side
@@ -168,7 +169,9 @@ def _options(config: pytest.Config) -> ReplayOptions:
     if server is None and tls_server is None:
         from .sandbox import SandboxConfig, SandboxThread
 
-        thread = SandboxThread(SandboxConfig(port=0, tls_port=0))
+        # CHUNKING on, so that BDAT transcripts (transcripts/bdat-chunks.smtp) replay too; an
+        # EHLO reply with one more capability still matches every recorded one by default
+        thread = SandboxThread(SandboxConfig(port=0, tls_port=0, chunking=True))
         sb = thread.start()
         config.stash[_SANDBOX] = thread
         server = (sb.host, sb.port)
