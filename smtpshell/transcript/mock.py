@@ -310,7 +310,7 @@ def _script_problem(event: Event, after: object, body: set[int]) -> str | None:
     if kind == "split" and not isinstance(after, ServerLine):
         return ("'== split' goes between server lines (the lines before and after it go in "
                 "separate writes)")
-    if kind == "pause" and isinstance(after, ClientLine | Elided):
+    if kind == "pause" and isinstance(after, ClientLine | Elided | ClientBytes | ElidedBytes):
         return ("'== pause' goes before a server line or an event: here the client sends, "
                 "the mock has nothing to wait with")
     return None
@@ -588,14 +588,14 @@ class _Session:
 
     async def _receive(self, step: Send) -> None:
         for entry in step.lines:
+            if not step.body:
+                await self._scripted(entry)
             if isinstance(entry, ClientBytes | ElidedBytes):
                 await self._receive_bytes(entry)
                 continue
             if isinstance(entry, Elided):
                 await self._receive_elided(entry, step.body)
                 continue
-            if not step.body:
-                await self._scripted(entry)
             got = await self._read(entry, "the transcript expects this line next")
             assert got is not None
             mismatch = match_client_line(entry, got, body=step.body)
