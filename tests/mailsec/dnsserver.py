@@ -38,6 +38,8 @@ in a set stands for x. and every name under it):
 * ``truncate``: over UDP, an empty answer with TC set; over TCP, the full answer.
 * ``silent``: no answer at all (UDP and TCP), for timeouts.
 * ``garbage``: a few bytes that are not a DNS message.
+* ``spoof``: over UDP, first a forged reply (another message ID, the answer
+  ``A 192.0.2.66``), then the real one: a client must ignore the forgery.
 
 Change any of these while the server runs (they are read per query):
 ``server.signed.add("mx.example.")``. ``server.queries`` lists what was asked, as
@@ -116,7 +118,7 @@ class DnsServer:
     def __init__(self, records: str = "", *, signed: Iterable[str] = (),
                  servfail: Iterable[str] = (), refuse: Iterable[str] = (),
                  truncate: Iterable[str] = (), silent: Iterable[str] = (),
-                 garbage: Iterable[str] = ()) -> None:
+                 garbage: Iterable[str] = (), spoof: Iterable[str] = ()) -> None:
         self.zone = dns.zone.Zone(dns.name.root, relativize=False)
         self.signed = _NameSet(signed)
         self.servfail = _NameSet(servfail)
@@ -124,6 +126,7 @@ class DnsServer:
         self.truncate = _NameSet(truncate)
         self.silent = _NameSet(silent)
         self.garbage = _NameSet(garbage)
+        self.spoof = _NameSet(spoof)
         self.queries: list[tuple[str, str, str]] = []
         self.messages: list[dns.message.Message] = []  # the queries as received
         self._lock = threading.Lock()
@@ -221,6 +224,9 @@ class DnsServer:
                     elif key.data == "udp":
                         try:
                             data, peer = self._udp.recvfrom(65535)
+                            forged = self._forgery(data)
+                            if forged is not None:
+                                self._udp.sendto(forged, peer)
                             reply = self._answer(data, "udp")
                             if reply is not None:
                                 self._udp.sendto(reply, peer)
@@ -254,6 +260,21 @@ class DnsServer:
         except OSError:
             pass
         return True
+
+    def _forgery(self, data: bytes) -> bytes | None:
+        """For a ``spoof`` name: a reply with the wrong message ID and a false answer."""
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:  # junk: no forgery either
+            return None
+        if not query.question or not self.spoof.covers(query.question[0].name):
+            return None
+        forged = dns.message.make_response(query)
+        forged.id = (query.id + 1) % 65536
+        forged.flags |= dns.flags.AD
+        question = query.question[0]
+        forged.answer.append(dns.rrset.from_text(question.name, 300, "IN", "A", "192.0.2.66"))
+        return forged.to_wire(max_size=65535)
 
     def _answer(self, data: bytes, transport: str) -> bytes | None:
         try:

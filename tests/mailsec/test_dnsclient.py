@@ -120,6 +120,14 @@ def test_failures_are_one_line(dns_server: DnsServer, mark: str, says: str) -> N
     assert caught.value.kind == ("malformed" if mark == "garbage" else "rcode")
 
 
+def test_a_forged_reply_with_another_id_is_ignored(dns_server: DnsServer) -> None:
+    dns_server.add("bank.example. A 192.0.2.10")
+    dns_server.spoof.add("bank.example.")
+    answer = resolver(dns_server).query("bank.example.", "A")
+    assert [x.address for x in answer.records] == ["192.0.2.10"]  # not the forged 192.0.2.66
+    assert not answer.validated  # the forgery's AD was not taken either
+
+
 def test_a_silent_server_is_a_timeout_in_one_line(dns_server: DnsServer) -> None:
     dns_server.silent.add("quiet.example.")
     with pytest.raises(DnsError) as caught:
