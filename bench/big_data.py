@@ -25,18 +25,20 @@ import benchlib as b
 MB = 1000 * 1000
 
 
-def make_message(path: Path, size: int) -> Path:
+def make_message(path: Path, size: int, *, lone_dot: bool = True) -> Path:
     """A MIME message of ``size`` bytes, CRLF line endings, 76-character base64 lines,
-    with a text part whose lines need dot-stuffing."""
+    with a text part whose lines need dot-stuffing (and a lone "." line unless
+    ``lone_dot`` is false: piped after DATA, that line would end the message)."""
     if path.exists() and path.stat().st_size >= size:
         return path
     rnd = random.Random(8)
     block = base64.encodebytes(rnd.randbytes(57 * 4096)).replace(b"\n", b"\r\n")
     with open(path, "wb") as f:
+        dot = ".\r\n" if lone_dot else ""
         f.write(f"From: <{b.FROM}>\r\nTo: <{b.TO}>\r\nSubject: big message\r\n"
                 "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
                 "--b1\r\nContent-Type: text/plain\r\n\r\nLines that need dot-stuffing:\r\n"
-                ".one dot\r\n..two dots\r\n.\r\n--b1\r\n"
+                f".one dot\r\n..two dots\r\n{dot}--b1\r\n"
                 "Content-Type: application/octet-stream\r\n"
                 "Content-Transfer-Encoding: base64\r\n\r\n".encode())
         while f.tell() < size:

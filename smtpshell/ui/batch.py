@@ -35,7 +35,6 @@ import re
 import select
 import stat
 from collections import deque
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from ..compose import DataStats, data_normaliser
@@ -429,8 +428,10 @@ class BodyStream:
         self._shown = 0
         self._hidden = 0
         self._summarised = False
-        self._secrets = tuple(
-            s.encode("utf-8", "surrogateescape") for s in core.redactor.literals())
+        literals = {s.encode("utf-8", "surrogateescape") for s in core.redactor.literals()}
+        # a literal that contains another is found by searching for the other one
+        self._secrets = tuple(s for s in literals
+                              if not any(o != s and o in s for o in literals))
 
     async def stream(self, reader: LineReader) -> None:
         """Send whole lines from ``reader`` until one that needs the line-by-line path
@@ -458,11 +459,12 @@ class BodyStream:
     async def _send(self, chunk: bytes) -> None:
         core = self.core
         session = core.session
+        before = self.stats.lines
         wire = self._normaliser.feed(chunk)
+        count = self.stats.lines - before  # whole lines, no CR inside: one per LF
         await session.send_raw(wire, shown="")  # "": the screen shows the lines below
         if not session.connected:
             return
-        count = chunk.count(b"\n")
         show = count if core.settings.show_data else min(count, PREVIEW_LINES - self._shown)
         if show > 0:
             tls = session.is_tls
@@ -495,44 +497,56 @@ class BodyStream:
     # ---- which line must go by itself ---------------------------------------------------
     def _first_special(self, data: bytes) -> int:
         """Where the first line that needs the line-by-line path starts (``len(data)``
-        when none does).  ``data`` is whole lines.  Cheap searches find candidates; each
-        is then judged by the line-by-line rules themselves."""
-        start = 0
-        while start < len(data):
-            at = min(self._candidates(data, start), default=len(data))
-            if at >= len(data):
-                return len(data)
+        when none does).  ``data`` is whole lines.  One cheap search per kind of line finds
+        the next candidate of that kind; each candidate is then judged by the
+        line-by-line rules themselves (``_special``), and only the searches whose
+        candidate was judged go on, from the line after it."""
+        n = len(data)
+        bare_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+        secrets = self._secrets
+
+        def next_end(pos: int) -> int:  # the lone "." (or dot-stuffing candidates)
+            if data.startswith((b".\n", b".\r\n"), pos):
+                return pos
+            at = data.find(b"\n.", pos)
+            while at != -1:
+                if data.startswith((b"\n", b"\r\n"), at + 2):
+                    return at + 1
+                at = data.find(b"\n.", at + 2)
+            return n
+
+        def next_meta(pos: int) -> int:  # "/!" after nothing but blanks
+            at = data.find(b"/!", pos)
+            while at != -1:
+                line_start = data.rfind(b"\n", 0, at) + 1
+                if not data[line_start:at].strip(b" \t"):
+                    return line_start
+                at = data.find(b"/!", at + 2)
+            return n
+
+        def next_cr(pos: int) -> int:  # a CR inside a line
+            m = _BARE_CR.search(data, pos) if bare_cr else None
+            return n if m is None else data.rfind(b"\n", 0, m.start()) + 1
+
+        def next_secret(pos: int) -> int:
+            found = [at for at in (data.find(s, pos) for s in secrets) if at != -1]
+            return data.rfind(b"\n", 0, min(found)) + 1 if found else n
+
+        def next_long(pos: int) -> int:
+            at = _first_long_line(data, pos)
+            return n if at is None else at
+
+        finders = [next_end, next_meta, next_cr, next_long]
+        if secrets:
+            finders.append(next_secret)
+        pending = [find(0) for find in finders]
+        while (at := min(pending)) < n:
             end = data.index(b"\n", at)
             if self._special(data[at:end]):
                 return at
-            start = end + 1
-        return len(data)
-
-    def _candidates(self, data: bytes, start: int) -> Iterator[int]:
-        if data.startswith((b".\n", b".\r\n"), start):
-            yield start
-        for end in (b"\n.\n", b"\n.\r\n"):
-            at = data.find(end, start)
-            if at != -1:
-                yield at + 1
-        if data.count(b"\r", start) != data.count(b"\r\n", start):
-            m = _BARE_CR.search(data, start)
-            if m is not None:
-                yield data.rfind(b"\n", 0, m.start()) + 1
-        at = data.find(b"/!", start)
-        while at != -1:
-            line_start = data.rfind(b"\n", 0, at) + 1
-            if not data[max(line_start, start):at].strip(b" \t"):
-                yield max(line_start, start)
-                break
-            at = data.find(b"/!", at + 2)
-        for secret in self._secrets:
-            at = data.find(secret, start)
-            if at != -1:
-                yield max(data.rfind(b"\n", 0, at) + 1, start)
-        long = _first_long_line(data, start)
-        if long is not None:
-            yield long
+            pending = [find(end + 1) if p == at else p for p, find in zip(pending, finders,
+                                                                           strict=True)]
+        return n
 
     def _special(self, raw: bytes) -> bool:
         """The rules ``_group`` applies to a line typed after 354 (``message_line``), and
