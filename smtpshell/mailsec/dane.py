@@ -200,9 +200,9 @@ def _subject(cert_der: bytes) -> str:
     from cryptography import x509
 
     try:
-        return x509.load_der_x509_certificate(cert_der).subject.rfc4514_string() or "(empty)"
+        return x509.load_der_x509_certificate(cert_der).subject.rfc4514_string() or "empty name"
     except ValueError:
-        return "(unreadable certificate)"
+        return "not a readable certificate"
 
 
 @dataclass(frozen=True)
@@ -241,11 +241,20 @@ def _verify_to_anchor(anchor_der: bytes, chain_der: Sequence[bytes], host: str) 
 
     try:
         anchor = x509.load_der_x509_certificate(anchor_der)
+    except ValueError:
+        return "the trust anchor is not a readable certificate"
+    try:
         leaf = x509.load_der_x509_certificate(chain_der[0])
-        intermediates = [x509.load_der_x509_certificate(c) for c in chain_der[1:]
-                         if c != anchor_der]
-    except ValueError as exc:
-        return f"a certificate cannot be read ({exc})"
+    except ValueError:
+        return "the server's certificate cannot be read"
+    intermediates = []
+    for cert in chain_der[1:]:
+        if cert == anchor_der:
+            continue
+        try:
+            intermediates.append(x509.load_der_x509_certificate(cert))
+        except ValueError:
+            continue  # an unreadable extra certificate: the path may not need it
     # The web PKI profile for the CAs, lenient with the server certificate's extensions (as
     # OpenSSL and Postfix are: trustme, for one, marks its subjectAltName critical), but a
     # subjectAltName it must have, and the host name is checked against it.
@@ -302,18 +311,18 @@ def check_chain(lookup: TlsaLookup, chain_der: Sequence[bytes], host: str) -> Da
         "anchor (use usage 3 for that)" for record in ta_records
         if _matches(record, leaf) and all(record is not c[0] for c in candidates)]
     for record, depth, anchor in candidates:
-        where = (f"the certificate at depth {depth}" if depth is not None
-                 else "the certificate in the record") + f" ({_subject(anchor)})"
+        found = (f"matched the certificate at depth {depth} ({_subject(anchor)}) as trust "
+                 "anchor" if depth is not None
+                 else f"holds the trust anchor itself ({_subject(anchor)})")
         why = _verify_to_anchor(anchor, chain_der, host)
         if why is None:
             return DaneVerdict(
                 True, record, depth,
-                f"TLSA {record.describe()} matched {where} as trust anchor, and the "
-                f"server's certificate chains up to it and is valid for {host} "
-                "(DANE-TA, RFC 7672 §3.1.2, §3.2)",
+                f"TLSA {record.describe()} {found}: the server's certificate chains up to "
+                f"it and is valid for {host} (DANE-TA, RFC 7672 §3.1.2, §3.2)",
                 name=lookup.name, records=lookup.records)
-        failures.append(f"{record.text()} matched {where}, but the server's certificate "
-                        f"does not verify up to it for {host}: {why}")
+        failures.append(f"{record.text()} {found}, but the server's certificate does not "
+                        f"verify up to it for {host}: {why}")
     if failures:
         detail = "; ".join(failures)
     else:
