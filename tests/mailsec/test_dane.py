@@ -291,6 +291,19 @@ def test_an_empty_or_unreadable_chain_is_a_failure_not_a_crash(dns_server: DnsSe
     for junk in (b"", b"\x30\x03\x02\x01", b"\x30\x82\xff\xff" + b"\x00" * 10, b"not der"):
         verdict = check_chain(found, [junk, junk], HOST)
         assert not verdict.ok and "\n" not in verdict.reason
+    # the CA really sent, after a server certificate that cannot be read
+    verdict = check_chain(found, [b"not der", pki.ca_der], HOST)
+    assert not verdict.ok
+    assert verdict.reason.endswith("does not verify up to it for mx.example: the server's "
+                                   "certificate cannot be read (RFC 7672 §3.1)")
+    # a "2 0 0" record whose data is no certificate
+    bogus = Tlsa(2, 0, 0, b"\x30\x03\x02\x01\x00")
+    verdict = check_chain(TlsaLookup(TLSA_NAME, (bogus,), True, (bogus,)), [pki.leaf_der], HOST)
+    assert not verdict.ok
+    assert verdict.reason == ("DANE check failed: 2 0 0 3003020100 holds the trust anchor "
+                              "itself (not a readable certificate), but the server's "
+                              "certificate does not verify up to it for mx.example: the trust "
+                              "anchor is not a readable certificate (RFC 7672 §3.1)")
 
 
 def test_a_hostile_subject_is_kept_and_escaped_when_printed(dns_server: DnsServer) -> None:
