@@ -132,7 +132,8 @@ class DnsServer:
         self._lock = threading.Lock()
         self._udp: socket.socket | None = None
         self._tcp: socket.socket | None = None
-        self._stop_r, self._stop_w = socket.socketpair()
+        self._stop_r: socket.socket | None = None  # made by start(), so a server that
+        self._stop_w: socket.socket | None = None  # never started holds no sockets
         self._thread: threading.Thread | None = None
         self.port = 0
         if records:
@@ -186,13 +187,14 @@ class DnsServer:
             break
         else:
             raise RuntimeError("no free UDP+TCP port pair on 127.0.0.1")
+        self._stop_r, self._stop_w = socket.socketpair()
         self._thread = threading.Thread(target=self._serve, name=f"dns:{self.port}",
                                         daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
+        if self._thread is not None and self._stop_w is not None:
             self._stop_w.send(b"x")
             self._thread.join(5)
             self._thread = None
@@ -210,7 +212,7 @@ class DnsServer:
     # ---- serving -----------------------------------------------------------------------
 
     def _serve(self) -> None:
-        assert self._udp is not None and self._tcp is not None
+        assert self._udp is not None and self._tcp is not None and self._stop_r is not None
         held: list[socket.socket] = []  # TCP connections of silent names, closed at stop
         with selectors.DefaultSelector() as selector:
             selector.register(self._udp, selectors.EVENT_READ, "udp")
