@@ -57,6 +57,8 @@ from .syntax import escape_text, iter_load, load
 SUFFIX = ".smtp"
 STREAM_ABOVE = 8 << 20
 """Transcripts bigger than this (8 MiB) are replayed as they are read, never held whole."""
+BYTES_RUN = 1 << 20
+"""Consecutive ``->>`` entries go out in one write, up to this many bytes (1 MiB) at a time."""
 STREAM_BODY_LINES = 1024
 """A streamed message body goes to the session this many lines at a time."""
 _LONE_SURROGATE_RE = re.compile("[\ud800-\udc7f\udd00-\udfff]")
@@ -329,8 +331,16 @@ class _Player:
             raise _Failed("the transcript sends before any connect event")
         # Message lines go out a block at a time (one write each), commands one by one.
         block: list[Outgoing | str] = []
+        run: list[ClientBytes] = []
         for entry in step.lines:
-            if isinstance(entry, ClientBytes | ElidedBytes):
+            if isinstance(entry, ClientBytes):  # a run of ->> entries goes out in one write
+                await self._write(block, entry)
+                run.append(entry)
+                if sum(len(e.data) for e in run) >= BYTES_RUN:
+                    await self._send_run(run)
+                continue
+            await self._send_run(run)
+            if isinstance(entry, ElidedBytes):
                 await self._write(block, entry)
                 await self._send_bytes(entry)
                 continue
@@ -365,12 +375,22 @@ class _Player:
                 text, Redaction(text=entry.text, shown=entry.text, secret=True)))
             if not step.body or entry.secret is not None or len(block) >= STREAM_BODY_LINES:
                 await self._write(block, entry)
+        await self._send_run(run)
         if step.lines:
             await self._write(block, step.lines[-1])
 
-    async def _send_bytes(self, entry: ClientBytes | ElidedBytes) -> None:
-        """Exact bytes (``->>``), or the bytes a byte elision stands for: ``file=`` (checked
-        against its size and sha256) or filler, a block at a time."""
+    async def _send_run(self, run: list[ClientBytes]) -> None:
+        """Consecutive ``->>`` entries, joined, in one write (and ``run`` emptied)."""
+        if not run:
+            return
+        for entry in run:
+            self._check_bytes_tls(entry)
+        data = b"".join(e.data for e in run)
+        first = run[0]
+        run.clear()
+        await self._send_exact(data, first)
+
+    def _check_bytes_tls(self, entry: ClientBytes | ElidedBytes) -> None:
         session = self.session
         assert session is not None
         if entry.tls != session.is_tls:
@@ -379,6 +399,11 @@ class _Player:
                 "these bytes were sent in the clear, but the connection is now TLS",
                 [entry], [] if isinstance(entry, ElidedBytes) else [entry.text],
                 session.is_tls)
+
+    async def _send_bytes(self, entry: ClientBytes | ElidedBytes) -> None:
+        """Exact bytes (``->>``), or the bytes a byte elision stands for: ``file=`` (checked
+        against its size and sha256) or filler, a block at a time."""
+        self._check_bytes_tls(entry)
         if isinstance(entry, ClientBytes):
             await self._send_exact(entry.data, entry)
             return
