@@ -23,6 +23,21 @@ class UsageError(Exception):
         self.status = status
 
 
+def _ascii_host_ok(host: str) -> bool:
+    """What ``host.encode("idna")`` (the resolver's step) accepts: bidi or control
+    characters cannot pass.  An ASCII name is checked as the codec checks it (labels of
+    1 to 63 octets, the last may be empty), without loading the codec (``stringprep``,
+    ``unicodedata``) on every start."""
+    if host.isascii():
+        *labels, last = host.split(".")
+        return all(0 < len(label) < 64 for label in labels) and len(last) < 64
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
+
+
 def parse_target(target: str, port: str | None, default_port: int) -> tuple[str, int]:
     """HOST, HOST:PORT, [IPv6]:PORT, a bare IPv6 literal; PORT may also come separately."""
     host, port_text = target, port
@@ -37,10 +52,8 @@ def parse_target(target: str, port: str | None, default_port: int) -> tuple[str,
         port_text = port_text or inline
     if not host:
         raise UsageError("empty host name")
-    try:  # what the resolver will do with it: bidi or control characters cannot pass
-        host.encode("idna")
-    except UnicodeError:
-        raise UsageError(f"invalid host name: {host}") from None
+    if not _ascii_host_ok(host):
+        raise UsageError(f"invalid host name: {host}")
     if port_text is None:
         return host, default_port
     if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:

@@ -18,7 +18,16 @@ from .codes import ENHANCED_DETAILS, REPLY_CODES
 from .diagnose import Facts, diagnose, mechanism_problem
 from .hints import hint_for
 from .keywords import KEYWORDS
-from .lookup import explain
 
 __all__ = ["ENHANCED_DETAILS", "KEYWORDS", "REPLY_CODES", "Facts", "diagnose", "explain",
            "hint_for", "mechanism_problem"]
+
+
+def __getattr__(name: str) -> object:
+    """``explain`` (``lookup``, with the mail-security topics) loads when first asked
+    for: the shell's start-up needs hints and diagnoses only."""
+    if name == "explain":
+        from .lookup import explain
+
+        return explain
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...explain import explain
 from .registry import Arg, Kind, command, on_off
 
 if TYPE_CHECKING:
@@ -26,6 +25,8 @@ async def _explain(core: ShellCore, args: str) -> None:
     if not query:
         core.renderer.error("usage: /explain 550, /explain 5.7.1, /explain PIPELINING")
         return
+    from ...explain.lookup import explain  # its tables: only when /explain runs
+
     lines = explain(query)
     if lines is None:
         core.renderer.error(f"nothing known about {query!r}")
