@@ -72,7 +72,7 @@ class Tlsa:
         size = DIGEST_SIZES.get(self.mtype)
         if size is not None and len(self.data) != size:
             return (f"{MTYPES[self.mtype]} data is {len(self.data)} bytes, not {size} "
-                    "(RFC 7671 §5.1: a malformed record is unusable)")
+                    "(a malformed record is unusable)")
         if not self.data:
             return "the record has no data"
         return None

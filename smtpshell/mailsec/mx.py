@@ -36,7 +36,7 @@ class MxHost:
     addresses: tuple[str, ...]  # IPv4 first, then IPv6, each in the resolver's order
     error: str | None = None  # why there are no addresses, in one line
     # the A and AAAA answers both had AD: DANE uses the TLSA records of a host only when its
-    # address records are DNSSEC-validated too (RFC 7672 §2.2.2)
+    # address records are DNSSEC-validated too (RFC 7672 §2.2)
     validated: bool = False
 
 

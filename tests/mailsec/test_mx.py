@@ -30,7 +30,7 @@ def test_hosts_by_preference_with_their_addresses(dns_server: DnsServer) -> None
     dns_server.signed.add("mx-a.example.")
     result = lookup_mx(resolver(dns_server), "example")
     assert result.domain == "example"
-    # the address records' own AD (RFC 7672 §2.2.2): both A and AAAA answers must have it
+    # the address records' own AD (RFC 7672 §2.2): both A and AAAA answers must have it
     assert [h.validated for h in result.hosts] == [True, False, False, False]
     assert not result.implicit and not result.null_mx and result.validated
     names = [(h.preference, h.name) for h in result.hosts]
