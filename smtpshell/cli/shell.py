@@ -122,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec = p.add_argument_group("transcripts")
     rec.add_argument("--record", metavar="FILE", help="record the session to FILE (mode 0600)")
     rec.add_argument("--elide-data", metavar="BYTES", type=int,
-                     help="in the transcript, elide DATA bodies larger than this")
+                     help="in the transcript, elide DATA bodies (and BDAT chunks) larger "
+                          "than this")
     out = p.add_argument_group("behaviour")
     out.add_argument("--require-tls", action="store_true",
                      help="refuse to send AUTH or MAIL on a connection that is not TLS")
