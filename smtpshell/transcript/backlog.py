@@ -289,7 +289,7 @@ class Backlog:
                 self._keep(item, cost)
             self._keep(event, _EVENT_COST)
             self._open = True
-        elif not self._open:
+        elif not self._open and not isinstance(event, Sent):
             # what comes between connections (a failed attempt's warnings, what DNS said
             # before the next connect) goes with the next one; a few of them at most
             self._before.append((event, 4 * _EVENT_COST))
