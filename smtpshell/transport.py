@@ -231,7 +231,7 @@ class AsyncioStream:
                     protocol,
                     context,
                     server_side=self._server_side,
-                    server_hostname=None if self._server_side else server_hostname,
+                    server_hostname=None if self._server_side else _sni(server_hostname),
                     ssl_handshake_timeout=None if timeout is None else timeout + 5,
                 ),
                 timeout,
@@ -246,6 +246,22 @@ class AsyncioStream:
         assert isinstance(new, asyncio.Transport)
         protocol.transport = new
         return AsyncioStream(new, protocol, self._peer, server_side=self._server_side)
+
+
+def _sni(name: str | None) -> Any:
+    """``server_hostname`` for ``ssl``: an ASCII name as the bytes ``ssl`` would make of it.
+
+    ``ssl`` encodes a ``str`` with the IDNA codec, whose first use loads ``stringprep``
+    and its tables before the ClientHello can go; for an ASCII name (or an address) that
+    codec only checks label lengths and returns the name's ASCII bytes, so these are
+    passed instead (``ssl`` takes ``bytes`` as they are).  Anything else stays a ``str``.
+    """
+    if name is None or not name.isascii():
+        return name
+    *labels, last = name.split(".")
+    if all(0 < len(label) < 64 for label in labels) and len(last) < 64:
+        return name.encode("ascii")
+    return name
 
 
 def format_address(host: str, port: int) -> str:
@@ -299,7 +315,7 @@ async def open_tcp(
         host,
         port,
         ssl=ssl_context,
-        server_hostname=server_hostname if ssl_context else None,
+        server_hostname=_sni(server_hostname) if ssl_context else None,
         family=family,
         local_addr=local_addr,
     )

@@ -38,8 +38,9 @@ NOT_ON_THE_BATCH_PATH = {
     "smtpshell.transcript.recorder", "smtpshell.transcript.writer",
     "smtpshell.transcript.syntax", "smtpshell.transcript.replay",
     "smtpshell.transcript.mock",
-    # /explain's tables (the IDNA codec is ssl's: it encodes every server_hostname)
-    "smtpshell.explain.lookup",
+    # /explain's tables; the IDNA codec for an ASCII host name or an address (ssl would
+    # load it for a str server_hostname)
+    "smtpshell.explain.lookup", "encodings.idna", "stringprep",
     # other sub-commands
     "smtpshell.sandbox", "aiosmtpd", "trustme",
 }
