@@ -13,8 +13,10 @@ hold:
   digest (``BodyElided``: line count, size, SHA-256), which the transcript writes as one
   ``== elided`` line: a body is never held whole past the limit;
 * the whole is bounded by ``limit`` bytes: past it, the oldest events after the first
-  ``head`` bytes (the connect, greeting, EHLO, STARTTLS, AUTH…) are dropped, and the
-  transcript says where and how many (``dropped``).
+  ``head`` bytes (the connect, greeting, EHLO, STARTTLS, AUTH…) are dropped, whole
+  transactions where it can, and the transcript says where and how many (``Dropped``).
+  A body on its way adds at most ``body_limit`` bytes, or ``HEADER_LIMIT`` while no
+  blank line has ended its message header.
 
 It is cheap on purpose: it runs for every session, also when nothing is recorded, so it
 keeps the events themselves (formatting waits for ``/record``) and hashes a long body in
