@@ -115,9 +115,9 @@ def prepare(args: argparse.Namespace, options: ConnectOptions, env: Environment)
             found = str(exc)
         tlsa[host.name.rstrip(".").lower()] = found
         lookups.append(tlsa_check(host.name, port, found, mx_validated=result.validated,
-                                  enforce=args.dane))
+                                  enforce=args.dane, addresses_validated=host.validated))
         dane = bool(args.dane) and not isinstance(found, str) and dane_unusable(
-            found, result.validated) is None
+            found, result.validated, host.validated) is None
         preference = None if result.implicit else host.preference
         route += [Hop(name=host.name, address=address, preference=preference, dane=dane)
                   for address in addresses]
@@ -128,7 +128,9 @@ def prepare(args: argparse.Namespace, options: ConnectOptions, env: Environment)
         sts = mta_sts.lookup(domain, resolver, url=args.mta_sts_url, cafile=args.cafile,
                              capath=args.capath, timeout=options.connect_timeout)
         lookups.append(sts_check(sts))
+    insecure = frozenset(h.name.rstrip(".").lower() for h, _ in hosts if not h.validated)
     policy = PeerPolicy(port=port, tlsa=tlsa, mx_validated=result.validated,
+                        insecure_addresses=insecure,
                         dane=bool(args.dane), sts=sts, sts_enforce=enforce_sts,
                         cafile=args.cafile, capath=args.capath)
     tls_mode = options.tls_mode

@@ -110,6 +110,17 @@ def test_tlsa_not_validated_falls_back_to_pkix_and_says_why(
     assert "TLS failed" in out
 
 
+def test_tlsa_of_a_host_whose_address_is_not_validated_is_not_used(
+        dns_server: DnsServer, mx_sandbox: Sandbox, tmp_path: Path) -> None:
+    zone(dns_server, mx_sandbox, "3 1 1 " + "00" * 32)
+    dns_server.signed.discard(f"{MX_HOST}.")  # the A record is not validated (RFC 7672 §2.2)
+    status, out, err, _ = dane_run(dns_server, mx_sandbox, tmp_path,
+                                   "--cafile", str(mx_sandbox.ca_file))
+    assert status is ExitStatus.OK, err + out
+    assert ("DANE     not used: the host's address records were not DNSSEC-validated"
+            " (RFC 7672 §2.2)") in out
+
+
 def test_no_tlsa_records_means_pkix(dns_server: DnsServer, mx_sandbox: Sandbox,
                                     tmp_path: Path) -> None:
     dns_server.add(f"{DOMAIN}. MX 10 {MX_HOST}.\n{MX_HOST}. A 127.0.0.1")
@@ -175,7 +186,8 @@ def test_dane_ta_names_the_intermediate_the_server_sends(
             mail.other.test.            A    127.0.0.1
             _{sb.port}._tcp.mail.other.test. TLSA 2 0 1 {digest}
         """)
-        dns_server.signed.update({"other.test.", f"_{sb.port}._tcp.mail.other.test."})
+        dns_server.signed.update({"other.test.", "mail.other.test.",
+                                  f"_{sb.port}._tcp.mail.other.test."})
         status, out, err = run(["--mx", "other.test", str(sb.port), "--resolver",
                                 dns_server.spec, "--dane"], "QUIT\n", tmp_path)
         assert status is ExitStatus.TLS, err + out

@@ -118,7 +118,7 @@ def test_dane_takes_precedence_over_mta_sts(dns_server: DnsServer, tmp_path: Pat
     leaf = x509.load_pem_x509_certificate((sb.workdir / "server.pem").read_bytes())
     spki = leaf.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     dns_server.add(f"_{sb.port}._tcp.{MX_HOST}. TLSA 3 1 1 {hashlib.sha256(spki).hexdigest()}")
-    dns_server.signed.update({f"{DOMAIN}.", f"_{sb.port}._tcp.{MX_HOST}."})
+    dns_server.signed.update({f"{DOMAIN}.", f"{MX_HOST}.", f"_{sb.port}._tcp.{MX_HOST}."})
     # the sandbox's CA is not trusted: PKIX fails, so MTA-STS alone would refuse the host
     status, out, err = run(["--mx", DOMAIN, str(sb.port), "--resolver", dns_server.spec,
                             "--dane", "--mta-sts-url", web.url(), "--cafile",

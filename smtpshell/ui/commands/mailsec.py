@@ -88,17 +88,20 @@ def mx_check(result: MxResult) -> MailCheck:
                      warning=result.null_mx or result.nxdomain or not result.usable_hosts())
 
 
-def dane_unusable(lookup: TlsaLookup, mx_validated: bool) -> str | None:
-    """Why DANE cannot be used for this host, or None: the TLSA records' own reason, or an
-    MX answer that was not validated (RFC 7672 §2.2.1)."""
+def dane_unusable(lookup: TlsaLookup, mx_validated: bool,
+                  addresses_validated: bool = True) -> str | None:
+    """Why DANE cannot be used for this host, or None: the TLSA records' own reason, an MX
+    answer or address records that were not validated (RFC 7672 §2.2)."""
     reason = lookup.unusable_reason()
     if reason is None and not mx_validated:
-        return "the MX answer was not DNSSEC-validated (RFC 7672 §2.2.1)"
+        return "the MX answer was not DNSSEC-validated (RFC 7672 §2.2)"
+    if reason is None and not addresses_validated:
+        return "the host's address records were not DNSSEC-validated (RFC 7672 §2.2)"
     return reason
 
 
 def tlsa_check(host: str, port: int, found: TlsaLookup | str, *, mx_validated: bool,
-               enforce: bool) -> MailCheck:
+               enforce: bool, addresses_validated: bool = True) -> MailCheck:
     """What DNS said about ``_PORT._tcp.HOST`` (``found`` is the DNS error's line when the
     query failed)."""
     if isinstance(found, str):
@@ -108,13 +111,13 @@ def tlsa_check(host: str, port: int, found: TlsaLookup | str, *, mx_validated: b
             lines=(f"TLSA _{port}._tcp.{host}: the lookup failed: {found} ({what};"
                    " RFC 7672 §2.2: a failed lookup is not 'no records')",),
             fields=(("host", host), ("result", "lookup-failed"), ("reason", found)))
-    reason = dane_unusable(found, mx_validated)
+    reason = dane_unusable(found, mx_validated, addresses_validated)
     lines = list(found.lines())
     if reason is None:
         lines.append("  DANE applies: "
                      + ("the certificate is checked against these records after the handshake"
                         if enforce else "shown as information (add --dane to enforce it)"))
-    elif found.unusable_reason() is None:  # the records are fine, the MX answer is not
+    elif found.unusable_reason() is None:  # the records are fine, the MX or A answer not
         lines.append(f"  DANE cannot be used: {reason}")
     fields = [("host", host), ("name", found.name),
               ("records", "; ".join(r.text() for r in found.records) or "none"),
@@ -154,6 +157,8 @@ class PeerPolicy:
     port: int
     tlsa: dict[str, TlsaLookup | str] = field(default_factory=dict)
     mx_validated: bool = False
+    insecure_addresses: frozenset[str] = frozenset()
+    """Hosts whose A/AAAA answers were not validated: their TLSA records are not used."""
     dane: bool = False
     sts: StsLookup | None = None
     sts_enforce: bool = False
@@ -190,7 +195,8 @@ class PeerPolicy:
                              lines=(f"DANE: not checked: the TLSA lookup failed: {found}",),
                              fields=(*fields, ("result", "lookup-failed"), ("reason", found)),
                              report_line=f"DANE not checked: the TLSA lookup failed: {found}")
-        reason = dane_unusable(found, self.mx_validated)
+        reason = dane_unusable(found, self.mx_validated,
+                               _host_key(host) not in self.insecure_addresses)
         if reason is not None:
             words = f"not used: {reason}; the certificate is checked as usual (PKIX)"
             return MailCheck(kind="dane", lines=(f"DANE {words}",),
@@ -288,7 +294,7 @@ def look_up_domain(resolver: Resolver, domain: str, port: int) -> list[MailCheck
         except DnsError as exc:
             found = str(exc)
         checks.append(tlsa_check(host.name, port, found, mx_validated=result.validated,
-                                 enforce=False))
+                                 enforce=False, addresses_validated=host.validated))
     return checks
 
 
