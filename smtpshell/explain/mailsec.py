@@ -15,7 +15,7 @@ TOPICS: dict[str, tuple[str, ...]] = {
         "selector: 0 the whole certificate, 1 its SubjectPublicKeyInfo (RFC 6698 §2.1.2);"
         " matching type: 0 exact, 1 SHA-256, 2 SHA-512 (RFC 6698 §2.1.3)",
         "'3 1 1 <sha256 of the public key>' is the usual record: it survives a renewal that"
-        " keeps the key (RFC 7671 §5.1)",
+        " keeps the key (RFC 7671)",
         "see it: /mx DOMAIN (or smtpshell --mx DOMAIN); /dane after connecting",
     ),
     "DANE": (
