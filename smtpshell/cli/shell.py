@@ -29,6 +29,9 @@ other commands:
   smtpshell mock      serve a transcript's server side to test an SMTP client
   smtpshell show      print a transcript highlighted (--html for a web page)
 
+where mail for a domain goes (MX, DANE, MTA-STS):
+  smtpshell --mx DOMAIN [--dane] [--mta-sts] [--resolver ADDR[:PORT]] [PORT]
+
 exit status: 0 ok, 1 last reply failed, 2 usage, 3 connect, 4 TLS, 5 AUTH,
              6 MAIL, 7 RCPT, 8 DATA, 9 protocol error, 130 interrupted
 """
