@@ -411,7 +411,8 @@ def comments_and_texts(transcript: str) -> tuple[str, set[str]]:
 
 
 @pytest.mark.parametrize(("script", "translation"), [
-    ("exim-client-script", "exim-client.smtp"), ("exim-server-script", "exim-server.smtp")])
+    ("exim-client-script", "exim-client.smtp"), ("exim-server-script", "exim-server.smtp"),
+    ("exim-flaky-script", "flaky.smtp")])
 def test_every_line_of_the_exim_scripts_is_translated(script: str, translation: str) -> None:
     """Each line of the Exim script is a line of the translation or named in a comment
     above its translation, so a reader can follow it line by line."""
@@ -512,6 +513,42 @@ def test_the_curl_test_file_translation_serves_curl(tmp_path: Path) -> None:
     assert done.returncode == 67 and "curl exits 67" in GUIDE.read_text()
     assert status == 1 and said[1] in output, output
     assert "wrong" not in output
+
+
+def test_the_fake_server_example_passes_through_pytester(pytester: pytest.Pytester) -> None:
+    """The misbehaving server (a drop after the greeting, a pause and a drop in the middle of
+    the EHLO reply, then a whole session) against the guide's retrying client."""
+    (pytester.path / "flaky.smtp").write_text(block("flaky.smtp"))
+    (pytester.path / "test_retries.py").write_text(block("test_retries.py"))
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "test_retries.py")
+    result.assert_outcomes(passed=1)
+    # and the mock's report line the guide quotes, from the command line
+    transcript = parse(block("flaky.smtp"), source="flaky.smtp")
+    assert sum(1 for e in transcript.entries if getattr(e, "kind", None) == "connect") == 3
+
+
+def test_the_fake_server_is_served_and_reported_as_the_guide_says(tmp_path: Path) -> None:
+    import smtplib
+
+    (tmp_path / "flaky.smtp").write_text(block("flaky.smtp"))
+    said = re.search(r"`smtpshell mock flaky\.smtp --port 2525 --once` serves", GUIDE.read_text())
+    assert said is not None
+    mock = MockProcess("smtpshell mock flaky.smtp --port 2525 --once", tmp_path)
+    try:
+        for _ in range(3):
+            try:
+                with smtplib.SMTP("127.0.0.1", mock.port, timeout=5) as s:
+                    s.sendmail("a@example.org", ["b@example.org"], "Subject: x\r\n\r\ny\r\n")
+            except smtplib.SMTPServerDisconnected:
+                pass
+        status, output = mock.finish()
+    finally:
+        mock.kill()
+    guide = " ".join(GUIDE.read_text().split())
+    quoted = re.search(r"reports each: `([^`]+)` for the first", guide)
+    assert quoted is not None
+    assert status == 0, output
+    assert "connection 1 from 127.0.0.1:" in output and quoted[1] in " ".join(output.split())
 
 
 FEATURE_STATUS = ("yes", "partly", "not yet")
