@@ -593,8 +593,8 @@ def test_the_readmes_links_reach_the_two_tutorials() -> None:
 
 def test_the_suite_replays_a_sample_of_every_kind() -> None:
     """pytest's testpaths include transcripts/, where the plugin makes each *.smtp file a
-    replay test against the sandbox; issue 15 asks for implicit TLS and two connections
-    among them (each file is its own test: transcripts/NAME.smtp::NAME)."""
+    replay test against the sandbox; issue 15 asks for implicit TLS, two connections and
+    BDAT chunks among them (each file is its own test: transcripts/NAME.smtp::NAME)."""
     import tomllib
 
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -602,3 +602,7 @@ def test_the_suite_replays_a_sample_of_every_kind() -> None:
     samples = {p.name: p.read_text() for p in (REPO / "transcripts").glob("*.smtp")}
     assert any("\ntls: implicit\n" in text for text in samples.values())
     assert any(text.count("\n== connect ") >= 2 for text in samples.values())
+    assert any(re.search(r"^-> BDAT \d+\n->> ", text, re.MULTILINE) for text in samples.values())
+    # the guide's list of samples names every one
+    listed = GUIDE.read_text().split("## The samples", 1)[1]
+    assert all(f"`{name.removesuffix('.smtp')}`" in listed for name in samples), sorted(samples)
