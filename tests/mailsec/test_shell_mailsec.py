@@ -143,3 +143,42 @@ def test_hostile_dns_and_policy_text_is_escaped(dns_server: DnsServer, mx_sandbo
     assert "MX for evil.test: 2 hosts" in out
     assert "Traceback" not in out + err
     assert status is ExitStatus.OK  # a policy that cannot be used enforces nothing (§5)
+
+
+def test_the_repl_in_a_terminal_with_mx_and_dane(dns_server: DnsServer, tmp_path: Path) -> None:
+    """The interactive shell (a pty): --mx --dane connects, the report shows the DANE line,
+    /dane repeats it with the rules; the prompt names the domain asked for."""
+    import hashlib
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    from tests.ptyshell import PtyShell
+
+    config = SandboxConfig(port=0, tls_port=None, hostname=MX_HOST, workdir=tmp_path / "sb")
+    with SandboxThread(config) as sb:
+        leaf = x509.load_pem_x509_certificate((sb.workdir / "server.pem").read_bytes())
+        spki = leaf.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        dns_server.add(f"""
+            {DOMAIN}.                  MX   10 {MX_HOST}.
+            {MX_HOST}.                 A    127.0.0.1
+            _{sb.port}._tcp.{MX_HOST}. TLSA 3 1 1 {hashlib.sha256(spki).hexdigest()}
+        """)
+        dns_server.signed.update({f"{DOMAIN}.", f"{MX_HOST}.", f"_{sb.port}._tcp.{MX_HOST}."})
+        env = {"XDG_DATA_HOME": str(tmp_path / "data"), "HOME": str(tmp_path), "NO_COLOR": "1"}
+        shell = PtyShell(["--mx", DOMAIN, str(sb.port), "--resolver", dns_server.spec,
+                          "--dane", "--ehlo", "pty.test"], env)
+        try:
+            shell.expect(r"verified by DANE")
+            shell.expect(r"tls>|TLS.*>")
+            shell.sendline("/dane")
+            shell.expect(r"the rules DANE for SMTP \(RFC 7672\) follows")
+            shell.sendline("/mta-sts")
+            shell.expect(r"no MTA-STS results yet")
+            shell.sendline("/quit")
+            assert shell.wait() == 0
+        finally:
+            shell.close()
+    text = shell.text
+    assert "DANE     verified" in text
+    assert f"example.test:{sb.port} TLS>" in text
