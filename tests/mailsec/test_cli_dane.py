@@ -211,3 +211,22 @@ def test_an_expired_certificate_is_accepted_by_dane_ee(
                                 "--cafile", str(sb.ca_file), "--starttls"])
         assert status is ExitStatus.TLS
         assert "expired" in out.lower()
+
+
+def test_implicit_tls_checks_the_tlsa_of_its_own_port(dns_server: DnsServer,
+                                                      tmp_path: Path) -> None:
+    config = SandboxConfig(port=0, tls_port=0, hostname=MX_HOST, workdir=tmp_path / "sb")
+    with SandboxThread(config) as sb:
+        assert sb.tls_port is not None
+        dns_server.add(f"""
+            {DOMAIN}.                      MX   10 {MX_HOST}.
+            {MX_HOST}.                     A    127.0.0.1
+            _{sb.tls_port}._tcp.{MX_HOST}. TLSA 3 1 1 {"00" * 32}
+        """)
+        dns_server.signed.update({f"{DOMAIN}.", f"{MX_HOST}.", f"_{sb.tls_port}._tcp.{MX_HOST}."})
+        status, out, err = run(["--mx", DOMAIN, str(sb.tls_port), "--tls", "--resolver",
+                                dns_server.spec, "--dane"], "EHLO x\nQUIT\n", tmp_path)
+        assert status is ExitStatus.TLS, err + out
+        assert f"_{sb.tls_port}._tcp.{MX_HOST}." in out
+        assert "x DANE: the server's certificate matches no usable TLSA record" in out
+        assert "~>" not in out and "<~" not in out  # not even the greeting was read
