@@ -412,7 +412,7 @@ def comments_and_texts(transcript: str) -> tuple[str, set[str]]:
 
 @pytest.mark.parametrize(("script", "translation"), [
     ("exim-client-script", "exim-client.smtp"), ("exim-server-script", "exim-server.smtp"),
-    ("exim-flaky-script", "flaky.smtp")])
+    ("exim-flaky-script", "flaky.smtp"), ("exim-bdat-script", "exim-bdat.smtp")])
 def test_every_line_of_the_exim_scripts_is_translated(script: str, translation: str) -> None:
     """Each line of the Exim script is a line of the translation or named in a comment
     above its translation, so a reader can follow it line by line."""
@@ -442,6 +442,49 @@ def test_the_exim_client_translation_passes_against_the_sandbox(
     said = re.search(r"replay\s+would fail with `([^`]+)`", GUIDE.read_text())
     assert said is not None
     assert done.returncode == 1 and said[1] in done.stdout, done.stdout
+
+
+def replay_main(path: Path, port: int, environ: dict[str, str] | None = None) -> tuple[int, str]:
+    """``smtpshell replay --server 127.0.0.1:PORT PATH``, in this process."""
+    import io
+
+    from smtpshell.cli import main
+    from smtpshell.context import Environment
+
+    out = io.StringIO()
+    env = Environment(stdin=io.StringIO(), stdout=out, stderr=out, environ=environ or {},
+                      stdin_isatty=False, stdout_isatty=False)
+    return int(main(["replay", "--server", f"127.0.0.1:{port}", str(path)], env)), out.getvalue()
+
+
+def test_the_bdat_translation_replays_against_the_sandbox_with_chunking(tmp_path: Path) -> None:
+    from smtpshell.sandbox import SandboxConfig, SandboxThread
+
+    assert "`smtpshell sandbox --port 2530 --chunking`" in GUIDE.read_text()
+    path = tmp_path / "exim-bdat.smtp"
+    path.write_text(block("exim-bdat.smtp"))
+    config = SandboxConfig(port=0, tls_port=0, workdir=tmp_path / "sandbox", chunking=True)
+    with SandboxThread(config) as sb:
+        status, out = replay_main(path, sb.port)
+    assert status == 0, out
+
+
+def test_the_bdat_translation_served_by_the_mock_compares_the_chunks(tmp_path: Path) -> None:
+    """The mock serving the file reads the chunks byte for byte: replay of the same file
+    follows it, a client whose first chunk differs gets 'bytes differ'."""
+    text = block("exim-bdat.smtp")
+    path = tmp_path / "exim-bdat.smtp"
+    path.write_text(text)
+    (status, out), result = serve(text, lambda port: replay_main(path, port), None, {},
+                                  source="exim-bdat.smtp")
+    assert status == 0 and result.ok, out + result.render()
+    assert "->> To: Susan@\n" in text
+    other = tmp_path / "other.smtp"
+    other.write_text(text.replace("->> To: Susan@\n", "->> To: Susan#\n"))
+    _, result = serve(text, lambda port: replay_main(other, port), None, {},
+                      source="exim-bdat.smtp")
+    assert not result.ok and "bytes differ" in result.render(), result.render()
+    assert "`bytes differ`" in GUIDE.read_text()
 
 
 def test_the_exim_server_translation_serves_smtplib() -> None:
