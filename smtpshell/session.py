@@ -301,6 +301,9 @@ class Session:
         self._opener = opener
         self.mail_checks: list[MailCheck] = []
         """Every MX, DANE and MTA-STS result published on this session, in order."""
+        self._hop: Hop | None = None
+        """The MX host of ``route`` being tried or used (its name, not ``--sni``'s, is what
+        DANE and MTA-STS check)."""
 
     # ---- state, for the prompt and toolbar ------------------------------------------
     def snapshot(self) -> SessionSnapshot:
@@ -404,6 +407,7 @@ class Session:
             self.options = replace(base, host=hop.address, route=(), lookups=(),
                                    tls=tls_options, ssl_context=None)
             self._context = None
+            self._hop = hop
             self.publish(Notice(kind="mx-try", message=f"trying {hop.describe(base.port)}"))
             try:
                 return await self._connect_one()
@@ -512,7 +516,8 @@ class Session:
         A check that crashes fails closed when DANE replaced the PKIX check."""
         opts = self.options
         assert opts.peer_check is not None
-        name = tls.server_hostname(opts.tls, opts.host) or opts.host
+        name = self._hop.name if self._hop else (tls.server_hostname(opts.tls, opts.host)
+                                                  or opts.host)
         try:
             checks = tuple(opts.peer_check(name, opts.port, report))
         except Exception as exc:  # a bug in a check must not let an unchecked peer through

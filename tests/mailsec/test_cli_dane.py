@@ -230,3 +230,12 @@ def test_implicit_tls_checks_the_tlsa_of_its_own_port(dns_server: DnsServer,
         assert f"_{sb.tls_port}._tcp.{MX_HOST}." in out
         assert "x DANE: the server's certificate matches no usable TLSA record" in out
         assert "~>" not in out and "<~" not in out  # not even the greeting was read
+
+
+def test_sni_given_by_hand_does_not_change_which_tlsa_records_apply(
+        dns_server: DnsServer, mx_sandbox: Sandbox, tmp_path: Path) -> None:
+    zone(dns_server, mx_sandbox, tlsa_311(leaf(mx_sandbox)))
+    status, out, err, _ = dane_run(dns_server, mx_sandbox, tmp_path, "--sni", "other.test")
+    assert status is ExitStatus.OK, err + out
+    assert "SNI      other.test" in out
+    assert "verify   verified by DANE" in out  # the records of mx.example.test, port and all
