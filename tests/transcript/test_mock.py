@@ -1191,3 +1191,20 @@ def test_mock_main_serves_a_mixed_transcript_on_two_ports(tmp_path: Path) -> Non
     assert (box["status"], err.getvalue()) == (0, ""), out.text()
     assert "waiting for one client: 2 connections (--once)" in out.text()
     assert out.text().count(": ok, the client followed the transcript") == 2
+
+
+def test_mock_main_names_a_busy_tls_port(tmp_path: Path) -> None:
+    """A mixed transcript whose --tls-port is taken: the line names that port, and the
+    plain listener it opened first is closed again."""
+    path = tmp_path / "two.smtp"
+    path.write_text(TWO_CONNECTIONS.read_text())
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out, err = io.StringIO(), io.StringIO()
+        status = mock_main([str(path), "--port", "0", "--tls-port", str(port), "--once"],
+                           out, err)
+    assert status == 2
+    assert err.getvalue().startswith(f"smtpshell mock: cannot listen on 127.0.0.1:{port}: ")
+    assert err.getvalue().count("\n") == 1
