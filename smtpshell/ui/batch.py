@@ -80,6 +80,7 @@ class LineReader:
         self._encoding = getattr(stream, "encoding", None) or "utf-8"
         self._fd: int | None = None
         self._pollable = False
+        self._terminal = False
         try:
             fd = stream.fileno()
             mode = os.fstat(fd).st_mode
@@ -87,6 +88,7 @@ class LineReader:
             return
         self._fd = fd
         self._pollable = not stat.S_ISREG(mode)
+        self._terminal = stat.S_ISCHR(mode) and os.isatty(fd)
 
     async def line(self) -> str | None:
         """The next line without its line ending, or None at the end of input."""
@@ -125,10 +127,11 @@ class LineReader:
     # ---- a message as bytes (BodyStream) -----------------------------------------------
     @property
     def streamable(self) -> bool:
-        """Can the next lines be taken as bytes?  Only from a file descriptor, with
-        nothing pushed back, and when decoding them (UTF-8 with surrogateescape) and
-        encoding them again for the wire gives the same bytes."""
-        return (self._fd is not None and not self._lines
+        """Can the next lines be taken as bytes?  Only from a file or a pipe (a person
+        typing at a terminal sees each line, as before), with nothing pushed back, and
+        when decoding them (UTF-8 with surrogateescape) and encoding them again for the
+        wire gives the same bytes."""
+        return (self._fd is not None and not self._terminal and not self._lines
                 and codecs.lookup(self._encoding).name == "utf-8")
 
     @property

@@ -23,7 +23,7 @@ import pytest
 from smtpshell.session import ConnectOptions
 from smtpshell.status import ExitStatus
 from smtpshell.transcript import recorder as _recorder  # noqa: F401  (imported at collection)
-from smtpshell.ui.batch import run_batch
+from smtpshell.ui.batch import LineReader, run_batch
 from smtpshell.ui.commands.record import start_recording
 from smtpshell.ui.core import Settings, ShellCore
 from smtpshell.ui.render import Renderer
@@ -310,3 +310,27 @@ def test_cat_commands_and_message_into_the_shell(show_data: bool) -> None:
     assert summary == ["* message lines streamed from stdin: 502 lines, 5408 bytes, "
                        "dot-stuffed 500 lines"
                        + ("" if show_data else "; 492 not shown (--show-data shows every line)")]
+
+
+def test_only_a_file_or_a_pipe_is_streamed(tmp_path: Path) -> None:
+    """A person typing at a terminal (output redirected: batch mode) sees every line
+    echoed as before; a file or a pipe streams; a non-UTF-8 stdin goes line by line."""
+    import pty
+
+    master, slave = pty.openpty()
+    read_fd, write_fd = os.pipe()
+    path = tmp_path / "in.txt"
+    path.write_bytes(b"x\n")
+    try:
+        with open(slave, encoding="utf-8", closefd=False) as tty, \
+                open(read_fd, encoding="utf-8") as pipe, open(path, encoding="utf-8") as f, \
+                open(path, encoding="latin-1") as latin:
+            assert not LineReader(tty).streamable
+            assert LineReader(pipe).streamable
+            assert LineReader(f).streamable
+            assert not LineReader(latin).streamable
+            assert not LineReader(io.StringIO("x\n")).streamable
+    finally:
+        os.close(master)
+        os.close(slave)
+        os.close(write_fd)
