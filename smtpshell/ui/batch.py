@@ -18,7 +18,10 @@ Two things save time without changing what is sent or shown:
 * When the server offers PIPELINING (RFC 2920), consecutive MAIL/RCPT/RSET lines that
   are already waiting on stdin go out in one write with the command that ends the group
   (DATA, QUIT, NOOP, EHLO...); each reply is still printed beside its command.
-* Message lines after a 354 that are already waiting go out in one write.
+* Message lines after a 354 that are already waiting go out in one write.  From a file
+  or a pipe they are streamed (``BodyStream``): taken as bytes in chunks of about
+  256 KiB, through the line endings and dot-stuffing ``/send`` uses, the same bytes on
+  the wire; the screen shows the first lines and a count (``--show-data``: every line).
 
 Lines are only grouped when they have already arrived: a script that waits for a reply
 before writing its next line is served one line at a time, as before.
