@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from . import tls
-from .protocol.connection import ClientConnection, LineError
+from .protocol.connection import ClientConnection, LineError, RepliesOwed
 from .protocol.events import Closed, Event, Notice, ProtocolError, Reply, ReplyKind, StartTlsReady
 from .protocol.replies import Capabilities
 from .protocol.sasl.mechanisms import MECHANISMS, choose_mechanism, credential_problem
@@ -294,6 +294,9 @@ class Session:
         self._stream: NetworkStream | None = None
         self._reader: asyncio.Task[None] | None = None
         self._waiters: deque[asyncio.Future[Reply | None]] = deque()
+        self._owed_to: list[asyncio.Future[Reply | None]] = []
+        """The futures the latest ``_wait`` goes through; lines a DATA reply releases
+        (``RepliesOwed``) add theirs to it, so that wait covers them too."""
         self._greeting_future: asyncio.Future[Reply | None] | None = None
         self._context: ssl.SSLContext | None = None
         self.classifier = Classifier()
@@ -557,6 +560,9 @@ class Session:
     async def _dispatch(self) -> None:
         resolved: list[tuple[asyncio.Future[Reply | None], Reply]] = []
         while (event := self.conn.next_event()) is not None:
+            if isinstance(event, RepliesOwed):  # for the driver, not the observers
+                self._owe(event.count)
+                continue
             if isinstance(event, Reply):
                 if event.kind is ReplyKind.GREETING:
                     if self._greeting_future and not self._greeting_future.done():
@@ -574,6 +580,15 @@ class Session:
         for fut, reply in resolved:
             if not fut.done():
                 fut.set_result(reply)
+
+    def _owe(self, count: int) -> None:
+        """Lines sent after DATA, released by its reply, expect ``count`` replies: wait
+        for them in the same wait as the DATA line (``ClientConnection.send_raw``)."""
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            fut: asyncio.Future[Reply | None] = loop.create_future()
+            self._waiters.append(fut)
+            self._owed_to.append(fut)
 
     async def _starttls_handshake(self) -> None:
         assert self._stream is not None
@@ -835,6 +850,7 @@ class Session:
     async def _wait(self, futures: list[asyncio.Future[Reply | None]]) -> list[Reply]:
         replies: list[Reply] = []
         timeout = self.options.reply_timeout
+        self._owed_to = futures  # _owe appends while we wait; the loop sees the new ones
         for fut in futures:
             try:
                 async with asyncio.timeout(timeout):
@@ -876,7 +892,10 @@ class Session:
 
     def _flush_notices(self) -> None:
         while (event := self.conn.next_event()) is not None:
-            self.publish(event)
+            if isinstance(event, RepliesOwed):
+                self._owe(event.count)
+            else:
+                self.publish(event)
 
     # ---- helpers used by front ends -------------------------------------------------
     async def ehlo(self) -> Reply | None:
@@ -931,7 +950,7 @@ class Session:
             self.conn.connection_lost("closed by the client")
             self.closed_reason = "closed by the client"
             while (event := self.conn.next_event()) is not None:
-                if not isinstance(event, Closed):  # the close we caused is not news,
+                if not isinstance(event, Closed | RepliesOwed):  # our close is not news,
                     self.publish(event)  # but part of a reply that came is
         await self._close_stream()
         if self._reader is not None and self._reader is not asyncio.current_task():

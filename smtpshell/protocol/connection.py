@@ -13,6 +13,10 @@ Replies pair with the commands that asked for them in order (so pipelined comman
 RFC 2920, work).  Raw bytes are followed line by line, so ``/raw`` text that ends a
 message or holds two commands is understood as the server will understand it, and a
 BDAT chunk's octets are never taken for commands.
+
+Bytes written after a DATA line, before its reply came, are held undecided (see
+``send_raw``): the reply says what they were to the server.  When it releases lines that
+want replies, the core says how many with a ``RepliesOwed`` event right after that reply.
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ class _Pending:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RepliesOwed:
+    """For the driver, not for the screen: ``count`` more replies are now expected, after
+    the reply just before this event (lines sent after DATA, released by its reply; see
+    ``ClientConnection.send_raw``)."""
+
+    count: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class ConnectionSnapshot:
     """A frozen view of the connection's state, for screens and hints."""
 
@@ -91,7 +104,7 @@ class ClientConnection:
         self._recipients = 0
         self._parser = ReplyParser()
         self._pending: deque[_Pending] = deque()
-        self._events: deque[Event] = deque()
+        self._events: deque[Event | RepliesOwed] = deque()
         self._injected = bytearray()
         self._said_dot_stuffing = False
         self._quit_sent = False
@@ -103,6 +116,8 @@ class ClientConnection:
         """Octets of a BDAT chunk still to go: data, not commands."""
         self._tail = b"\r\n"
         """In DATA mode, the last octets of the message so far (to see CRLF.CRLF)."""
+        self._held: bytearray | None = None
+        """Bytes sent after a DATA line whose reply has not come (None: no such DATA)."""
 
     # ---- state, read-only ------------------------------------------------------------
     @property
@@ -153,6 +168,8 @@ class ClientConnection:
     @property
     def line_open(self) -> bool:
         """Part of a line (or of a BDAT chunk) went out and the rest has not."""
+        if self._held:
+            return not self._held.endswith(b"\n")
         if self._state is ClientState.DATA:
             return not self._tail.endswith(b"\r\n")
         return bool(self._partial_size) or self._opaque > 0
@@ -234,7 +251,23 @@ class ClientConnection:
     def send_raw(self, data: bytes) -> bytes:
         """Bytes sent exactly as given (raw mode, a streamed message body).  No CRLF is
         added.  They are followed as the server reads them: each complete command line
-        waits for its reply, and CRLF "." CRLF in a message ends it."""
+        waits for its reply, and CRLF "." CRLF in a message ends it.
+
+        What follows a DATA line before its reply has come (``DATA`` and a message in one
+        payload, a hand-pipelined or smuggling probe) means what the reply makes it, so it
+        is held undecided until then:
+
+        * 354: it is the message; no reply is expected for its lines, and the line "."
+          that ends it waits for the final reply (LMTP: one per accepted recipient), as
+          on the typed DATA path; what follows the "." is commands again.
+        * anything else (503, 554, 451...): the server read no message, so every line
+          after DATA is a command to it and gets a reply (usually 500 each), and the core
+          expects one reply per line, in order; a notice says so.  Nothing is lost or
+          waited out: each reply pairs with its line as it comes.
+
+        Either way a ``RepliesOwed`` event follows DATA's reply when the released lines
+        expect replies, so the driver waits for exactly those.
+        """
         self._check_open()
         self._track_out(data)
         return data
@@ -251,6 +284,9 @@ class ClientConnection:
         """Follow outgoing bytes: command lines, message text, BDAT octets."""
         pos, size = 0, len(data)
         while pos < size:
+            if self._held is not None:  # after DATA, before its reply: undecided
+                self._held += data[pos:]
+                return
             if self._opaque:
                 n = min(self._opaque, size - pos)
                 self._opaque -= n
@@ -326,6 +362,8 @@ class ClientConnection:
         for _ in range(replies):
             self._pending.append(_Pending(verb, key))
         self._apply(next_move(self._state, self._stage, key, SENT))
+        if verb == "DATA":
+            self._held = bytearray()  # what follows means what DATA's reply makes it
 
     # ---- incoming -------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -382,7 +420,30 @@ class ClientConnection:
         self._apply(move, reply)
         self._events.append(reply)
         self._note_421(reply)
+        if pending.verb == "DATA" and self._held is not None:
+            self._release(reply)
         return self._state is ClientState.TLS_HANDSHAKE
+
+    def _release(self, reply: Reply) -> None:
+        """DATA's reply came: follow the bytes sent after it as what it made them."""
+        held, self._held = bytes(self._held or b""), None
+        if not held:
+            return
+        before = len(self._pending)
+        if self._state is not ClientState.DATA:
+            lines = held.count(b"\n")
+            self._notice(
+                "data-refused-pipelined",
+                f"the server answered DATA with {reply.code}, so the {lines} line(s) sent "
+                "after it are not a message: it reads them as commands, and each is "
+                "answered (shown as it comes)",
+                warning=True,
+            )
+        self._track_out(held)
+        # lines sent after this DATA's release, held again by a later DATA, are not counted
+        owed = len(self._pending) - before
+        if owed > 0:
+            self._events.append(RepliesOwed(count=owed))
 
     def _apply(self, move: Move | None, reply: Reply | None = None) -> None:
         """Make a move of the state table: the one place the state changes."""
@@ -460,6 +521,7 @@ class ClientConnection:
         self._injected.clear()
         self._partial.clear()
         self._partial_size = self._opaque = 0
+        self._held = None
         self._parser = ReplyParser()
 
     def connection_lost(self, reason: str, *, unexpected: bool = True) -> None:
@@ -470,6 +532,7 @@ class ClientConnection:
         pending = self.pending
         self._state = ClientState.CLOSED
         self._pending.clear()
+        self._held = None
         self._events.append(Closed(reason=reason, unexpected=unexpected, pending=pending))
 
     def _report_incomplete(self) -> None:
@@ -489,7 +552,7 @@ class ClientConnection:
             )
         )
 
-    def next_event(self) -> Event | None:
+    def next_event(self) -> Event | RepliesOwed | None:
         """The next event, or None when more data is needed."""
         return self._events.popleft() if self._events else None
 
@@ -506,6 +569,7 @@ __all__ = [
     "ConnectionSnapshot",
     "LineError",
     "ProtocolError",
+    "RepliesOwed",
     "Reply",
     "Stage",
     "StartTlsReady",
