@@ -560,10 +560,12 @@ def _get(tls: ssl.SSLSocket, host: str, path: str, deadline: float, timeout: flo
             raise StsError(_too_large(shown_url, f"{int(length)} bytes announced"))
         body = bytearray()
         while len(body) <= POLICY_SIZE_LIMIT:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            # No settimeout here: after a "Connection: close" answer http.client has
+            # closed its handle on the socket, and Python 3.13 then refuses settimeout
+            # (EBADF). The timeout set before the request and the watchdog, which cuts
+            # the connection at the deadline, bound every read.
+            if deadline - time.monotonic() <= 0:
                 raise TimeoutError
-            tls.settimeout(left)
             chunk = response.read1(POLICY_SIZE_LIMIT + 1 - len(body))
             if not chunk:
                 break
