@@ -64,10 +64,27 @@ def table(name: str) -> list[list[str]]:
     return rows[2:]
 
 
+_BIN: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def smtpshell_on_path(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``smtpshell`` in the guide's commands is this interpreter's (a run on 3.13 runs the
+    commands with 3.13), whether or not its environment has the console script."""
+    bin_dir = tmp_path_factory.mktemp("bin")
+    script = bin_dir / "smtpshell"
+    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m smtpshell "$@"\n')
+    script.chmod(0o755)
+    _BIN[:] = [bin_dir]
+
+
 def shell_env() -> dict[str, str]:
     """The environment a reader's shell has: smtpshell on PATH."""
     env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PATH"] = str(_BIN[0]) + os.pathsep + env.get("PATH", "")
+    # the smtpshell of this checkout, installed or not
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(GUIDE.parents[1]),
+                                                      env.get("PYTHONPATH")]))
     return env
 
 
