@@ -118,6 +118,18 @@ def test_bdat_and_its_octets_in_one_raw_payload(chunking: Sandbox) -> None:
     assert codes[-3:] == ["250", "250", "221"], out
 
 
+def test_bdat_to_a_server_without_chunking_its_octets_are_commands(sandbox: Sandbox) -> None:
+    """The sandbox without CHUNKING answers BDAT 500 and reads the octets as commands:
+    their replies pair with them (never "unsolicited"), and nothing is waited out."""
+    status, out = batch(sandbox.port, ENVELOPE + "/raw BDAT 12 LAST\\r\\nNOOP\\r\\nRSET\\r\\n\n"
+                        + "QUIT\n")
+    assert TIMEOUT_SAID not in out and "unsolicited" not in out, out
+    assert reply_codes(out)[-4:] == ["500", "250", "250", "221"], out
+    assert "it does not know BDAT" in out
+    assert status != 0  # BDAT was refused
+    assert sandbox.messages() == []
+
+
 # --------------------------------------------------------------- a server refusing DATA
 
 
@@ -215,3 +227,31 @@ def test_core_after_a_refused_data_the_lines_are_commands() -> None:
             replies.append((event.command, event.code))
     assert replies[-4:] == [("SUBJECT:", 500), ("", 500), (".", 500), ("NOOP", 250)]
     assert conn.state is ClientState.READY and conn.pending == ()
+
+
+def test_core_bdat_octets_are_data_unless_bdat_is_unknown() -> None:
+    for code, pending in ((250, ()), (552, ()), (500, ("NOOP", "QUIT")), (502, ("NOOP", "QUIT"))):
+        conn = ClientConnection()
+        conn.receive_data(b"220 x\r\n")
+        conn.send_raw(b"BDAT 12\r\nNOOP\r\nQU")
+        assert conn.in_chunk and conn.line_open  # 10 of the 12 octets went out
+        conn.send_raw(b"IT\r\n")
+        assert conn.pending == ("BDAT",) and not conn.line_open
+        conn.receive_data(_reply(code))
+        assert conn.pending == pending, code
+        assert not conn.in_chunk and not conn.line_open
+
+
+def test_core_lmtp_bdat_last_releases_once() -> None:
+    """LMTP: one reply per recipient to BDAT LAST; the first releases what followed."""
+    conn = ClientConnection(lmtp=True)
+    conn.receive_data(b"220 x\r\n")
+    for line in (b"LHLO x\r\n", b"MAIL FROM:<a>\r\n", b"RCPT TO:<b>\r\n", b"RCPT TO:<c>\r\n"):
+        conn.send_raw(line)
+        conn.receive_data(_reply(250))
+    conn.send_raw(b"BDAT 3 LAST\r\nabcNOOP\r\n")
+    assert conn.pending == ("BDAT", "BDAT")
+    conn.receive_data(_reply(250))
+    assert conn.pending == ("BDAT", "NOOP")
+    conn.receive_data(_reply(250) + _reply(250))
+    assert conn.pending == () and conn.stage is Stage.NONE

@@ -14,7 +14,7 @@ RFC 2920, work).  Raw bytes are followed line by line, so ``/raw`` text that end
 message or holds two commands is understood as the server will understand it, and a
 BDAT chunk's octets are never taken for commands.
 
-Bytes written after a DATA line, before its reply came, are held undecided (see
+Bytes written after a DATA or BDAT line, before its reply came, are held undecided (see
 ``send_raw``): the reply says what they were to the server.  When it releases lines that
 want replies, the core says how many with a ``RepliesOwed`` event right after that reply.
 """
@@ -117,7 +117,11 @@ class ClientConnection:
         self._tail = b"\r\n"
         """In DATA mode, the last octets of the message so far (to see CRLF.CRLF)."""
         self._held: bytearray | None = None
-        """Bytes sent after a DATA line whose reply has not come (None: no such DATA)."""
+        """Bytes sent after a DATA or BDAT line whose reply has not come (None: none)."""
+        self._held_for: _Pending | None = None
+        """The command whose reply decides what the held bytes are."""
+        self._held_chunk = 0
+        """For BDAT: the chunk's size (its octets are data unless BDAT is unknown)."""
 
     # ---- state, read-only ------------------------------------------------------------
     @property
@@ -168,8 +172,11 @@ class ClientConnection:
     @property
     def line_open(self) -> bool:
         """Part of a line (or of a BDAT chunk) went out and the rest has not."""
-        if self._held:
-            return not self._held.endswith(b"\n")
+        if self._held is not None and (self._held or self._held_chunk):
+            if len(self._held) < self._held_chunk:
+                return True
+            rest = self._held[self._held_chunk :]
+            return bool(rest) and not rest.endswith(b"\n")
         if self._state is ClientState.DATA:
             return not self._tail.endswith(b"\r\n")
         return bool(self._partial_size) or self._opaque > 0
@@ -177,7 +184,8 @@ class ClientConnection:
     @property
     def in_chunk(self) -> bool:
         """Octets of a BDAT chunk are still owed to the server."""
-        return self._opaque > 0
+        held = len(self._held) if self._held is not None else 0
+        return self._opaque > 0 or held < self._held_chunk
 
     def snapshot(self) -> ConnectionSnapshot:
         return ConnectionSnapshot(
@@ -265,7 +273,13 @@ class ClientConnection:
           expects one reply per line, in order; a notice says so.  Nothing is lost or
           waited out: each reply pairs with its line as it comes.
 
-        Either way a ``RepliesOwed`` event follows DATA's reply when the released lines
+        ``BDAT n`` and its octets likewise: the octets are the chunk (data, never
+        commands) unless BDAT is answered 500 or 502, which says the server does not know
+        BDAT and so reads them as commands (each then expects a reply).  Any other reply
+        means a server with CHUNKING, which reads the octets whatever it answers
+        (RFC 3030 §2).
+
+        Either way a ``RepliesOwed`` event follows the reply when the released lines
         expect replies, so the driver waits for exactly those.
         """
         self._check_open()
@@ -284,7 +298,7 @@ class ClientConnection:
         """Follow outgoing bytes: command lines, message text, BDAT octets."""
         pos, size = 0, len(data)
         while pos < size:
-            if self._held is not None:  # after DATA, before its reply: undecided
+            if self._held is not None:  # after DATA or BDAT, before its reply: undecided
                 self._held += data[pos:]
                 return
             if self._opaque:
@@ -345,9 +359,10 @@ class ClientConnection:
         words = line.decode("utf-8", "surrogateescape").split()
         verb = words[0].upper() if words else ""
         key = verb
+        chunk = 0
         if verb == "BDAT":
             if len(words) > 1 and words[1].isdigit() and words[1].isascii():
-                self._opaque = int(words[1])
+                chunk = int(words[1])
             if len(words) > 2 and words[2].upper() == "LAST":
                 key = BDAT_LAST
         if verb == "AUTH" and not self._tls:
@@ -362,8 +377,10 @@ class ClientConnection:
         for _ in range(replies):
             self._pending.append(_Pending(verb, key))
         self._apply(next_move(self._state, self._stage, key, SENT))
-        if verb == "DATA":
-            self._held = bytearray()  # what follows means what DATA's reply makes it
+        if verb == "DATA" or chunk:
+            # what follows means what this command's reply makes it (see send_raw)
+            self._held, self._held_for = bytearray(), self._pending[-replies]
+            self._held_chunk = chunk
 
     # ---- incoming -------------------------------------------------------------------
     def receive_data(self, data: bytes) -> None:
@@ -420,17 +437,29 @@ class ClientConnection:
         self._apply(move, reply)
         self._events.append(reply)
         self._note_421(reply)
-        if pending.verb == "DATA" and self._held is not None:
+        if pending is self._held_for:
             self._release(reply)
         return self._state is ClientState.TLS_HANDSHAKE
 
     def _release(self, reply: Reply) -> None:
-        """DATA's reply came: follow the bytes sent after it as what it made them."""
-        held, self._held = bytes(self._held or b""), None
+        """The reply to DATA or BDAT came: follow the bytes sent after it as what it
+        made them."""
+        held, self._held, self._held_for = bytes(self._held or b""), None, None
+        chunk, self._held_chunk = self._held_chunk, 0
+        if chunk and reply.code not in (500, 502):
+            self._opaque = chunk  # a server with CHUNKING reads the chunk, whatever it says
+        elif chunk:
+            self._notice(
+                "bdat-unknown",
+                f"the server answered BDAT with {reply.code} (it does not know BDAT), so the "
+                f"{chunk} octets after it are not a chunk: it reads them as commands, and "
+                "each line is answered (shown as it comes)",
+                warning=True,
+            )
         if not held:
             return
         before = len(self._pending)
-        if self._state is not ClientState.DATA:
+        if not chunk and self._state is not ClientState.DATA:
             lines = held.count(b"\n")
             self._notice(
                 "data-refused-pipelined",
@@ -520,8 +549,8 @@ class ClientConnection:
         self._apply(next_move(self._state, self._stage, TLS_DONE, SENT))
         self._injected.clear()
         self._partial.clear()
-        self._partial_size = self._opaque = 0
-        self._held = None
+        self._partial_size = self._opaque = self._held_chunk = 0
+        self._held = self._held_for = None
         self._parser = ReplyParser()
 
     def connection_lost(self, reason: str, *, unexpected: bool = True) -> None:
@@ -532,7 +561,8 @@ class ClientConnection:
         pending = self.pending
         self._state = ClientState.CLOSED
         self._pending.clear()
-        self._held = None
+        self._held = self._held_for = None
+        self._held_chunk = 0
         self._events.append(Closed(reason=reason, unexpected=unexpected, pending=pending))
 
     def _report_incomplete(self) -> None:
