@@ -26,6 +26,9 @@ changes nothing (a 5xx to MAIL leaves the stage where it was).  Subtle rows:
   reports it with the pseudo-verb ``TLS_DONE`` (to READY, forgetting EHLO and AUTH,
   RFC 3207 §4.2).  A failed handshake closes the connection: never back to plain text.
 * The greeting is the reply to the pseudo-verb ``GREETING``.
+* DATA moves to mode DATA on its 354, not when it is sent: lines written after DATA
+  before that reply (one ``/raw`` payload with the message) are held by the connection
+  and followed once the reply says whether they are the message or commands.
 * Any mode goes to ``CLOSED`` when the connection ends (EOF, reset, a fatal protocol
   error, the user's interrupt); that is not a row, it is ``ClientConnection.connection_lost``.
 """
