@@ -32,16 +32,18 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import enum
 import io
 import os
 import re
 import select
 import stat
 from collections import deque
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
 from ..compose import DataStats, data_normaliser
-from ..protocol.events import Closed, ProtocolError, Reply, ReplyKind
+from ..protocol.events import Closed, Notice, ProtocolError, Reply, ReplyKind
 from ..protocol.sasl.redact import Outgoing
 from ..session import Sent, SessionEvent
 from ..status import VERB_STATUS, ExitStatus
@@ -434,6 +436,7 @@ class BodyStream:
         self._shown = 0
         self._hidden = 0
         self._summarised = False
+        self._long_hidden = 0
         literals = {s.encode("utf-8", "surrogateescape") for s in core.redactor.literals()}
         # a literal that contains another is found by searching for the other one
         self._secrets = tuple(s for s in literals
@@ -450,17 +453,45 @@ class BodyStream:
                     return  # an unfinished last line, or nothing: line by line
                 await reader.fill()
                 continue
-            cut = self._first_special(data)
-            if cut < len(data):
-                reader.unread(data[cut:])
-            if cut:
-                await self._send(data[:cut])
-            if cut < len(data):
-                if data.startswith((b".\n", b".\r\n"), cut):
+            pos = 0  # what of ``data`` is sent or handled
+            for at, kind in self._specials(data):
+                if at > pos:
+                    await self._send(data[pos:at])
+                end = data.index(b"\n", at)
+                if kind is _Kind.LONG:  # streamed too, after its warning
+                    self._long_line(end - at - (data[end - 1] == 0x0D))
+                    pos = at
+                    continue
+                if kind is _Kind.BY_ITSELF and session.connected:
+                    # a CR inside (not sent), a known secret (redacted): as typed lines
+                    text = data[at:end].removesuffix(b"\r").decode("utf-8", "surrogateescape")
+                    await self.core.handle_line(text)
+                    pos = end + 1
+                    if session.connected:
+                        continue
+                # the end of the message, a /! command, or a closed connection: the main
+                # loop takes it from here
+                reader.unread(data[at:])
+                if kind is _Kind.END or not session.connected:
                     self.summarise()
                 return
+            if pos < len(data):
+                await self._send(data[pos:])
         if not session.connected:
             self.summarise()
+
+    def _long_line(self, length: int) -> None:
+        """The warning a line over 998 octets gets when sent by itself: in the transcript
+        always, on the screen while the lines are shown (else counted in the summary)."""
+        notice = Notice(kind="long-line", warning=True, message=(
+            f"this line is {length + 2} octets; RFC 5321 §4.5.3.1.6 allows 1000"))
+        core = self.core
+        shown = core.settings.show_data or self._shown < PREVIEW_LINES
+        for observer in list(core.session.observers):
+            if shown or observer is not core.renderer:
+                observer(notice)
+        if not shown:
+            self._long_hidden += 1
 
     async def _send(self, chunk: bytes) -> None:
         core = self.core
@@ -488,25 +519,30 @@ class BodyStream:
             return
         self._summarised = True
         stats = self.stats
-        if not (self._hidden or stats.dot_stuffed):
+        if not (self._hidden or stats.dot_stuffed or self._long_hidden):
             return
         parts = [f"{stats.lines} line{'s' if stats.lines != 1 else ''}",
                  f"{stats.message_bytes} bytes"]
         if stats.dot_stuffed:
             parts.append(f"dot-stuffed {stats.dot_stuffed} line"
                          f"{'s' if stats.dot_stuffed != 1 else ''}")
+        if self._long_hidden:
+            parts.append(f"{self._long_hidden} more line{'s' if self._long_hidden != 1 else ''}"
+                         " over 1000 octets (RFC 5321 §4.5.3.1.6; a warning each in the"
+                         " transcript)")
         text = "message lines streamed from stdin: " + ", ".join(parts)
         if self._hidden:
             text += f"; {self._hidden} not shown (--show-data shows every line)"
         self.core.renderer.info(text)
 
     # ---- which line must go by itself ---------------------------------------------------
-    def _first_special(self, data: bytes) -> int:
-        """Where the first line that needs the line-by-line path starts (``len(data)``
-        when none does).  ``data`` is whole lines.  One cheap search per kind of line finds
-        the next candidate of that kind; each candidate is then judged by the
-        line-by-line rules themselves (``_special``), and only the searches whose
-        candidate was judged go on, from the line after it."""
+    def _specials(self, data: bytes) -> Iterator[tuple[int, _Kind]]:
+        """Where the lines that need more than streaming start, in order, and what they
+        need.  ``data`` is whole lines.  One cheap search per kind of line finds the next
+        candidate of that kind; each candidate is then judged by the line-by-line rules
+        themselves (``_special``), and only the searches whose candidate was judged go
+        on, from the line after it: one pass over ``data`` per kind, however many such
+        lines there are."""
         n = len(data)
         bare_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
         secrets = self._secrets
@@ -548,19 +584,33 @@ class BodyStream:
         pending = [find(0) for find in finders]
         while (at := min(pending)) < n:
             end = data.index(b"\n", at)
-            if self._special(data[at:end]):
-                return at
+            kind = self._special(data[at:end])
+            if kind is not None:
+                yield at, kind
             pending = [find(end + 1) if p == at else p for p, find in zip(pending, finders,
                                                                            strict=True)]
-        return n
 
-    def _special(self, raw: bytes) -> bool:
+    def _special(self, raw: bytes) -> _Kind | None:
         """The rules ``_group`` applies to a line typed after 354 (``message_line``), and
-        the long-line warning ``send_line`` gives."""
+        the long-line warning ``send_line`` gives; None for a line that just streams."""
         text = raw.removesuffix(b"\r")
-        if text == b"." or b"\r" in text or len(text) > LONG_LINE:
-            return True
-        return not self.core.message_line(text.decode("utf-8", "surrogateescape"))
+        if text == b".":
+            return _Kind.END
+        line = text.decode("utf-8", "surrogateescape")
+        if split_meta(line, in_data=True) is not None:
+            return _Kind.META
+        if not self.core.message_line(line):
+            return _Kind.BY_ITSELF
+        return _Kind.LONG if len(text) > LONG_LINE else None
+
+
+class _Kind(enum.Enum):
+    """What a line found by ``BodyStream._specials`` needs."""
+
+    END = "the lone '.'"
+    META = "a /! command"
+    BY_ITSELF = "sent (or refused) by itself, as a typed line"
+    LONG = "streamed after its warning"
 
 
 _BARE_CR = re.compile(rb"\r(?!\n)")

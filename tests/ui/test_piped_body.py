@@ -334,3 +334,25 @@ def test_only_a_file_or_a_pipe_is_streamed(tmp_path: Path) -> None:
         os.close(master)
         os.close(slave)
         os.close(write_fd)
+
+
+def test_many_long_lines_stream_with_a_warning_each_in_the_transcript(tmp_path: Path) -> None:
+    """Lines over 1000 octets (an HTML mail without line breaks): the server gets them as
+    before, the transcript has the same warning before each, the screen stays bounded."""
+    body = b"".join(b"<p>%d " % i + b"w" * 1200 + b"</p>\n" for i in range(600)) + b".\n"
+    data = HEAD + body + b"QUIT\n"
+    status, old, _ = _line_by_line(data, record=tmp_path / "old.smtp")
+    assert status is ExitStatus.OK
+    status, new, screen = _from_pipe(data, record=tmp_path / "new.smtp")
+    assert status is ExitStatus.OK and new == old
+
+    def content(path: Path) -> list[str]:
+        text = re.sub(r"127\.0\.0\.1:\d+", "SERVER", path.read_text())
+        return [line for line in text.splitlines() if not line.startswith("recorded:")]
+
+    assert content(tmp_path / "new.smtp") == content(tmp_path / "old.smtp")
+    assert sum("octets; RFC 5321" in line for line in content(tmp_path / "new.smtp")) == 600
+    lines = screen.splitlines()
+    assert len(lines) < 60
+    assert sum("octets; RFC 5321" in line for line in lines) == 10  # beside the shown ones
+    assert any("590 more lines over 1000 octets" in line for line in lines), screen
