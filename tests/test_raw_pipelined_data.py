@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
 
 from smtpshell.cli import main
 from smtpshell.context import Environment
@@ -22,6 +25,11 @@ from smtpshell.protocol.connection import ClientConnection
 from smtpshell.protocol.events import Reply
 from smtpshell.protocol.state import ClientState, Stage
 from smtpshell.sandbox import Sandbox, SandboxConfig, SandboxThread
+from smtpshell.session import ConnectOptions
+from smtpshell.tls import TlsOptions
+from smtpshell.ui.app import run_repl
+from smtpshell.ui.core import ShellCore
+from smtpshell.ui.render import Renderer
 from tests.hostile.servers import serve_in_thread
 
 ENVELOPE = "EHLO rec.test\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\n"
@@ -57,9 +65,8 @@ def batch(port: int, stdin: str, *extra: str) -> tuple[int, str]:
 
 
 def reply_codes(out: str) -> list[str]:
-    """The codes of the replies shown (first line of each)."""
-    return [line[2:5] for line in out.splitlines()
-            if line.startswith("< ") and line[2:5].isdigit() and line[5:6] in (" ", "")]
+    """The codes of the replies shown (the last line of each; batch mode marks them "< ")."""
+    return [m[1] for m in re.finditer(r"^(?:< )?([2-5]\d\d)(?: .*)?$", out, re.MULTILINE)]
 
 
 # --------------------------------------------------------------------- the sandbox: 354
@@ -76,6 +83,34 @@ def test_data_and_its_message_in_one_raw_payload(sandbox: Sandbox) -> None:
     codes = reply_codes(out)
     assert codes[-4:] == ["354", "250", "250", "221"], out
     assert "queued as" in out
+
+
+def repl(port: int, lines: list[str]) -> str:
+    """The real REPL (prompt_toolkit pipe input), lines typed ahead, then Ctrl-D."""
+    out = io.StringIO()
+
+    async def run() -> None:
+        with create_pipe_input() as pipe:
+            core = ShellCore(ConnectOptions(host="127.0.0.1", port=port, tls=TlsOptions(),
+                                            ehlo_name="repl.test", reply_timeout=3),
+                             Renderer(out))
+            task = asyncio.create_task(run_repl(core, history_file=None, input=pipe,
+                                                output=DummyOutput()))
+            pipe.send_text("".join(line + "\r" for line in lines) + "\x04")
+            await asyncio.wait_for(task, 30)
+
+    asyncio.run(run())
+    return out.getvalue()
+
+
+def test_the_repl_sends_data_and_its_message_in_one_raw(sandbox: Sandbox) -> None:
+    out = repl(sandbox.port, [*ENVELOPE.splitlines(),
+                              "/raw DATA\\r\\nSubject: x\\r\\n\\r\\nbody\\r\\n.\\r\\n",
+                              "/status", "NOOP", "QUIT"])
+    assert TIMEOUT_SAID not in out, out
+    assert sandbox.messages() == [b"Subject: x\r\n\r\nbody\r\n"]
+    assert reply_codes(out)[-4:] == ["354", "250", "250", "221"], out
+    assert "stage       idle" in out  # the transaction ended with the "."
 
 
 def test_a_second_transaction_pipelined_after_the_end_of_a_message(sandbox: Sandbox) -> None:
