@@ -76,7 +76,22 @@ _NOT_CR_LF_DOT = bytes(b for b in range(256) if b not in b"\r\n.")
 """What ``bytes.translate`` deletes to leave only a chunk's CRs, LFs and dots."""
 
 
-def _crlf(chunk: bytes) -> tuple[bytes, int, int, bool]:
+Marks = tuple[int, int, int, bytes]
+"""What ``chunk_marks`` found: CRs, LFs, CRLF pairs, and the CRs, LFs and dots in order."""
+
+
+def chunk_marks(chunk: bytes) -> Marks:
+    """The line-ending marks of ``chunk`` in two C passes (see ``_crlf``): a caller that
+    looks at the same chunk first (a piped message: a CR inside a line, a "." line)
+    passes them to ``feed`` instead of having them counted twice."""
+    marks = chunk.translate(None, _NOT_CR_LF_DOT)
+    cr = marks.count(b"\r")
+    lf = marks.count(b"\n")
+    crlf = chunk.count(b"\r\n") if cr and lf else 0
+    return cr, lf, crlf, marks
+
+
+def _crlf(chunk: bytes, found: Marks | None = None) -> tuple[bytes, int, int, bool]:
     """``chunk`` with CRLF line endings, how many line endings it has, how many were
     bare, and whether a line in it may start with a dot (False: none does).
 
@@ -86,10 +101,7 @@ def _crlf(chunk: bytes) -> tuple[bytes, int, int, bool]:
     finds the CRLF pairs (adjacency that ``translate`` loses).  "\r\n." in the chunk
     leaves "\n." among the marks, so its absence rules dot-stuffing out.
     """
-    marks = chunk.translate(None, _NOT_CR_LF_DOT)
-    cr = marks.count(b"\r")
-    lf = marks.count(b"\n")
-    crlf = chunk.count(b"\r\n") if cr and lf else 0
+    cr, lf, crlf, marks = found if found is not None else chunk_marks(chunk)
     may_stuff = b"\n." in marks
     if cr == lf == crlf:
         return chunk, crlf, 0, may_stuff
@@ -128,16 +140,19 @@ class _Normaliser:
         self._at_line_start = True
         self._line_len = 0  # wire octets of the unfinished line so far
 
-    def feed(self, chunk: bytes) -> bytes:
+    def feed(self, chunk: bytes, marks: Marks | None = None) -> bytes:
+        """``chunk`` as it goes on the wire; ``marks``: ``chunk_marks(chunk)`` if the
+        caller has them."""
         stats = self.stats
         if self._skip_lf and chunk.startswith(b"\n"):
+            marks = None
             chunk = chunk[1:]
             stats.bare_line_endings -= 1  # that CR was counted as bare; it was a CRLF
         self._skip_lf = False
         if not chunk:
             return b""
         self._skip_lf = chunk.endswith(b"\r")
-        text, endings, bare, may_stuff = _crlf(chunk)
+        text, endings, bare, may_stuff = _crlf(chunk, marks)
         stats.bare_line_endings += bare
         stats.message_bytes += len(text)
         stats.lines += endings
@@ -416,6 +431,7 @@ __all__ = [
     "DataStats",
     "bdat_chunks",
     "check_message_file",
+    "chunk_marks",
     "data_normaliser",
     "describe_bytes",
     "iter_data_chunks",

@@ -42,7 +42,7 @@ from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, TextIO
 
-from ..compose import DataStats, data_normaliser
+from ..compose import DataStats, Marks, chunk_marks, data_normaliser
 from ..protocol.events import Closed, Notice, ProtocolError, Reply, ReplyKind
 from ..protocol.sasl.redact import Outgoing
 from ..session import Sent, SessionEvent
@@ -454,7 +454,8 @@ class BodyStream:
                 await reader.fill()
                 continue
             pos = 0  # what of ``data`` is sent or handled
-            for at, kind in self._specials(data):
+            marks = chunk_marks(data)
+            for at, kind in self._specials(data, marks):
                 if at > pos:
                     await self._send(data[pos:at])
                 end = data.index(b"\n", at)
@@ -476,7 +477,7 @@ class BodyStream:
                     self.summarise()
                 return
             if pos < len(data):
-                await self._send(data[pos:])
+                await self._send(data[pos:], marks if pos == 0 else None)
         if not session.connected:
             self.summarise()
 
@@ -493,11 +494,11 @@ class BodyStream:
         if not shown:
             self._long_hidden += 1
 
-    async def _send(self, chunk: bytes) -> None:
+    async def _send(self, chunk: bytes, marks: Marks | None = None) -> None:
         core = self.core
         session = core.session
         before = self.stats.lines
-        wire = self._normaliser.feed(chunk)
+        wire = self._normaliser.feed(chunk, marks)
         count = self.stats.lines - before  # whole lines, no CR inside: one per LF
         await session.send_raw(wire, shown="")  # "": the screen shows the lines below
         if not session.connected:
@@ -536,7 +537,7 @@ class BodyStream:
         self.core.renderer.info(text)
 
     # ---- which line must go by itself ---------------------------------------------------
-    def _specials(self, data: bytes) -> Iterator[tuple[int, _Kind]]:
+    def _specials(self, data: bytes, marks: Marks) -> Iterator[tuple[int, _Kind]]:
         """Where the lines that need more than streaming start, in order, and what they
         need.  ``data`` is whole lines.  One cheap search per kind of line finds the next
         candidate of that kind; each candidate is then judged by the line-by-line rules
@@ -544,13 +545,15 @@ class BodyStream:
         on, from the line after it: one pass over ``data`` per kind, however many such
         lines there are."""
         n = len(data)
-        bare_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+        cr, _, crlf, order = marks
+        bare_cr = cr != crlf
+        dot_lines = b"\n." in order  # else no line but the first starts with a dot
         secrets = self._secrets
 
         def next_end(pos: int) -> int:  # the lone "." (or dot-stuffing candidates)
             if data.startswith((b".\n", b".\r\n"), pos):
                 return pos
-            at = data.find(b"\n.", pos)
+            at = data.find(b"\n.", pos) if dot_lines else -1
             while at != -1:
                 if data.startswith((b"\n", b"\r\n"), at + 2):
                     return at + 1
