@@ -1016,10 +1016,12 @@ class MockServer:
         for server in servers:
             await server.wait_closed()
 
-    async def connected(self) -> None:
-        """Return once a client has connected (at once if one has)."""
+    async def connected(self, count: int = 1) -> None:
+        """Return once ``count`` clients have connected (at once if they have)."""
         assert self._connected is not None, "start the server first"
-        await self._connected.wait()
+        while self._accepted < count:
+            self._connected.clear()  # set again by the next accepted connection
+            await self._connected.wait()
 
     async def wait(self, count: int = 1) -> list[MockResult]:
         """Wait until ``count`` connections have finished; returns all results so far."""
