@@ -39,15 +39,16 @@ def test_batch_output_to_a_full_disk_is_one_line_and_status_1(sandbox: Sandbox) 
 def test_a_record_command_that_cannot_write_makes_batch_fail(sandbox: Sandbox) -> None:
     done = smtpshell(["127.0.0.1", str(sandbox.port)],
                      b"EHLO me\n/record /dev/full\nNOOP\nQUIT\n")
-    assert b"x cannot record to /dev/full: No space left on device" in done.stdout
+    assert b"x cannot record to /dev/full: not a regular file (a symbolic link, FIFO, "\
+           b"device or directory is never written to)" in done.stdout
     assert b"< 221" in done.stdout
     assert done.returncode == 1
 
 
 def test_record_option_that_cannot_write_is_status_1_not_usage(sandbox: Sandbox) -> None:
     done = smtpshell(["--record", "/dev/full", "127.0.0.1", str(sandbox.port)], SESSION)
-    assert done.stdout.splitlines()[-1] == b"x cannot record to /dev/full: "\
-                                           b"No space left on device"
+    assert done.stdout.splitlines()[-1] == b"x cannot record to /dev/full: not a regular "\
+        b"file (a symbolic link, FIFO, device or directory is never written to)"
     assert done.returncode == 1
     assert sandbox.messages() == []
 
@@ -90,7 +91,7 @@ def test_a_record_command_that_cannot_write_makes_the_repl_exit_1(sandbox: Sandb
     try:
         shell.expect(r"plain>")
         shell.sendline("/record /dev/full")
-        shell.expect(r"cannot record to /dev/full: No space left on device")
+        shell.expect(r"cannot record to /dev/full: not a regular file")
         shell.sendline("/quit")
         shell.expect(r"221")
         assert shell.wait() == 1

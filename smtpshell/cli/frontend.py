@@ -22,6 +22,7 @@ async def front_end(
     colour: bool,
     show_certs: bool = False,
     record: str | None = None,
+    record_overwrite: bool = False,
     history: bool = True,
     intro: Sequence[str] = (),
 ) -> ExitStatus:
@@ -42,12 +43,14 @@ async def front_end(
         renderer = Renderer(env.stdout, colour=colour, echo=True, arrows=True,
                             hints=settings.hints)
     renderer.show_chain = show_certs
+    how = "--record-overwrite replaces it"
     for line in intro:
         renderer.info(line)
     if env.interactive:
         core = ShellCore(options, renderer, prompter=PromptSecrets(), settings=settings,
                          interactive=True)
-        if record and not start_recording(core, record):
+        if record and not start_recording(core, record, overwrite=record_overwrite,
+                                         how=how):
             return ExitStatus.ERROR  # a file that cannot be written: not a usage error
         status = await start_repl(core, history_file=env.history_file if history else None,
                                   colour=colour, background=env.background)
@@ -55,7 +58,8 @@ async def front_end(
         from ..ui.batch import run_batch
 
         core = ShellCore(options, renderer, settings=settings)
-        if record and not start_recording(core, record):
+        if record and not start_recording(core, record, overwrite=record_overwrite,
+                                         how=how):
             return ExitStatus.ERROR
         status = await run_batch(core, env.stdin)
     if status is ExitStatus.OK and recording_failed(core):

@@ -123,7 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     mail.add_argument("--mta-sts-url", metavar="URL",
                       help="fetch the MTA-STS policy from URL (implies --mta-sts)")
     rec = p.add_argument_group("transcripts")
-    rec.add_argument("--record", metavar="FILE", help="record the session to FILE (mode 0600)")
+    rec.add_argument("--record", metavar="FILE",
+                     help="record the session to FILE (mode 0600; an existing FILE is kept)")
+    rec.add_argument("--record-overwrite", action="store_true",
+                     help="with --record: replace FILE if it exists (a regular file only;"
+                          " a symbolic link is never followed)")
     rec.add_argument("--elide-data", metavar="BYTES", type=int,
                      help="in the transcript, elide DATA bodies (and BDAT chunks) larger "
                           "than this")
@@ -311,7 +315,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         options = _ask_key_passphrase(options)
     return asyncio.run(front_end(
         options, settings, env, colour=env.colour(args.no_color), show_certs=args.show_certs,
-        record=args.record, history=not args.no_history))
+        record=args.record, record_overwrite=args.record_overwrite,
+        history=not args.no_history))
 
 
 def _ask_key_passphrase(options: ConnectOptions) -> ConnectOptions:

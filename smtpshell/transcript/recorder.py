@@ -64,7 +64,7 @@ class Recorder:
         password_env: str | None = None,
         token_env: str | None = None,
         elide_above: int | None = None,
-        overwrite: bool = True,
+        overwrite: bool = False,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.path = Path(path)

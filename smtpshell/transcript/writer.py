@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -23,13 +25,59 @@ from smtpshell.transcript.model import (
 )
 from smtpshell.transcript.syntax import escape_char, format_entry, format_header
 
+
+class NotRegularFile(OSError):
+    """The path is a symbolic link, FIFO, device or directory: never written to."""
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def _open_new(path: Path, overwrite: bool) -> int:
+    """A descriptor for a new transcript at ``path`` (see :class:`TranscriptWriter`)."""
+    flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    if not overwrite:
+        # O_EXCL also fails on a symbolic link, dangling or not: nothing is followed
+        return os.open(path, flags | os.O_EXCL, 0o600)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return os.open(path, flags | os.O_EXCL, 0o600)
+    if not stat.S_ISREG(info.st_mode):
+        raise _not_regular(path, info.st_mode)
+    # O_NONBLOCK: a FIFO put there since the lstat fails (ENXIO) instead of hanging
+    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        os.ftruncate(fd, 0)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _not_regular(path: Path, mode: int) -> NotRegularFile:
+    what = ("a symbolic link" if stat.S_ISLNK(mode) else "a directory" if stat.S_ISDIR(mode)
+            else "a FIFO" if stat.S_ISFIFO(mode) else "not a regular file")
+    return NotRegularFile(errno.EEXIST, f"{what}, never written to", str(path))
+
+
 _E = TypeVar("_E", ClientLine, ClientBytes, ServerLine, Event, Elided, ElidedBytes, Comment)
 
 
 class TranscriptWriter:
     """Writes a transcript line by line, each line reaching the file as it is written.
 
-    The file is created with mode 0600. Whatever was written when the process dies (even by
+    The file is created with mode 0600, never over an existing path (``FileExistsError``),
+    never through a symbolic link. With ``overwrite`` an existing regular file is emptied
+    and set to 0600; a symbolic link, a FIFO, a device or a directory is still refused
+    (:class:`NotRegularFile`). Whatever was written when the process dies (even by
     SIGKILL) is a transcript that parses. Use as a context manager, or call :meth:`close`.
     """
 
@@ -37,13 +85,9 @@ class TranscriptWriter:
         self, path: str | os.PathLike[str], header: Header, *, overwrite: bool = False
     ) -> None:
         self.path = Path(path)
-        flags = os.O_WRONLY | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        flags |= os.O_TRUNC if overwrite else os.O_EXCL
-        self._fd: int | None = os.open(self.path, flags, 0o600)
+        self._fd: int | None = _open_new(self.path, overwrite)
         self.lineno = 0  # lines written so far
         try:
-            if overwrite and hasattr(os, "fchmod"):
-                os.fchmod(self._fd, 0o600)
             for line in format_header(header):
                 self._write_line(line)
         except BaseException:

@@ -307,7 +307,7 @@ def test_usage_lines_come_from_the_declarations() -> None:
     usage = {m.name: m.usage for m in unique_commands()}
     assert usage["send"] == "/send FILE [--bdat] [--force] [--chunk N]"
     assert usage["bdat"] == "/bdat FILE [--force] [--chunk N]"
-    assert usage["record"] == "/record [FILE|off]"
+    assert usage["record"] == "/record [FILE|off] [--force]"
     assert usage["set"] == "/set [hints|require-tls|auth-in-clear] [on|off]"
     assert usage["tls"] == "/tls [chain]"
     assert usage["help"] == "/help [COMMAND]"
