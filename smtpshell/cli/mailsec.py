@@ -66,6 +66,9 @@ def prepare(args: argparse.Namespace, options: ConnectOptions, env: Environment)
     """Look up what ``--mx`` asks for and return the options the session connects with."""
     server = _resolver_address(args)
     options = replace(options, resolver=server)
+    if args.mx is not None and args.unix:  # the shell's options took --unix's "localhost"
+        raise UsageError("--mx and --unix do not go together: --mx DOMAIN finds the hosts"
+                         " to connect to in DNS")
     if args.mx is None:
         if args.dane or args.mta_sts or args.mta_sts_url:
             raise UsageError("--dane and --mta-sts check the MX hosts of a domain:"
@@ -102,11 +105,15 @@ def prepare(args: argparse.Namespace, options: ConnectOptions, env: Environment)
     if not hosts:
         details = "; ".join(f"{h.name}: {h.error or 'no address of the family asked for'}"
                             for h in result.hosts) or "no hosts"
+        more = result.more_line()
+        if more:
+            details += f"; {more}"
         raise UsageError(f"--mx {domain}: no MX host has an address to connect to ({details})",
                          ExitStatus.CONNECT)
     lookups: list[MailCheck] = [mx_check(result)]
     tlsa: dict[str, TlsaLookup | str] = {}
     route: list[Hop] = []
+    skipped: list[str] = []
     for host, addresses in hosts:
         found: TlsaLookup | str
         try:
@@ -116,11 +123,22 @@ def prepare(args: argparse.Namespace, options: ConnectOptions, env: Environment)
         tlsa[host.name.rstrip(".").lower()] = found
         lookups.append(tlsa_check(host.name, port, found, mx_validated=result.validated,
                                   enforce=args.dane, addresses_validated=host.validated))
+        if args.dane and isinstance(found, str):
+            # RFC 7672 §2.2: a TLSA lookup that failed (not "no records") means the host
+            # cannot be used securely; as Postfix's "dane" policy, it is not connected to
+            skipped.append(f"{host.name}: {found}")
+            continue
         dane = bool(args.dane) and not isinstance(found, str) and dane_unusable(
             found, result.validated, host.validated) is None
         preference = None if result.implicit else host.preference
         route += [Hop(name=host.name, address=address, preference=preference, dane=dane)
                   for address in addresses]
+    if not route:  # --dane, and every host's TLSA lookup failed: connect to none
+        count = len(skipped)
+        raise UsageError(
+            f"--dane: no MX host of {domain} can be used (RFC 7672 §2.2), none was connected"
+            " to: the TLSA lookup failed for " + "; ".join(skipped[:3])
+            + (f"; … and {count - 3} more" if count > 3 else ""), ExitStatus.TLS)
     sts = None
     if enforce_sts or args.mta_sts_url:
         from ..mailsec import mta_sts

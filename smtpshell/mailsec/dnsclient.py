@@ -193,6 +193,7 @@ class Resolver:
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         wire = query.to_wire()
         deadline = time.monotonic() + self.timeout
+        other: str | None = None  # a reply with our ID for another question: ignored
         try:
             with socket.socket(family, socket.SOCK_DGRAM) as sock:
                 # connected, so that a closed port is ECONNREFUSED at once, not a timeout
@@ -214,10 +215,18 @@ class Resolver:
                                        f"({str(exc).rstrip('.')})", "malformed") from None
                     if query.is_response(response):
                         return response
-                    # not ours (wrong id or question): keep waiting, as dig does
+                    # not ours (wrong id or question): keep waiting, as dig does; a reply
+                    # with our ID but another question is remembered, to be said
+                    if response.id == query.id and response.question:
+                        asked = response.question[0]
+                        other = (f"{asked.name.to_text()} "
+                                 f"{dns.rdatatype.to_text(asked.rdtype)}")
         except TimeoutError:
+            extra = "" if other is None else (
+                f"; it answered for another question ({other}) with this query's ID,"
+                " ignored as a possible forgery")
             raise DnsError(f"{where} did not answer within {self.timeout:g}s "
-                           f"(asking {shown})", "timeout") from None
+                           f"(asking {shown}{extra})", "timeout") from None
         except ConnectionRefusedError:
             raise DnsError(f"{where} refused the query: nothing listens there "
                            f"(asking {shown})", "unreachable") from None
@@ -244,6 +253,10 @@ class Resolver:
         except dns.exception.DNSException as exc:
             raise DnsError(f"bad DNS reply over TCP from {where} for {shown} "
                            f"({str(exc).rstrip('.')})", "malformed") from None
+        if response.flags & dns.flags.TC:  # nothing limits a TCP answer's size (RFC 7766)
+            raise DnsError(f"malformed DNS reply over TCP from {where} for {shown} "
+                           "(truncated (TC) over TCP, where an answer cannot be cut)",
+                           "malformed")
         return response
 
 

@@ -19,8 +19,9 @@ from .dnsclient import Answer, DnsError, Resolver
 __all__ = ["MxHost", "MxResult", "lookup_mx"]
 
 MAX_HOSTS = 10
-"""MX hosts whose addresses are looked up; the others are listed, not resolved (a hostile
-answer can hold thousands of MX records; Postfix tries at most 5 addresses)."""
+"""MX hosts whose addresses are looked up; the others are only counted (``MxResult.more``),
+shown as one line (a hostile answer can hold thousands of MX records; Postfix tries at
+most 5 addresses)."""
 MAX_TIMEOUTS = 2
 """After this many address queries that got no answer in time, the remaining hosts are not
 looked up: a resolver that stopped answering would otherwise cost two timeouts per host."""
@@ -49,6 +50,14 @@ class MxResult:
     validated: bool  # the MX answer had AD
     nxdomain: bool = False  # the domain does not exist
     notes: tuple[str, ...] = ()  # oddities seen on the way, one line each
+    more: int = 0  # MX hosts after the first MAX_HOSTS: not looked up, not kept
+
+    def more_line(self) -> str | None:
+        """``… and N more MX hosts not looked up (only the first 10 are)``, or None."""
+        if not self.more:
+            return None
+        return (f"… and {self.more} more MX host{'s' if self.more != 1 else ''} not looked up"
+                f" (only the first {MAX_HOSTS} are)")
 
     def lines(self) -> list[str]:
         """The result in words, with the RFC section of each rule."""
@@ -65,7 +74,7 @@ class MxResult:
             out.append(f"{self.domain} has no MX records: the domain itself is its mail host "
                        f"(implicit MX, RFC 5321 §5.1); {signed}")
         else:
-            count = len(self.hosts)
+            count = len(self.hosts) + self.more
             out.append(f"MX for {self.domain}: {count} host{'s' if count != 1 else ''}, lowest "
                        f"preference first (RFC 5321 §5.1); {signed}")
         for host in self.hosts:
@@ -73,6 +82,9 @@ class MxResult:
                      else f"no address: {host.error or 'no A/AAAA records'}")
             pref = "" if self.implicit else f"{host.preference:>5}  "
             out.append(f"  {pref}{host.name}  {where}")
+        more = self.more_line()
+        if more:
+            out.append(f"  {more}")
         preferences = [h.preference for h in self.hosts]
         if len(set(preferences)) < len(preferences):
             out.append(f"  ({EQUAL_PREFERENCES})")
@@ -149,15 +161,15 @@ def lookup_mx(resolver: Resolver, domain: str) -> MxResult:
                      "forbids; it is left out and the other hosts are used")
     hosts: list[MxHost] = []
     timeouts: list[DnsError] = []
+    more = 0
     for record in records:
         if record.exchange.to_text() == ".":
             continue
+        if len(hosts) >= MAX_HOSTS:
+            more += 1  # counted only: thousands of names would make thousands of lines
+            continue
         name = record.exchange.to_text(omit_final_dot=True)
         preference = int(record.preference)
-        if len(hosts) >= MAX_HOSTS:
-            hosts.append(MxHost(name, preference, (), f"not looked up: only the first "
-                                f"{MAX_HOSTS} MX hosts are"))
-            continue
         if len(timeouts) >= MAX_TIMEOUTS:
             hosts.append(MxHost(name, preference, (), "not looked up: the resolver did not "
                                 f"answer {len(timeouts)} address queries in time"))
@@ -166,4 +178,4 @@ def lookup_mx(resolver: Resolver, domain: str) -> MxResult:
                                                   timeouts)
         hosts.append(MxHost(name, preference, addresses, error, signed))
     return MxResult(shown, tuple(hosts), implicit=False, null_mx=False,
-                    validated=answer.validated, notes=tuple(notes))
+                    validated=answer.validated, notes=tuple(notes), more=more)

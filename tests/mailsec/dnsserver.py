@@ -40,6 +40,10 @@ in a set stands for x. and every name under it):
 * ``garbage``: a few bytes that are not a DNS message.
 * ``spoof``: over UDP, first a forged reply (another message ID, the answer
   ``A 192.0.2.66``), then the real one: a client must ignore the forgery.
+* ``misquestion``: over UDP, only a reply with the right message ID but another question
+  (``forged.invalid.``, type A); no real answer follows.
+* ``truncate_tcp``: an empty answer with TC set over UDP and over TCP too (a broken
+  server: a TCP answer cannot be truncated).
 
 Change any of these while the server runs (they are read per query):
 ``server.signed.add("mx.example.")``. ``server.queries`` lists what was asked, as
@@ -118,7 +122,8 @@ class DnsServer:
     def __init__(self, records: str = "", *, signed: Iterable[str] = (),
                  servfail: Iterable[str] = (), refuse: Iterable[str] = (),
                  truncate: Iterable[str] = (), silent: Iterable[str] = (),
-                 garbage: Iterable[str] = (), spoof: Iterable[str] = ()) -> None:
+                 garbage: Iterable[str] = (), spoof: Iterable[str] = (),
+                 misquestion: Iterable[str] = (), truncate_tcp: Iterable[str] = ()) -> None:
         self.zone = dns.zone.Zone(dns.name.root, relativize=False)
         self.signed = _NameSet(signed)
         self.servfail = _NameSet(servfail)
@@ -127,6 +132,8 @@ class DnsServer:
         self.silent = _NameSet(silent)
         self.garbage = _NameSet(garbage)
         self.spoof = _NameSet(spoof)
+        self.misquestion = _NameSet(misquestion)
+        self.truncate_tcp = _NameSet(truncate_tcp)
         self.queries: list[tuple[str, str, str]] = []
         self.messages: list[dns.message.Message] = []  # the queries as received
         self._lock = threading.Lock()
@@ -303,7 +310,13 @@ class DnsServer:
             if self.refuse.covers(qname):
                 response.set_rcode(dns.rcode.REFUSED)
                 return response.to_wire()
-            if transport == "udp" and self.truncate.covers(qname):
+            if transport == "udp" and self.misquestion.covers(qname):
+                other = dns.message.make_query("forged.invalid.", "A")
+                other.id = query.id
+                forged = dns.message.make_response(other)
+                return forged.to_wire()
+            if self.truncate_tcp.covers(qname) or (
+                    transport == "udp" and self.truncate.covers(qname)):
                 response.flags |= dns.flags.TC
                 return response.to_wire()
             chain = [qname]

@@ -74,6 +74,8 @@ def mx_check(result: MxResult) -> MailCheck:
     hosts = ", ".join(
         f"{'' if result.implicit else str(h.preference) + ' '}{h.name}"
         f" {' '.join(h.addresses) if h.addresses else '(no address)'}" for h in result.hosts)
+    if result.more:
+        hosts += f", … and {result.more} more"  # not looked up (mx.MAX_HOSTS)
     fields: list[tuple[str, str]] = [("domain", result.domain)]
     if result.null_mx:
         fields.append(("null", "yes"))
@@ -105,11 +107,13 @@ def tlsa_check(host: str, port: int, found: TlsaLookup | str, *, mx_validated: b
     """What DNS said about ``_PORT._tcp.HOST`` (``found`` is the DNS error's line when the
     query failed)."""
     if isinstance(found, str):
-        what = "--dane: this host will not be used" if enforce else "information only"
+        what = ("--dane: this host is not connected to; RFC 7672 §2.2: a failed lookup is"
+                " not 'no records', the host cannot be used securely" if enforce else
+                "DANE status unknown; information only: the host is used (--dane skips such"
+                " a host, RFC 7672 §2.2)")
         return MailCheck(
             kind="dane", warning=True,
-            lines=(f"TLSA _{port}._tcp.{host}: the lookup failed: {found} ({what};"
-                   " RFC 7672 §2.2: a failed lookup is not 'no records')",),
+            lines=(f"TLSA _{port}._tcp.{host}: the lookup failed: {found} ({what})",),
             fields=(("host", host), ("result", "lookup-failed"), ("reason", found)))
     reason = dane_unusable(found, mx_validated, addresses_validated)
     lines = list(found.lines())
