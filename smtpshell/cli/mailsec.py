@@ -48,7 +48,9 @@ def mx_target(args: argparse.Namespace, default_port: int) -> tuple[str, int]:
     domain, port = parse_target(args.mx, None, default_port)
     if port_text is not None:
         if not port_text.isascii() or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise UsageError(f"invalid port: {port_text} (with --mx, give only a PORT)")
+            raise UsageError(f"invalid port: {port_text}: --mx DOMAIN takes its hosts from"
+                             " DNS, give only a PORT after the options (a host, or a"
+                             " profile's host, contradicts --mx)")
         port = int(port_text)
     return domain.rstrip(".") or domain, port
 
