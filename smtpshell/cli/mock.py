@@ -1,16 +1,21 @@
 """``smtpshell mock FILE``: serve a transcript's server side: exit 0 every connection
-matched, 1 one did not, 2 error (130: Ctrl-C or SIGTERM with ``--once`` before any client
-came)."""
+matched, 1 one did not or one of the transcript's connections never came, 2 error (130:
+Ctrl-C or SIGTERM with ``--once`` before all the transcript's connections came).
+
+However the mock stops (``--once`` done, ``--timeout``, SIGTERM, Ctrl-C), its summary names
+each connection of the transcript that never came; with ``--once`` that is a failure, never
+exit 0.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import ssl
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from ..context import Environment
 from ..escapes import for_terminal, for_terminal_lines
@@ -19,6 +24,7 @@ from ..transcript.mock import (
     DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     DEFAULT_TLS_PORT,
+    Connection,
     MockResult,
     MockServer,
     connections,
@@ -60,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "'== connect' in it), then exit 0 if it matched, 1 if not")
     p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g}); "
-                   "with --once, also on a client that never connects (exit 1)")
+                   "with --once, also on a client that does not open the transcript's next "
+                   "connection within S seconds (exit 1)")
     return p
 
 
@@ -76,23 +83,70 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
     problem = serve_problem(transcript)
     if problem is not None:
         raise UsageError(f"{args.file}: {problem}")
-    results: list[MockResult] = []
-    out = env.stdout
-
-    def stopped() -> ExitStatus:
-        out.write(_stopped(results) + "\n")
-        out.flush()
-        if args.once and not results:
-            return ExitStatus.INTERRUPTED
-        return _status(results)
-
+    state = _State(args.once, connections(transcript))
     with tempfile.TemporaryDirectory(prefix="smtpshell-mock-") as tmp:
         context, ca_path = _server_context(args, transcript, Path(tmp))
-        return serve(lambda: _serve(args, transcript, context, ca_path, results, env), stopped)
+        return serve(lambda: _serve(args, transcript, context, ca_path, state, env),
+                     lambda: state.stopped(env.stdout))
 
 
-def _status(results: Sequence[MockResult]) -> ExitStatus:
-    return ExitStatus.OK if all(r.ok for r in results) else ExitStatus.ERROR
+class _State:
+    """What the mock has served so far, for its summary however it stops."""
+
+    def __init__(self, once: bool, blocks: Sequence[Connection]) -> None:
+        self.once = once
+        self.connections = blocks
+        self.results: list[MockResult] = []
+        self.server: MockServer | None = None
+
+    def missing(self) -> Sequence[Connection]:
+        """The transcript's connections that never came: with ``--once``, those after the
+        last that came; without, those after the last in the last client's round."""
+        done = len(self.results)
+        if self.once:
+            return self.connections[done:]
+        rest = done % len(self.connections)
+        return self.connections[rest:] if rest else ()
+
+    def never_came(self) -> list[str]:
+        lines = []
+        for block in self.missing():
+            where = [] if block.lineno is None else [f"line {block.lineno}"]
+            port = (None if self.server is None
+                    else self.server.tls_port if block.implicit else self.server.port)
+            where.append(block.kind + ("" if port is None else f" on port {port}"))
+            lines.append(f"  connection {block.number} ({', '.join(where)}) never came")
+        return lines
+
+    def status(self) -> ExitStatus:
+        ok = all(r.ok for r in self.results) and not self.missing()
+        return ExitStatus.OK if ok else ExitStatus.ERROR
+
+    def stopped(self, out: TextIO) -> ExitStatus:
+        """The summary after SIGTERM or Ctrl-C, and the status: 130 with ``--once`` while
+        connections were missing."""
+        good = sum(r.ok for r in self.results)
+        lines = [f"mock stopped: {len(self.results)} connection(s), {good} ok, "
+                 f"{len(self.results) - good} did not follow the transcript.",
+                 *self.never_came()]
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+        if self.once and self.missing():
+            return ExitStatus.INTERRUPTED
+        return self.status()
+
+    def timed_out(self, out: TextIO, timeout: float | None) -> ExitStatus:
+        """``--once``: no (further) client came within ``--timeout``."""
+        if self.results:
+            good = sum(r.ok for r in self.results)
+            lines = [f"mock stopped: no further client connected within {timeout:g} s "
+                     f"(--timeout); {len(self.results)} connection(s), {good} ok, "
+                     f"{len(self.results) - good} did not follow the transcript."]
+        else:
+            lines = [f"mock stopped: no client connected within {timeout:g} s (--timeout)."]
+        out.write("\n".join([*lines, *self.never_came()]) + "\n")
+        out.flush()
+        return ExitStatus.ERROR
 
 
 def _server_context(
@@ -132,13 +186,13 @@ async def _serve(
     transcript: Transcript,
     context: ssl.SSLContext | None,
     ca_path: Path | None,
-    results: list[MockResult],
+    state: _State,
     env: Environment,
 ) -> ExitStatus:
     out = env.stdout
 
     def report(result: MockResult) -> None:
-        results.append(result)
+        state.results.append(result)
         out.write(for_terminal_lines(result.render()) + "\n")  # quotes the client
         out.flush()
 
@@ -151,35 +205,35 @@ async def _serve(
     except OSError as exc:
         where = format_address(args.host, server.binding)
         raise UsageError(f"cannot listen on {where}: {exc.strerror or exc}") from None
+    state.server = server
     try:
         banner = _banner(args, transcript, server, ca_path)
-        if not await run_until_signal(banner, out,
-                                      _once(server, args.timeout, count) if args.once else None):
-            out.write(_stopped(results) + "\n")
-            if args.once and not results:
-                return ExitStatus.INTERRUPTED  # SIGTERM before any client: as Ctrl-C
-        if args.once and not results:
-            out.write(f"mock stopped: no client connected within {args.timeout:g} s "
-                      "(--timeout).\n")
-            return ExitStatus.ERROR
+        done = await run_until_signal(banner, out,
+                                      _once(server, args.timeout, count) if args.once else None)
     finally:
-        await server.stop()
-    return _status(results)
+        await server.stop()  # a session still running ends with an error result
+    if not done:
+        return state.stopped(out)  # SIGTERM: as Ctrl-C
+    if state.missing():
+        return state.timed_out(out, args.timeout)
+    return state.status()
 
 
 async def _once(server: MockServer, timeout: float | None, count: int) -> None:
-    """Until the ``count`` connections of ``--once`` have finished; ``--timeout`` bounds the
-    wait for the first to begin too (a CI job whose client never comes does not hang)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(timeout):
-            await server.connected()
-        await server.wait(count)
-
-
-def _stopped(results: Sequence[MockResult]) -> str:
-    good = sum(r.ok for r in results)
-    return (f"mock stopped: {len(results)} connection(s), {good} ok, "
-            f"{len(results) - good} did not follow the transcript.")
+    """Until the ``count`` connections of ``--once`` have finished, or no client came within
+    ``timeout`` while none was in progress: ``--timeout`` bounds the wait for each client to
+    begin (the first and each next), so a CI job whose client never comes does not hang. A
+    connection in progress is bounded by the session's own timeouts."""
+    while len(server.results) < count:
+        finished = len(server.results)
+        if server.accepted > finished:
+            await server.wait(finished + 1)
+            continue
+        try:
+            async with asyncio.timeout(timeout):
+                await server.connected(finished + 1)
+        except TimeoutError:
+            return
 
 
 def _banner(args: argparse.Namespace, transcript: Transcript, server: MockServer,
