@@ -29,6 +29,7 @@ from ...compose import (
 from ...escapes import parse_escapes
 from ...protocol.events import Reply
 from ...protocol.state import Stage
+from ...status import ExitStatus
 from .registry import Arg, CommandSpec, Flag, Kind, command
 
 if TYPE_CHECKING:
@@ -166,18 +167,30 @@ def _size_on_disk_report(core: ShellCore, name: str, on_disk: int) -> None:
 
 
 async def send_file(core: ShellCore, args: str, *, bdat: bool = False) -> None:
-    """/send and /bdat: stream a message file into DATA (or BDAT chunks)."""
+    """/send and /bdat: stream a message file into DATA (or BDAT chunks).
+
+    A message that is not sent is a failed step: batch mode exits 1 for a problem found
+    before anything went out (no such file, a binary file, no CHUNKING, over SIZE...);
+    a refused DATA or BDAT is the server's reply, 8, as ever.
+    """
+    if not await _send_file(core, args, bdat=bdat):
+        core.status = ExitStatus.ERROR  # batch mode: this step failed
+
+
+async def _send_file(core: ShellCore, args: str, *, bdat: bool) -> bool:
+    """False when the message was not sent for a reason the shell found (said in one
+    line); True when it was handed to the server (its replies judge the rest)."""
     r = core.renderer
     parsed = parse_send_args(args, bdat=bdat)
     if isinstance(parsed, str):
         r.error(parsed)
-        return
+        return False
     problem = check_message_file(parsed.path)
     if problem:
         r.error(problem)
-        return
+        return False
     if not _ready_for_message(core, bdat=parsed.bdat):
-        return
+        return False
     name = os.path.basename(parsed.path) or parsed.path
     try:
         on_disk = os.path.getsize(parsed.path)
@@ -185,11 +198,11 @@ async def send_file(core: ShellCore, args: str, *, bdat: bool = False) -> None:
             core, on_disk) else None
     except OSError as exc:
         r.error(f"{parsed.path}: cannot read it ({exc.strerror or exc})")
-        return
+        return False
     if scanned is None:
         _size_on_disk_report(core, name, on_disk)
     elif not _size_report(core, name, scanned, parsed.force):
-        return
+        return False
     try:
         if parsed.bdat:
             await _send_bdat(core, parsed, name)
@@ -198,6 +211,8 @@ async def send_file(core: ShellCore, args: str, *, bdat: bool = False) -> None:
     except OSError as exc:
         r.error(f"{parsed.path}: reading failed part way ({exc.strerror or exc}); the message "
                 "is incomplete: close the connection (/close) rather than end it")
+        return False
+    return True
 
 
 async def _send_data(core: ShellCore, parsed: SendArgs, name: str) -> None:
