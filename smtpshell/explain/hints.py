@@ -41,7 +41,15 @@ def hint_for(code: int, enhanced: str | None, text: str = "") -> str | None:
     if esc == "5.1.1" or (code == 550 and "user unknown" in low):
         return "no such user: check the recipient address"
     if code == 500 and "too long" in low:
-        return "line too long: a command line may be at most 512 octets (RFC 5321 §4.5.3.1.4)"
+        if "command" in low:
+            return ("line too long: a command line may be at most 512 octets, CRLF included "
+                    "(RFC 5321 §4.5.3.1.4)")
+        if "4.5.3.1.6" in low or "text" in low or "data" in low or "message" in low:
+            return ("line too long: a line of the message (a text line) may be at most 1000 "
+                    "octets, CRLF included (RFC 5321 §4.5.3.1.6); wrap it, or send the "
+                    "part base64 or quoted-printable encoded")
+        return ("line too long: a command line may be at most 512 octets (RFC 5321 "
+                "§4.5.3.1.4), a line of a message 1000 (§4.5.3.1.6), CRLF included")
     if code == 500:
         return "command not recognised: check the spelling, or see EHLO for what is supported"
     if code == 502:
