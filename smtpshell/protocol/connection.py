@@ -170,6 +170,12 @@ class ClientConnection:
         return bool(self._pending) or self._state is ClientState.GREETING
 
     @property
+    def quit_sent(self) -> bool:
+        """A QUIT went out on this connection: typed, pipelined or inside a /raw payload
+        (the core follows every byte), so the server's close that follows is expected."""
+        return self._quit_sent
+
+    @property
     def line_open(self) -> bool:
         """Part of a line (or of a BDAT chunk) went out and the rest has not."""
         if self._held is not None and (self._held or self._held_chunk):

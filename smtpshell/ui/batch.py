@@ -256,16 +256,21 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
     skipping = False  # DATA was refused: the message lines up to the lone "." are not sent
     recorders: list[Recorder] = []
     body: BodyStream | None = None  # the message being streamed after a 354
+    body_open = False  # a message was begun (354) and not ended, as last seen connected
+    eof = False
     while not core.quit_requested:
         if not core.session.in_data:
             body = None
         elif reader.streamable and core.session.connected:
             body = body or BodyStream(core)
             await body.stream(reader)
+        if core.session.connected:
+            body_open = core.session.in_data
         line = await reader.line()
         if line is None:
             if body is not None:
                 body.summarise()
+            eof = True
             break
         if skipping:
             skipping = line != "."
@@ -290,8 +295,12 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
                 await core.send_message_lines(lines)
             else:
                 await core.send_pipelined(lines)
+        elif session.in_data and "\r" in line and meta is None:
+            await _send_cr_line(core, line)
         else:
             await core.handle_line(line)
+        if core.session.connected:
+            body_open = core.session.in_data
         outcome.report(core.renderer)
         if core.status is not ExitStatus.OK:
             outcome.fail(core.status)  # a shell command failed (/auth, /reconnect)
@@ -299,13 +308,25 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
             recorders.append(core.recorder)
         if any(r.error for r in recorders):
             outcome.fail(ExitStatus.ERROR)
-        if any(_verb(sent) == "QUIT" for sent in lines):
+        if not was_in_data and any(_verb(sent) == "QUIT" for sent in lines):
             quit_sent = True
         if not was_in_data and _verb(lines[-1]) == "DATA" and not core.session.in_data:
             core.renderer.error('DATA was refused: the message lines up to the lone "." '
                                 "are not sent")
             skipping = True
     session = core.session
+    quit_sent = quit_sent or session.conn.quit_sent  # QUIT inside a /raw payload too
+    if body_open:
+        # the message was begun and never ended: nothing sends its "." now (that would
+        # deliver it cut short); the connection closes without it
+        if session.connected and eof:
+            why = "input ended inside DATA"
+        elif core.quit_requested:
+            why = "the shell was left inside DATA"
+        else:
+            why = "the connection closed inside DATA"
+        core.renderer.error(f"{why}: the message was not sent (no final '.')")
+        outcome.fail(ExitStatus.DATA)
     if not quit_sent and not session.connected and (
         session.closed_reason and session.closed_reason != "closed by the client"
     ):
@@ -321,6 +342,18 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
 
 def _verb(line: str) -> str:
     return line.split(" ", 1)[0].upper()
+
+
+async def _send_cr_line(core: ShellCore, line: str) -> None:
+    """A message line with a CR inside, sent as ``/send`` sends it (``compose``'s
+    normaliser): each bare CR is a line ending (RFC 5321 §2.3.8), each piece dot-stuffed,
+    so piped, streamed and ``/send`` put the same bytes on the wire.  Each piece goes
+    through the redaction point like a typed line; none is taken for a command or the
+    end of the message."""
+    session = core.session
+    pieces = ["." + piece if piece.startswith(".") else piece for piece in line.split("\r")]
+    outs = [core.classifier().line(piece, in_data=True, in_auth=False) for piece in pieces]
+    core.last_replies = await session.send_lines(outs, dot_stuff=False)
 
 
 EXPECT_USAGE = "/expect CODE…  (CODE: 550, 55x or 5xx; several allowed)"
@@ -443,8 +476,8 @@ class BodyStream:
     CRLF line endings, dot-stuffing) and out in one write per chunk; what goes on the wire
     is what sending them one by one sent.  A line that needs the line-by-line path is left
     for it: the lone "." that ends the message, a meta-command (``/!expect``), a line
-    with a CR inside (never sent), one with a known secret (redacted on the screen and in
-    the transcript), one over 998 octets (its warning).  The screen shows the first
+    with a known secret (redacted on the screen and in the transcript), one over 998
+    octets (its warning).  A bare CR inside a line is a line ending, as for ``/send``.  The screen shows the first
     ``PREVIEW_LINES`` lines and then a count (every line with ``--show-data``); the
     transcript records every line, as for ``/send``.
     """
@@ -484,9 +517,12 @@ class BodyStream:
                     pos = at
                     continue
                 if kind is _Kind.BY_ITSELF and session.connected:
-                    # a CR inside (not sent), a known secret (redacted): as typed lines
+                    # a known secret (redacted): as a typed line
                     text = data[at:end].removesuffix(b"\r").decode("utf-8", "surrogateescape")
-                    await self.core.handle_line(text)
+                    if "\r" in text:
+                        await _send_cr_line(self.core, text)
+                    else:
+                        await self.core.handle_line(text)
                     pos = end + 1
                     if session.connected:
                         continue
@@ -519,7 +555,7 @@ class BodyStream:
         session = core.session
         before = self.stats.lines
         wire = self._normaliser.feed(chunk, marks)
-        count = self.stats.lines - before  # whole lines, no CR inside: one per LF
+        count = self.stats.lines - before  # a line per LF, and per bare CR inside one
         await session.send_raw(wire, shown="")  # "": the screen shows the lines below
         if not session.connected:
             return
@@ -565,8 +601,7 @@ class BodyStream:
         on, from the line after it: one pass over ``data`` per kind, however many such
         lines there are."""
         n = len(data)
-        cr, _, crlf, order = marks
-        bare_cr = cr != crlf
+        order = marks[3]
         dot_lines = b"\n." in order  # else no line but the first starts with a dot
         secrets = self._secrets
 
@@ -589,10 +624,6 @@ class BodyStream:
                 at = data.find(b"/!", at + 2)
             return n
 
-        def next_cr(pos: int) -> int:  # a CR inside a line
-            m = _BARE_CR.search(data, pos) if bare_cr else None
-            return n if m is None else data.rfind(b"\n", 0, m.start()) + 1
-
         def next_secret(pos: int) -> int:
             found = [at for at in (data.find(s, pos) for s in secrets) if at != -1]
             return data.rfind(b"\n", 0, min(found)) + 1 if found else n
@@ -601,7 +632,7 @@ class BodyStream:
             at = _first_long_line(data, pos)
             return n if at is None else at
 
-        finders = [next_end, next_meta, next_cr, next_long]
+        finders = [next_end, next_meta, next_long]
         if secrets:
             finders.append(next_secret)
         pending = [find(0) for find in finders]
@@ -622,7 +653,8 @@ class BodyStream:
         line = text.decode("utf-8", "surrogateescape")
         if split_meta(line, in_data=True) is not None:
             return _Kind.META
-        if not self.core.message_line(line):
+        # a CR inside streams: the normaliser makes it a line ending, as /send does
+        if not self.core.message_line(line.replace("\r", "\n")):
             return _Kind.BY_ITSELF
         return _Kind.LONG if len(text) > LONG_LINE else None
 
@@ -634,9 +666,6 @@ class _Kind(enum.Enum):
     META = "a /! command"
     BY_ITSELF = "sent (or refused) by itself, as a typed line"
     LONG = "streamed after its warning"
-
-
-_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def _first_long_line(data: bytes, start: int) -> int | None:

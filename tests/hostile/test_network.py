@@ -274,7 +274,9 @@ def batch_into_a_deaf_server(tmp_path: Path) -> tuple[ExitStatus, str, str]:
 
 def test_batch_send_timeout_with_a_small_timeout_option(tmp_path: Path) -> None:
     _, out, err = batch_into_a_deaf_server(tmp_path)
-    assert errors(out) == ["x send timed out after 0.5s: the server is not reading what we send"]
+    assert errors(out) == ["x send timed out after 0.5s: the server is not reading what we send",
+                           "x the connection closed inside DATA: the message was not sent "
+                           "(no final '.')"]
     assert err == ""
 
 

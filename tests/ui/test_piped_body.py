@@ -114,8 +114,8 @@ TRICKY = [
     # CRLF and LF input mixed, empty lines
     (b"Subject: x\r\n\r\nbody\nmore\r\n\n.\n",
      [b"Subject: x\r\n\r\nbody\r\nmore\r\n\r\n.\r\n"]),
-    # a bare CR inside a line: that line is not sent (a line cannot hold CR), as ever
-    (b"a\rb\nnext\nx\r\r\nlast\n.\n", [b"next\r\nlast\r\n.\r\n"]),
+    # a bare CR inside a line is a line ending, as /send makes it (one normaliser)
+    (b"a\rb\nnext\nx\r\r\nlast\n.\n", [b"a\r\nb\r\nnext\r\nx\r\n\r\nlast\r\n.\r\n"]),
     # a NUL and bytes that are not UTF-8 go out as they came
     (b"nul\0byte\n\xff\xfe caf\xc3\xa9\n.\n", [b"nul\0byte\r\n\xff\xfe caf\xc3\xa9\r\n.\r\n"]),
     # long lines (a warning each) and a dot-stuffed long one
