@@ -12,6 +12,12 @@ until the final ".".  Nothing ever prompts.  Rules a script can rely on:
   "transcript written".
 * ``/expect CODE`` (``/!expect`` inside a message) says the next reply should have that
   code (550, 55x, 5xx; several allowed): then it is a success, anything else fails with 1.
+* A message begun (354) and never ended with its "." (stdin ends, ``/!quit``, the
+  connection closes) is not sent and fails with 8, in one line; no "." is sent for it
+  (that would deliver a message cut short).  A QUIT inside a ``/raw`` payload is a QUIT.
+* In a message, a line starting with ``/!`` is a shell command, as typed (``/!expect``,
+  ``/!raw``); every other line is text.  A bare CR inside a line is a line ending, as
+  ``/send`` makes it.
 
 Two things save time without changing what is sent or shown:
 
@@ -365,8 +371,9 @@ class Outcome:
     A reply of 4xx or 5xx fails its step with the stage code of the command it answers
     (``status.VERB_STATUS``: AUTH 5, MAIL 6, RCPT 7, DATA or the final "." 8, anything
     else 1); a protocol error, an unsolicited failure or a connection the server ended
-    fails with 9. ``/expect CODE`` makes the next reply a check instead: the code it names
-    is a success, any other reply fails with 1. The first failure is the exit status.
+    fails with 9; a line refused before it went out (a CR inside a command) with 1.
+    ``/expect CODE`` makes the next reply a check instead: the code it names is a success,
+    any other reply fails with 1. The first failure is the exit status.
     """
 
     def __init__(self) -> None:
@@ -394,6 +401,8 @@ class Outcome:
             self.fail(ExitStatus.PROTOCOL)
         elif isinstance(event, Closed) and (event.unexpected or event.pending):
             self.fail(ExitStatus.PROTOCOL)
+        elif isinstance(event, Notice) and event.kind == "bad-line":
+            self.fail(ExitStatus.ERROR)  # a line refused before it went out: not sent
 
     def _reply(self, reply: Reply) -> None:
         if reply.kind is ReplyKind.GREETING:
@@ -477,9 +486,9 @@ class BodyStream:
     is what sending them one by one sent.  A line that needs the line-by-line path is left
     for it: the lone "." that ends the message, a meta-command (``/!expect``), a line
     with a known secret (redacted on the screen and in the transcript), one over 998
-    octets (its warning).  A bare CR inside a line is a line ending, as for ``/send``.  The screen shows the first
-    ``PREVIEW_LINES`` lines and then a count (every line with ``--show-data``); the
-    transcript records every line, as for ``/send``.
+    octets (its warning).  A bare CR inside a line is a line ending, as for ``/send``.
+    The screen shows the first ``PREVIEW_LINES`` lines and then a count (every line with
+    ``--show-data``); the transcript records every line, as for ``/send``.
     """
 
     def __init__(self, core: ShellCore) -> None:

@@ -192,3 +192,12 @@ def test_a_long_message_line_gets_the_text_line_hint(sandbox: Sandbox, tmp_path:
     assert "1000 octets" in hints[0] and "§4.5.3.1.6" in hints[0]
     assert "512" not in hints[0]
 
+
+
+def test_a_command_line_with_a_cr_inside_is_not_sent_and_fails(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    status, screen = shell(sandbox.port, b"EHLO me\nNOOP\rRSET\nQUIT\n", tmp_path)
+    assert status == ExitStatus.ERROR, screen
+    assert "! a line cannot contain CR or LF (use raw mode to send such bytes)" in screen
+    assert "< 221" in screen  # the script went on
