@@ -294,6 +294,10 @@ async def run_batch(core: ShellCore, stdin: TextIO) -> ExitStatus:
         if meta is not None and meta[0] == "expect":
             outcome.arm(meta[1], core.renderer)
             continue
+        if meta is not None and body is not None:
+            # the streamed lines are not all shown: say that this one is not message text
+            shown = core.redact_for_history(line).strip()
+            core.renderer.info(f"a shell command in the message (run, not sent): {shown}")
         was_in_data = session.in_data
         lines = [line] if body is not None else _group(core, reader, line)
         if len(lines) > 1:

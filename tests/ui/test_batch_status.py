@@ -93,6 +93,8 @@ def test_a_slash_bang_line_in_a_piped_message_is_a_shell_command(
     assert status == ExitStatus.OK, screen
     assert sandbox.messages() == [b"Subject: m\r\n\r\n/not a command\r\nafter\r\n"]
     assert record.exists()
+    # the screen shows only the first lines of a piped message: a command in it is said
+    assert f"* a shell command in the message (run, not sent): /!record {record}" in screen
 
 
 # ---- 3. /send and /bdat that send nothing -------------------------------------------------
