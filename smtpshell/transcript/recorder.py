@@ -13,17 +13,35 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from ..protocol.events import Closed, Notice, ProtocolError, Reply
+from ..protocol.sasl.b64 import lenient_b64
 from ..protocol.sasl.mechanisms import Credential
-from ..protocol.sasl.redact import DEFAULT_PASSWORD_ENV, DEFAULT_TOKEN_ENV, Outgoing
+from ..protocol.sasl.redact import (
+    DEFAULT_PASSWORD_ENV,
+    DEFAULT_TOKEN_ENV,
+    Outgoing,
+    newline_name,
+)
 from ..session import Connected, MailCheck, Sent, SessionEvent, TlsEstablished, TlsFailed
-from .model import Comment, Elided, Event, Header, SecretRef, ServerLine, TlsMode, Volatile
+from .model import (
+    ClientLine,
+    Comment,
+    Elided,
+    Event,
+    Header,
+    SecretRef,
+    ServerLine,
+    TlsMode,
+    TranscriptError,
+    Volatile,
+    resolve_secrets,
+)
 from .writer import TranscriptWriter
 
-__all__ = ["DEFAULT_PASSWORD_ENV", "DEFAULT_TOKEN_ENV", "Recorder", "secret_ref"]
+__all__ = ["DEFAULT_PASSWORD_ENV", "DEFAULT_TOKEN_ENV", "Recorder", "secret_ref", "unfaithful"]
 
 
 def secret_ref(
@@ -48,6 +66,47 @@ def secret_ref(
         return None
 
 
+def unfaithful(out: Outgoing, ref: SecretRef, environ: Mapping[str, str], tls: bool = False
+               ) -> str | None:
+    """Why ``ref`` would not replay as the line ``out`` that was sent, or None when it does.
+
+    With its variables set in ``environ`` the reference is rebuilt and compared (decoded)
+    with what was sent; without, a secret ending in CR or LF cannot be said by a
+    ``$NAME`` (nobody sets a variable to a value ending in a newline). CRAM-MD5 answers
+    depend on the challenge: they are taken as they are. Nothing here is written out.
+    """
+    if ref.mech == "cram-md5" or out.redaction is None:
+        return None
+    sent = lenient_b64(out.line[len(out.redaction.prefix):].strip())
+    if sent is None:
+        return None
+    names = [v[1:] for _, v in ref.params if v.startswith("$")]
+    if names and all(n in environ for n in names):
+        try:
+            rebuilt = resolve_secrets(ClientLine.of(out.redaction.prefix, tls, ref), environ)
+        except TranscriptError:
+            return None
+        if lenient_b64(rebuilt[len(out.redaction.prefix):].strip()) != sent:
+            return (f"the credential sent here differs from what ${' $'.join(names)} "
+                    "rebuild")
+        return None
+    secret = sent
+    if ref.mech == "plain":
+        secret = sent.split(b"\0")[-1]
+    elif ref.mech == "xoauth2":
+        if not sent.endswith(b"\x01\x01"):
+            return "the XOAUTH2 answer sent here does not end in two ^A bytes"
+        secret = sent[:-2]
+    tail = secret[len(secret.rstrip(b"\r\n")):]
+    if not tail:
+        return None
+    what = {"plain": "password", "xoauth2": "token"}.get(ref.mech, "answer")
+    if ref.mech == "login":
+        what = "user name" if ref.get("user") else "password"
+    return (f"the {what} sent here ends in {newline_name(tail)} (probably echo without -n),"
+            f" which a ${names[0] if names else 'NAME'} reference cannot carry")
+
+
 _CRAM_MD5 = re.compile(r"AUTH[ \t]+CRAM-MD5[ \t]*", re.IGNORECASE)
 _BDAT = re.compile(r"BDAT +([0-9]{1,12})(?: +LAST)? *", re.IGNORECASE | re.ASCII)
 _RAW_TAIL_KEPT = 64 * 1024  # raw bytes without a line end held for the rest of their line
@@ -66,8 +125,12 @@ class Recorder:
         elide_above: int | None = None,
         overwrite: bool = False,
         on_error: Callable[[str], None] | None = None,
+        environ: Mapping[str, str] | None = None,
     ) -> None:
         self.path = Path(path)
+        self.environ: Mapping[str, str] = environ if environ is not None else {}
+        """The variables replay would read, to check a reference against what was sent."""
+        self._raw_refs = 0  # lines written as raw secrets (SMTPSHELL_RAW_1, _2, …)
         self.on_error = on_error
         self.error: str | None = None
         """Why recording stopped early (a write failed: disk full…); None while it works."""
@@ -217,13 +280,31 @@ class Recorder:
             self._command(text, event.tls)
 
     def _classified(self, out: Outgoing, tls: bool) -> None:
-        """A line that carries a credential: a replayable reference, or its redacted text."""
+        """A line that carries a credential: a replayable reference, or its redacted text.
+
+        A reference is written only when replay rebuilds from it what was sent: else (a
+        password ending in a newline, one that differs from its variable's value, a secret
+        no reference can say) a ``== warning`` says why, and the line becomes a ``raw``
+        secret whose variable must hold the base64 answer itself; replay stops, naming
+        the variable, while it is not set, instead of sending another credential.
+        """
         cred = out.credential
         ref = secret_ref(cred, self.password_env, self.token_env) if cred else None
-        if ref is not None and out.redaction is not None:
-            self.writer.client(out.redaction.prefix, tls, ref)
-        else:
+        redaction = out.redaction
+        if redaction is None or not (out.secret or ref is not None):
             self.writer.client(out.text, tls)
+            return
+        why = None if ref is None else unfaithful(out, ref, self.environ, tls)
+        if ref is not None and why is None:
+            self.writer.client(redaction.prefix, tls, ref)
+            return
+        self._raw_refs += 1
+        name = f"SMTPSHELL_RAW_{self._raw_refs}"
+        what = why or "no secret reference can rebuild this answer"
+        self.writer.event("warning", message=(
+            f"not replayable as a reference: {what}; replay sends ${name} as it is (set it"
+            " to the base64 that was sent here) and stops, naming it, while it is unset"))
+        self.writer.client(redaction.prefix, tls, SecretRef.raw(name))
 
     def _raw(self, event: Sent) -> None:
         """Exact bytes (a /raw payload, a message chunk, BDAT and its chunk): CRLF-ended

@@ -258,3 +258,28 @@ def test_plain_is_always_masked(authzid: str, user: str, password: str) -> None:
     out = Classifier().line(f"AUTH PLAIN {encoded}", in_data=False, in_auth=False)
     assert out.secret and encoded not in out.text and encoded not in out.display
     assert out.text.startswith("AUTH PLAIN {{secret:")
+
+
+@pytest.mark.parametrize(("tail", "named"), [(b"\n", "a newline"), (b"\r\n", "CR LF")])
+def test_an_echo_made_answer_is_named_at_once_for_plain_and_login(tail: bytes,
+                                                                    named: str) -> None:
+    """`echo pass | base64`: one line says the password ends in a newline, never shows it."""
+    plain = Classifier().line("AUTH PLAIN " + b64(b"\0alice\0s3cret!" + tail),
+                              in_data=False, in_auth=False)
+    *_, login = typed("AUTH LOGIN", b64(b"alice"), b64(b"s3cret!" + tail))
+    for out in (plain, login):
+        hints = [w for w in out.warnings if "ending in" in w]
+        assert hints == [f"the base64 answer decodes to a password ending in {named}, sent as"
+                         " part of it (probably `echo` without -n; use `printf '%s'` or /b64)"]
+        assert "s3cret" not in " ".join(out.warnings) + out.display + out.text
+        assert out.secret and "\n" not in hints[0]
+
+
+def test_a_user_name_made_with_echo_is_named_too() -> None:
+    _, user = typed("AUTH LOGIN", b64(b"alice\n"))
+    assert any("decodes to a user name ending in a newline" in w for w in user.warnings)
+
+
+def test_a_clean_answer_has_no_newline_hint() -> None:
+    *_, login = typed("AUTH LOGIN", b64(b"alice"), b64(b"s3cret!"))
+    assert not any("ending in" in w for w in login.warnings)

@@ -182,3 +182,91 @@ def test_writer_overwrite_refuses_a_directory_and_a_link(tmp_path: Path) -> None
         with pytest.raises(NotRegularFile):
             TranscriptWriter(tmp_path / name, Header(target="x"), overwrite=True)
     assert (tmp_path / "t").read_text() == "t"
+
+
+# --- a credential that a reference would not replay as sent ---------------------------------
+
+PASSWORD = "demo-password"
+
+
+def b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode()
+
+
+def record_auth(sb: Sandbox, path: Path, lines: str,
+                environ: dict[str, str] | None = None) -> str:
+    status, out = shell(sb, "--cafile", str(sb.ca_file), "--starttls", "--record", str(path),
+                        stdin=lines + "QUIT\n", environ=environ)
+    assert status in (0, 5), out  # 5: the server refused the credentials
+    return out
+
+
+def replay(sb: Sandbox, path: Path, environ: dict[str, str]) -> tuple[int, str]:
+    return cli(["replay", "--server", f"127.0.0.1:{sb.port}", "--cafile", str(sb.ca_file),
+                str(path)], environ=environ)
+
+
+USER = b64(b"demo")
+ECHOED = b64(PASSWORD.encode() + b"\n")  # echo demo-password | base64
+PLAIN_ECHOED = b64(b"\0demo\0" + PASSWORD.encode() + b"\n")
+ECHO_MADE = {
+    "login": f"AUTH LOGIN\n{USER}\n{ECHOED}\n",
+    "plain": f"AUTH PLAIN {PLAIN_ECHOED}\n",
+}
+
+
+@pytest.mark.parametrize("mech", ["login", "plain"])
+def test_an_echo_made_password_is_never_recorded_as_a_reference_that_replays_otherwise(
+        sandbox: Sandbox, tmp_path: Path, mech: str) -> None:
+    """`echo demo-password | base64` typed by hand: 535 when recorded; a reference to
+    $SMTPSHELL_PASSWORD would replay the password without its newline (235)."""
+    path = tmp_path / f"{mech}.smtp"
+    out = record_auth(sandbox, path, ECHO_MADE[mech])
+    hints = [line for line in out.splitlines() if "ending in a newline" in line]
+    assert hints == ["! the base64 answer decodes to a password ending in a newline, sent as"
+                     " part of it (probably `echo` without -n; use `printf '%s'` or /b64)"]
+    assert PASSWORD not in out and ECHOED not in out
+    text = path.read_text()
+    assert PASSWORD not in text and "ZGVtby1wYXNzd29yZA" not in text  # no base64 of it
+    assert "password=$SMTPSHELL_PASSWORD" not in text
+    assert "<~ 535 5.7.8" in text
+    warning = next(line for line in text.splitlines() if line.startswith("== warning"))
+    assert "the password sent here ends in a newline" in warning
+    assert "{{secret:raw value=$SMTPSHELL_RAW_1}}" in text
+
+    status, report = replay(sandbox, path, {"SMTPSHELL_PASSWORD": PASSWORD})
+    assert status != 0
+    assert "environment variable SMTPSHELL_RAW_1 is not set" in report
+    assert "235" not in report  # never authenticated with another credential
+
+    answer = ECHO_MADE[mech].split()[-1]
+    status, report = replay(sandbox, path, {"SMTPSHELL_RAW_1": answer})
+    assert status == 0, report  # the same 535 as recorded
+
+
+def test_a_password_that_differs_from_the_set_variable_is_not_a_reference(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "differs.smtp"
+    lines = "AUTH PLAIN " + b64(b"\0demo\0" + PASSWORD.encode()) + "\n"
+    record_auth(sandbox, path, lines, environ={"SMTPSHELL_PASSWORD": "another"})
+    text = path.read_text()
+    assert "password=$SMTPSHELL_PASSWORD" not in text and PASSWORD not in text
+    assert "differs from what $SMTPSHELL_PASSWORD rebuild" in text
+    status, report = replay(sandbox, path, {"SMTPSHELL_PASSWORD": "another"})
+    assert status != 0 and "SMTPSHELL_RAW_1 is not set" in report
+
+
+@pytest.mark.parametrize("environ", [{}, {"SMTPSHELL_PASSWORD": PASSWORD}])
+def test_a_faithful_password_stays_a_reference(sandbox: Sandbox, tmp_path: Path,
+                                               environ: dict[str, str]) -> None:
+    path = tmp_path / "ok.smtp"
+    lines = f"AUTH LOGIN\n{USER}\n{b64(PASSWORD.encode())}\n"
+    out = record_auth(sandbox, path, lines, environ=environ)
+    assert "ending in" not in out
+    text = path.read_text()
+    assert "~> {{secret:login password=$SMTPSHELL_PASSWORD}}" in text
+    assert "== warning" not in text and PASSWORD not in text
+    status, report = replay(sandbox, path, {"SMTPSHELL_PASSWORD": PASSWORD})
+    assert status == 0, report

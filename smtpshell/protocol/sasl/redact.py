@@ -182,10 +182,17 @@ class Outgoing:
 
 # --------------------------------------------------------------------------- answers
 
-_NEWLINE_HINT = (
-    "the decoded text ends with a newline: the `echo` mistake; encode with "
-    "printf '%s' (or echo -n) so the newline is not part of the {what}"
-)
+def newline_name(tail: bytes) -> str:
+    """How a line end at the end of a decoded answer is named: ``a newline``, ``CR LF``…"""
+    names = {b"\n": "a newline", b"\r\n": "CR LF", b"\r": "a carriage return"}
+    return names.get(tail, "line-end bytes " + format_escapes(tail))
+
+
+def _newline_hint(tail: bytes, what: str) -> str:
+    """One line, at once, under a hand-typed answer whose decoded ``what`` ends in ``tail``
+    (never the value itself)."""
+    return (f"the base64 answer decodes to a {what} ending in {newline_name(tail)}, sent"
+            " as part of it (probably `echo` without -n; use `printf '%s'` or /b64)")
 
 
 def _newline_tail(data: bytes) -> bytes:
@@ -217,7 +224,7 @@ def _plain(data: bytes, warnings: list[str]) -> _Answer:
             warnings.append("a literal backslash-zero is not a NUL byte: use printf, not echo")
         return _Answer(True)
     if _newline_tail(data):
-        warnings.append(_NEWLINE_HINT.format(what="password"))
+        warnings.append(_newline_hint(_newline_tail(data), "password"))
     if not fields[1]:
         warnings.append("the user name (second field) is empty")
     user, authzid = _text(fields[1]), _text(fields[0])
@@ -234,7 +241,7 @@ def _xoauth2(data: bytes, warnings: list[str]) -> _Answer:
     if not data.endswith(b"\x01\x01"):
         warnings.append("XOAUTH2 text should end with two \\x01 bytes")
         if data.endswith(b"\n"):
-            warnings.append(_NEWLINE_HINT.format(what="token"))
+            warnings.append(_newline_hint(_newline_tail(data), "token"))
     m = re.match(rb"user=([^\x01]*)\x01auth=Bearer ", data)
     user = _text(m.group(1)) if m else None
     if user is None:
@@ -264,7 +271,7 @@ def _answer(mech: str | None, text: str, index: int, user: str | None,
     if mech == "LOGIN":
         tail = _newline_tail(data)
         if tail:
-            warnings.append(_NEWLINE_HINT.format(what="user name" if index == 0 else "password"))
+            warnings.append(_newline_hint(tail, "user name" if index == 0 else "password"))
         if index == 0:
             name = _text(data)
             quoted = f'→ "{format_escapes(data)}"'

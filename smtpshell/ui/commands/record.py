@@ -71,6 +71,7 @@ def start_recording(
             elide_above=core.settings.elide_data,
             overwrite=overwrite,
             on_error=failed,
+            environ=core.settings.environ,
         )
     except FileExistsError:  # put there since the check above
         return refused(os.path.isfile(path) and not os.path.islink(path))
