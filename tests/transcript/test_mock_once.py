@@ -54,7 +54,8 @@ class Mock:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen = ""
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         banner = self.expect(r"waiting for one client|Ready\.")
         ports = re.search(r" on 127\.0\.0\.1:(\d+) (?:\(plain/STARTTLS\) and "
                           r"127\.0\.0\.1:(\d+) )?", banner)
@@ -100,6 +101,7 @@ class Mock:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.reader.join(HANG_GUARD)  # it ends with the output: then close the pipes
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
