@@ -126,11 +126,12 @@ def test_a_wrong_password_gets_535_and_fails_the_test_without_showing_it(
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests")
     result.assert_outcomes(failed=1)
     lineno = files["welcome.smtp"].splitlines().index(
-        "~> AUTH PLAIN {{secret:plain user=app password=$APP_SMTP_PASSWORD}}") + 1
+        "~> AUTH PLAIN {{secret:plain user=app password=$SMTPSHELL_APP_PASSWORD}}") + 1
     result.stdout.fnmatch_lines([
         "*smtp_mock: the client did not follow *welcome.smtp",
         "connection 1 from 127.0.0.1:*: MISMATCH",
-        f"  *welcome.smtp:{lineno}: the password differs from $APP_SMTP_PASSWORD (answered 535)",
+        f"  *welcome.smtp:{lineno}: the password differs from $SMTPSHELL_APP_PASSWORD "
+        "(answered 535)",
         "  +      ~> AUTH PLAIN <credential redacted>",
     ])
     out = result.stdout.str() + result.stderr.str()
@@ -284,7 +285,7 @@ MESSAGE = ("To: alice@example.org\\nSubject: Welcome, Alice\\n\\n"
 
 
 def test_welcome_mail_with_msmtp(smtp_mock, monkeypatch):
-    monkeypatch.setenv("APP_SMTP_PASSWORD", "s3cret")
+    monkeypatch.setenv("SMTPSHELL_APP_PASSWORD", "s3cret")
     server = smtp_mock("welcome.smtp")
     subprocess.run(
         ["msmtp", "--host=127.0.0.1", f"--port={server.port}", "--tls=on",

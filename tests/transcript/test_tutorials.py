@@ -323,8 +323,8 @@ UNDO: dict[str, Callable[[str], str]] = {
         "EHLO {{host:client.smtpshell.test}}", "EHLO client.smtpshell.test"),
     "`250-AUTH LOGIN PLAIN` (CRAM-MD5 no longer offered)": lambda t: t.replace(
         "<~ 250-AUTH LOGIN PLAIN", "<~ 250-AUTH CRAM-MD5 LOGIN PLAIN"),
-    "`user=app password=$APP_SMTP_PASSWORD`": lambda t: t.replace(
-        "user=app password=$APP_SMTP_PASSWORD", "user=demo password=$APP_SMTP_PASSWORD"),
+    "`user=app password=$SMTPSHELL_APP_PASSWORD`": lambda t: t.replace(
+        "user=app password=$SMTPSHELL_APP_PASSWORD", "user=demo password=$SMTPSHELL_APP_PASSWORD"),
     "`== skip` for `From:`/`To:`": lambda t: t.replace(
         "== skip\n~> Subject:", "~> From: app@example.org\n~> To: alice@example.org\n"
         "~> Subject:"),
@@ -368,7 +368,7 @@ def test_each_edit_is_needed_by_the_clients_the_table_names(
         def run(port: int) -> object:
             return run_shell(command, port, tmp_path)
 
-    _, result = serve(text, run, ca, {"APP_SMTP_PASSWORD": "s3cret"})
+    _, result = serve(text, run, ca, {"SMTPSHELL_APP_PASSWORD": "s3cret"})
     assert not result.ok, f"{client} follows the transcript without the edit {edit}"
 
 
@@ -377,7 +377,7 @@ def test_the_smtplib_edited_file_passes_and_needs_only_three_lines_of_pytest(
 ) -> None:
     ca, ca_file = mock_tls
     outcome, result = serve(block("welcome.smtp"), smtplib_client(ca_file), ca,
-                            {"APP_SMTP_PASSWORD": "s3cret"})
+                            {"SMTPSHELL_APP_PASSWORD": "s3cret"})
     assert not isinstance(outcome, Exception), outcome
     assert result.ok, result.render()
     tree = ast.parse(block("test_welcome.py"))
@@ -544,7 +544,7 @@ def test_the_curl_test_files_lines_are_in_the_translation() -> None:
         if command.startswith("REPLY "):
             answer = command.split(" ", 2)[2]
             assert answer in texts, answer
-    assert "{{secret:plain user=user password=$CURL_PASSWORD}}" in texts
+    assert "{{secret:plain user=user password=$SMTPSHELL_CURL_PASSWORD}}" in texts
 
 
 def test_the_curl_test_file_translation_serves_curl(tmp_path: Path) -> None:
