@@ -45,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = parser(
         "smtpshell mock",
         "Serve the server side of a transcript to an SMTP client and report where "
-        "the client deviates from it: exit 0 ok, 1 mismatch, 2 error.",
+        "the client deviates from it: exit 0 ok, 1 mismatch (or a connection of the "
+        "transcript never came), 2 error.",
     )
     p.add_argument("file", metavar="FILE", help="the transcript to serve")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="another name for the throw-away certificate (repeatable)")
     p.add_argument("--once", action="store_true",
                    help="serve the transcript once (one client; one connection per "
-                   "'== connect' in it), then exit 0 if it matched, 1 if not")
+                   "'== connect' in it), then exit 0 if it matched, 1 if not; Ctrl-C or "
+                   "SIGTERM before every connection came: 130")
     p.add_argument("--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="S",
                    help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g}); "
                    "with --once, also on a client that does not open the transcript's next "
