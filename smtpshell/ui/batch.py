@@ -629,12 +629,12 @@ class BodyStream:
             return n
 
         def next_meta(pos: int) -> int:  # "/!" after nothing but blanks
-            at = data.find(b"/!", pos)
+            at = _find_bang_slash(data, pos)
             while at != -1:
                 line_start = data.rfind(b"\n", 0, at) + 1
                 if not data[line_start:at].strip(b" \t"):
                     return line_start
-                at = data.find(b"/!", at + 2)
+                at = _find_bang_slash(data, at + 2)
             return n
 
         def next_secret(pos: int) -> int:
@@ -679,6 +679,23 @@ class _Kind(enum.Enum):
     META = "a /! command"
     BY_ITSELF = "sent (or refused) by itself, as a typed line"
     LONG = "streamed after its warning"
+
+
+_BANG_HITS = 64
+"""How many "!" without a "/" before it ``_find_bang_slash`` checks one by one."""
+
+
+def _find_bang_slash(data: bytes, start: int) -> int:
+    """``data.find(b"/!", start)``, faster for most message text: "/" is common (every
+    base64 line has a few, and ``find`` of a two-byte string steps over each) and "!"
+    rare, so the "!"s are found with one-byte ``find`` (memchr) and each checked; a
+    text with many "!"s falls back to the plain search after ``_BANG_HITS`` of them."""
+    at = data.find(b"!", start + 1)
+    for _ in range(_BANG_HITS):
+        if at == -1 or data[at - 1] == 0x2F:  # "/"
+            return at if at == -1 else at - 1
+        at = data.find(b"!", at + 1)
+    return data.find(b"/!", at - 1) if at != -1 else -1
 
 
 def _first_long_line(data: bytes, start: int) -> int | None:
