@@ -133,9 +133,10 @@ def _has_long_line(text: bytes, first_lf: int, last_lf: int, limit: int) -> bool
 class _Normaliser:
     """The streaming transformation, one chunk at a time (state carries across chunks)."""
 
-    def __init__(self, stats: DataStats, *, stuff: bool) -> None:
+    def __init__(self, stats: DataStats, *, stuff: bool, measure: bool = True) -> None:
         self.stats = stats
         self.stuff = stuff
+        self.measure = measure  # False: the caller finds long lines (stats.long_lines 0)
         self._skip_lf = False  # the last chunk ended in CR: a leading LF belongs to it
         self._at_line_start = True
         self._line_len = 0  # wire octets of the unfinished line so far
@@ -164,7 +165,8 @@ class _Normaliser:
                 text = b"." + text
             stats.dot_stuffed += len(text) - before
         self._at_line_start = text.endswith(b"\r\n")
-        self._measure(text)
+        if self.measure:
+            self._measure(text)
         stats.wire_bytes += len(text)
         return text
 
@@ -198,11 +200,13 @@ class _Normaliser:
         return b"\r\n"
 
 
-def data_normaliser(stats: DataStats) -> _Normaliser:
+def data_normaliser(stats: DataStats, *, long_lines: bool = True) -> _Normaliser:
     """The DATA transformation of ``iter_data_chunks`` for chunks read elsewhere (a message
     piped on stdin after DATA): ``feed(chunk)`` returns it with CRLF line endings and
-    dot-stuffed, the state carried across chunks; ``finish()`` the missing final CRLF."""
-    return _Normaliser(stats, stuff=True)
+    dot-stuffed, the state carried across chunks; ``finish()`` the missing final CRLF.
+    ``long_lines=False``: the caller finds the lines over 1000 octets itself (one pass
+    fewer over each chunk) and ``stats.long_lines`` stays 0."""
+    return _Normaliser(stats, stuff=True, measure=long_lines)
 
 
 def _read_chunks(fileobj: BinaryIO, chunk_size: int) -> Iterator[bytes]:

@@ -498,7 +498,8 @@ class BodyStream:
     def __init__(self, core: ShellCore) -> None:
         self.core = core
         self.stats = DataStats()
-        self._normaliser = data_normaliser(self.stats)
+        # the long lines are found by ``_specials`` (a warning each), not counted again
+        self._normaliser = data_normaliser(self.stats, long_lines=False)
         self._shown = 0
         self._hidden = 0
         self._summarised = False
