@@ -299,6 +299,8 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         raise UsageError("--user: not UTF-8 text (SASL sends user names as UTF-8)")
     if args.password_file is not None:
         _check_password_file(args.password_file)
+    if args.record_overwrite and args.record is None:
+        raise UsageError("--record-overwrite replaces the file of --record FILE: add it")
     settings = Settings(
         hints=not args.no_hints,
         require_tls=args.require_tls,

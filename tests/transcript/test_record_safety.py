@@ -270,3 +270,9 @@ def test_a_faithful_password_stays_a_reference(sandbox: Sandbox, tmp_path: Path,
     assert "== warning" not in text and PASSWORD not in text
     status, report = replay(sandbox, path, {"SMTPSHELL_PASSWORD": PASSWORD})
     assert status == 0, report
+
+
+def test_record_overwrite_without_record_is_a_usage_error(tmp_path: Path) -> None:
+    status, out = cli(["--record-overwrite", "127.0.0.1", "1"], tmp=tmp_path)
+    assert status == 2
+    assert "--record-overwrite replaces the file of --record FILE: add it" in out
