@@ -26,6 +26,8 @@ def _xdg(var: str, default: str, environ: Mapping[str, str]) -> Path:
 
 @dataclass
 class Environment:
+    """The process's streams, environment variables and terminal facts, replaceable in tests."""
+
     stdin: TextIO = field(default_factory=lambda: sys.stdin)
     stdout: TextIO = field(default_factory=lambda: sys.stdout)
     stderr: TextIO = field(default_factory=lambda: sys.stderr)

@@ -48,6 +48,8 @@ DEFAULT_REPLY_TIMEOUT = 60.0
 
 @dataclass(frozen=True, kw_only=True)
 class ConnectOptions:
+    """Where and how to connect: the target, the TLS mode and options, the timeouts."""
+
     host: str = "127.0.0.1"
     port: int = 25
     tls_mode: TlsMode = "plain"
@@ -128,6 +130,8 @@ PeerCheck = Callable[[str, int, "tls.TlsReport"], Sequence[MailCheck]]
 
 @dataclass(frozen=True, kw_only=True)
 class Connected:
+    """The TCP connection is up (the greeting has not been read yet)."""
+
     target: str
     tls_mode: TlsMode
 
@@ -167,12 +171,16 @@ class Sent:
 
 @dataclass(frozen=True, kw_only=True)
 class TlsEstablished:
+    """The TLS handshake succeeded (STARTTLS or implicit TLS), with its report."""
+
     report: tls.TlsReport
     implicit: bool
 
 
 @dataclass(frozen=True, kw_only=True)
 class TlsFailed:
+    """The TLS handshake failed, in one line of words."""
+
     message: str
     failure: tls.TlsFailure | None = None
     """The details: for a refused certificate its fingerprint and the ways forward."""

@@ -51,6 +51,8 @@ _END_OF_DATA = b"\r\n.\r\n"
 
 @dataclass(frozen=True)
 class _Pending:
+    """A command sent whose reply is still owed."""
+
     verb: str
     """What the reply's ``command`` says (``BDAT`` for any chunk)."""
     key: str

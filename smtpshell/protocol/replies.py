@@ -76,6 +76,8 @@ def decode_line(raw: bytes) -> str:
 
 @dataclass
 class _Partial:
+    """The lines of a multi-line reply read so far."""
+
     code: int
     lines: list[str] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)

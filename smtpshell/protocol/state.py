@@ -89,6 +89,8 @@ BDAT_LAST = "BDAT LAST"
 
 @dataclass(frozen=True)
 class Move:
+    """One entry of the transition table: the new mode, stage and effects."""
+
     mode: ClientState
     stage: Stage | None = None
     """The new stage; None keeps the stage as it was."""

@@ -69,6 +69,8 @@ class NoPrompter:
 
 @dataclass
 class Settings:
+    """The shell's settings from the command line (and /set): hints, TLS and AUTH rules."""
+
     hints: bool = True
     require_tls: bool = False
     """Refuse to send AUTH or MAIL on a connection that is not TLS."""

@@ -126,6 +126,8 @@ class ClientStep:
 
 @dataclass(frozen=True)
 class _Answer:
+    """What a mechanism answers to one challenge, before base64."""
+
     data: bytes
     credential: Credential | None
     note: str = ""

@@ -208,6 +208,8 @@ def _text(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class _Answer:
+    """How one line of a hand-typed AUTH exchange is classified."""
+
     secret: bool
     credential: Credential | None = None
     meaning: str = ""

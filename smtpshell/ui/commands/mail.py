@@ -48,6 +48,8 @@ figures follow in the summary), unless the exact size is needed to respect SIZE.
 
 @dataclass(frozen=True)
 class SendArgs:
+    """``/send``'s parsed arguments."""
+
     path: str
     bdat: bool = False
     force: bool = False

@@ -123,6 +123,8 @@ class CommandSpec:
 
 @dataclass(frozen=True, kw_only=True)
 class MetaCommand(CommandSpec):
+    """A registered command: its spec and the function that runs it."""
+
     handler: Handler
 
 
