@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"give up on a silent client after S seconds ({DEFAULT_TIMEOUT:g}); "
                    "with --once, also on a client that does not open the transcript's next "
                    "connection within S seconds (exit 1)")
+    p.add_argument("--secret-env", action="append", default=[], metavar="NAME",
+                   help="let the transcript's secrets read this environment variable too "
+                        "(repeatable; SMTPSHELL_* variables are always allowed)")
     return p
 
 
@@ -82,9 +85,12 @@ def run(args: argparse.Namespace, env: Environment) -> ExitStatus:
         raise UsageError(str(exc)) from None
     if not any(isinstance(s, Expect | Send) for s in transcript.steps()):
         raise UsageError(f"{args.file}: nothing to serve (no client or server lines)")
-    problem = serve_problem(transcript)
-    if problem is not None:
-        raise UsageError(f"{args.file}: {problem}")
+    problem = serve_problem(transcript, args.secret_env)
+    if problem is not None:  # FILE:LINE: message, the file named once
+        line, sep, rest = problem.partition(": ")
+        number = line.removeprefix("line ")
+        where = f"{args.file}:{number}" if sep and number.isdigit() and line != number else ""
+        raise UsageError(f"{where}: {rest}" if where else f"{args.file}: {problem}")
     state = _State(args.once, connections(transcript))
     with tempfile.TemporaryDirectory(prefix="smtpshell-mock-") as tmp:
         context, ca_path = _server_context(args, transcript, Path(tmp))
@@ -201,7 +207,8 @@ async def _serve(
     count = len(connections(transcript))
     server = MockServer(transcript, args.host, args.port, ssl_context=context,
                         timeout=args.timeout, max_connections=count if args.once else None,
-                        on_result=report, env=env.environ, tls_port=args.tls_port)
+                        on_result=report, env=env.environ, tls_port=args.tls_port,
+                        secret_env=args.secret_env)
     try:
         await server.start()
     except OSError as exc:

@@ -12,6 +12,7 @@ from ..context import Environment
 from ..escapes import for_terminal, for_terminal_lines
 from ..status import ExitStatus
 from ..tls import TlsOptionError, TlsOptions, check_options
+from ..transcript.model import secret_env_problem
 from ..transcript.replay import (
     SUFFIX,
     ReplayOptions,
@@ -19,6 +20,7 @@ from ..transcript.replay import (
     ask_missing_secrets,
     collect,
     load_all,
+    refuse_secret_env,
     replay_many,
     split_target,
 )
@@ -44,11 +46,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-j", "--jobs", type=int, default=8, metavar="N",
                    help="transcripts replayed at the same time (default 8)")
     p.add_argument("-q", "--quiet", action="store_true", help="print failures and the summary only")
+    p.add_argument("--secret-env", action="append", default=[], metavar="NAME",
+                   help="let the transcripts' secrets read this environment variable too "
+                        "(repeatable; SMTPSHELL_* variables are always allowed)")
     return p
 
 
 def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> ExitStatus:
     """Replay; ``ask`` supplies secrets the environment lacks (default: the terminal)."""
+    if args.jobs < 1:
+        raise UsageError(f"-j/--jobs: needs 1 or more transcripts at a time, not {args.jobs}")
+    allowed = frozenset(args.secret_env)
     server = _address("--server", args.server)
     options = ReplayOptions(
         server=server,
@@ -56,7 +64,9 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
         tls=TlsOptions(cafile=args.cafile, capath=args.capath, insecure=args.insecure,
                        server_name=args.sni),
         timeout=args.timeout,
-        env=dict(env.environ),
+        # only the variables a secret may be read from (SMTPSHELL_*, --secret-env NAME)
+        env={k: v for k, v in env.environ.items() if secret_env_problem(k, allowed) is None},
+        secret_env=allowed,
     )
     try:
         check_options(options.tls)  # a malformed --sni: a usage error, exit 2
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace, env: Environment, ask: Ask | None = None) -> E
     files, problems = collect(args.paths)
     for problem in problems:
         env.stderr.write(f"smtpshell replay: {for_terminal(problem)}\n")
-    loaded = load_all(files)
+    loaded = refuse_secret_env(load_all(files), allowed)  # before anything is sent or asked
     asked = ask_missing_secrets((t for _, t in loaded), options.env,
                                 ask or (lambda name: _ask_tty(name, env)))
     options = replace(options, env={**options.env, **asked})

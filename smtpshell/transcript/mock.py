@@ -31,7 +31,7 @@ import math
 import re
 import ssl
 import textwrap
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from types import TracebackType
 
@@ -60,6 +60,10 @@ from smtpshell.transcript.model import (
     Step,
     Transcript,
     TranscriptError,
+    check_secret_env,
+    parse_count,
+    parse_decimal,
+    secret_env_problem,
     wire_bytes,
 )
 from smtpshell.transport import AsyncioStream, TransportError, serve_tcp
@@ -244,8 +248,16 @@ class _Client:
 # --------------------------------------------------------------------------- session
 
 
-def serve_problem(transcript: Transcript) -> str | None:
-    """Why the mock cannot serve ``transcript`` (one line with its line number), or None."""
+def serve_problem(transcript: Transcript, secret_env: Iterable[str] | None = (),
+                  option: str = "--secret-env") -> str | None:
+    """Why the mock cannot serve ``transcript`` (one line with its line number), or None.
+    A secret read from a variable that is not ``SMTPSHELL_*`` nor in ``secret_env`` is one
+    (``option``: how the user allows one); ``secret_env`` None: no secret is read."""
+    try:
+        if secret_env is not None:
+            check_secret_env(transcript.entries, secret_env, option)
+    except TranscriptError as exc:
+        return f"line {exc.lineno}: {exc.message}"
     steps = transcript.steps()
     for index, step in enumerate(steps):
         if isinstance(step, Event) and is_skip(step):
@@ -291,9 +303,12 @@ def _script_problem(event: Event, after: object, body: set[int]) -> str | None:
             return f"'== pause' seconds={text!r} is not a number of seconds"
         if not math.isfinite(seconds) or not 0 <= seconds <= MAX_PAUSE:
             return f"'== pause' seconds={text} is not between 0 and {MAX_PAUSE:g}"
+        if parse_decimal(text) is None:  # float() also takes 1_0, 1e3, ' 1'
+            return (f"'== pause' seconds={text!r} is not a number of seconds (digits, "
+                    "at most one dot)")
     cut = event.get("after-bytes")
     if cut is not None:
-        if not (cut.isascii() and cut.isdigit()):
+        if parse_count(cut) is None:
             return f"'== {kind}' after-bytes={cut!r} is not a number of bytes"
         if not isinstance(after, ServerLine):
             return (f"'== {kind} after-bytes=…' goes right before the server line it cuts "
@@ -925,6 +940,8 @@ class MockServer:
     ``ssl_context`` (server side) is required when the transcript uses TLS. ``timeout`` bounds
     each wait for the client (None: no bound). With ``env`` (variables), secrets that can be
     resolved from it are checked and wrong credentials get ``535``; without, any are taken.
+    Secrets are read only from ``SMTPSHELL_*`` variables and those named in ``secret_env``:
+    a transcript naming another is refused (ValueError).
     After ``max_connections`` accepted connections
     the listener closes. ``results`` collects one :class:`MockResult` per finished connection;
     ``on_result`` is called with each as it is added.
@@ -942,13 +959,19 @@ class MockServer:
         on_result: Callable[[MockResult], None] | None = None,
         env: Mapping[str, str] | None = None,
         tls_port: int | None = None,
+        secret_env: Iterable[str] = (),
+        secret_env_option: str = "--secret-env",
     ) -> None:
         if ssl_context is None and needs_tls(transcript):
             raise ValueError("this transcript uses TLS: the mock needs an ssl_context")
-        problem = serve_problem(transcript)
+        problem = serve_problem(transcript, None if env is None else secret_env,
+                                secret_env_option)
         if problem is not None:
             raise ValueError(problem)
-        self.env = env
+        allowed = frozenset(secret_env)
+        # only the variables a secret may be read from (SMTPSHELL_*, ``secret_env``)
+        self.env = None if env is None else {
+            k: v for k, v in env.items() if secret_env_problem(k, allowed) is None}
         self.transcript = transcript
         self.host = host
         self.port = port

@@ -57,6 +57,10 @@ SECRET_MECHS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "raw": (("value",), ()),
 }
 SECRET_PARAMS = frozenset({"password", "token", "value"})
+SECRET_ENV_PREFIX = "SMTPSHELL_"
+"""Replay and the mock read a secret's ``$NAME`` only from variables with this prefix (the
+defaults ``SMTPSHELL_PASSWORD``/``SMTPSHELL_TOKEN`` among them), or ones the user allows by
+name: a transcript from someone else must not send ``$AWS_SECRET_ACCESS_KEY`` anywhere."""
 #: Events that script the mock as a fake server (a pause, a split write, a dropped
 #: connection); steps leave them out, so they never cut a reply in two for replay.
 SCRIPT_EVENTS = frozenset({"pause", "split", "drop"})
@@ -682,7 +686,63 @@ def _pattern_problem(kind: str, pattern: str) -> str | None:
     return None
 
 
+# --------------------------------------------------------------------------- numbers
+
+_COUNT_RE = re.compile(r"[0-9]+", re.ASCII)
+_DECIMAL_RE = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+", re.ASCII)
+
+
+def parse_count(text: str | None) -> int | None:
+    """``text`` as a count (ASCII digits only), else None: ``int()`` would also take
+    ``1_0``, `` 12``, ``+3`` and other scripts' digits, which a transcript never means."""
+    if text is None or not _COUNT_RE.fullmatch(text):
+        return None
+    return int(text)
+
+
+def parse_decimal(text: str | None) -> float | None:
+    """``text`` as a plain decimal number (ASCII digits and at most one dot), else None:
+    ``float()`` would also take ``1_0``, ``1e3``, ``inf``, ``nan`` and blanks."""
+    if text is None or not _DECIMAL_RE.fullmatch(text):
+        return None
+    return float(text)
+
+
 # --------------------------------------------------------------------------- secrets
+
+
+def secret_env_problem(name: str, allowed: Iterable[str] = (),
+                       option: str = "--secret-env") -> str | None:
+    """Why replay or the mock may not read the variable ``name`` for a secret (its name has
+    no ``SMTPSHELL_`` prefix and the user did not allow it), else None; ``option`` is how
+    the user allows one (the front end's spelling)."""
+    if name.startswith(SECRET_ENV_PREFIX) or name in allowed:
+        return None
+    return (f"the transcript reads a secret from the environment variable {name}, which "
+            f"is not a {SECRET_ENV_PREFIX}* variable; nothing was sent (allow it by name "
+            f"if you trust this transcript: {option} {name})")
+
+
+def secret_env_names(line: ClientLine) -> Iterator[str]:
+    """The variables (without ``$``) the secret on ``line`` (if any) is built from."""
+    secret = line.secret
+    for _, value in secret.params if secret else ():
+        if value.startswith("$"):
+            yield value[1:]
+
+
+def check_secret_env(entries: Iterable[Entry], allowed: Iterable[str] = (),
+                     option: str = "--secret-env") -> None:
+    """Raise :class:`TranscriptError` (with the line number) at the first secret whose
+    variable :func:`secret_env_problem` refuses; ``option`` is how the user allows one."""
+    allowed = frozenset(allowed)
+    for entry in entries:
+        if not isinstance(entry, ClientLine):
+            continue
+        for name in secret_env_names(entry):
+            problem = secret_env_problem(name, allowed, option)
+            if problem:
+                raise TranscriptError(problem, entry.lineno)
 
 
 def resolve_secrets(

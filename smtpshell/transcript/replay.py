@@ -49,7 +49,10 @@ from .model import (
     Step,
     Transcript,
     TranscriptError,
+    check_secret_env,
     iter_steps,
+    secret_env_names,
+    secret_env_problem,
     wire_bytes,
 )
 from .syntax import escape_text, iter_load, load
@@ -88,6 +91,11 @@ class ReplayOptions:
     tls_server_option: str = "--tls-server"
     """The front end's name for ``tls_server`` (said when an implicit-TLS transcript met a
     server that does not speak TLS first)."""
+    secret_env: frozenset[str] = frozenset()
+    """Variables a secret may be read from besides the ``SMTPSHELL_*`` ones (a transcript
+    naming another is an error before anything is sent: see ``model.SECRET_ENV_PREFIX``)."""
+    secret_env_option: str = "--secret-env"
+    """The front end's way to allow one more variable (said in that error)."""
 
 
 def _as_received(reply: Reply) -> list[str]:
@@ -123,26 +131,45 @@ class ReplayResult:
     steps: int = 0
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
+    lineno: int | None = None
+    """The transcript line ``message`` is about (None: the whole file)."""
 
     @property
     def passed(self) -> bool:
         return self.status == "pass"
 
     def render(self) -> str:
+        """``PASS FILE (…)``, ``FAIL FILE`` and a diff, or ``FAIL|ERROR FILE:LINE: message``
+        (the file named once, as compilers do)."""
         if self.status == "pass":
             return f"PASS {self.source} ({self.steps} steps, {self.seconds:.2f}s)"
         if self.mismatch is not None:
             return f"FAIL {self.source}\n{self.mismatch.render()}"
-        if self.status == "mismatch":
-            return f"FAIL {self.source}: {self.message}"
-        return f"ERROR {self.source}: {self.message}"
+        where = self.source if self.lineno is None else f"{self.source}:{self.lineno}"
+        word = "FAIL" if self.status == "mismatch" else "ERROR"
+        return f"{word} {where}: {self.message}"
+
+    @classmethod
+    def from_error(cls, source: str, exc: TranscriptError) -> ReplayResult:
+        """An unusable transcript: its message and line, the file named once."""
+        return cls(source, "error", exc.message, lineno=exc.lineno)
+
+
+_NO_CONNECT = ("the transcript {what} before any connect event (a connection starts with a "
+               "'== connect' line)")
 
 
 class _Failed(Exception):
-    def __init__(self, result: Mismatch | str, *, error: bool = False) -> None:
+    def __init__(self, result: Mismatch | str, *, error: bool = False,
+                 lineno: int | None = None) -> None:
         super().__init__(str(result))
         self.result = result
         self.error = error
+        self.lineno = lineno
+
+    @classmethod
+    def of(cls, exc: TranscriptError) -> _Failed:
+        return cls(exc.message, error=True, lineno=exc.lineno)
 
 
 def split_target(target: str) -> tuple[str, int]:
@@ -178,7 +205,7 @@ class _Player:
         try:
             yield from self._steps
         except TranscriptError as exc:
-            raise _Failed(str(exc), error=True) from None
+            raise _Failed.of(exc) from None
 
     def _observer(self, session_holder: list[Session]) -> Callable[[SessionEvent], None]:
         """The observer of one connection: events of a connection that a later ``connect``
@@ -236,8 +263,8 @@ class _Player:
             if self.session is None or not self.session.is_tls:
                 self._check_certificate(event.lineno)
                 why = f": {self.tls_error}" if self.tls_error else ""
-                raise _Failed(f"line {event.lineno}: expected TLS here, the connection is "
-                              f"not encrypted{why}")
+                raise _Failed(f"expected TLS here, the connection is "
+                              f"not encrypted{why}", lineno=event.lineno)
         elif event.kind == "closed":
             if event.get("by") == "client":
                 if self.session is not None:
@@ -270,8 +297,8 @@ class _Player:
             try:
                 host, port = split_target(address)
             except ValueError as exc:
-                raise _Failed(f"line {event.lineno}: the connection's address is {exc}",
-                              error=True) from None
+                raise _Failed(f"the connection's address is {exc}",
+                              error=True, lineno=event.lineno) from None
         elif header.target:
             try:
                 host, port = split_target(header.target)
@@ -311,24 +338,26 @@ class _Player:
         (which CA to trust), not a difference from the transcript: an error, with the ways
         forward."""
         failure = self.tls_failure
-        where = f"line {lineno}: " if lineno is not None else ""
         if self.tls_error is not None and self.options.ssl_context is None:
             try:  # TLS could not even start: the options name a CA file that is not there
                 make_client_context(self.options.tls)
             except TlsConfigError as exc:
-                raise _Failed(f"{where}TLS cannot start (a setup problem, not a difference "
-                              f"from the transcript): {exc}", error=True) from None
+                raise _Failed(f"TLS cannot start (a setup problem, not a difference "
+                              f"from the transcript): {exc}", error=True,
+                              lineno=lineno) from None
         if failure is None or not failure.certificate_refused:
             return
         sha = f"\n  certificate SHA-256 {failure.sha256}" if failure.sha256 else ""
-        raise _Failed(f"{where}the server's certificate was refused, so TLS could not start "
+        raise _Failed(f"the server's certificate was refused, so TLS could not start "
                       f"(a setup problem, not a difference from the transcript): "
-                      f"{failure.message}{sha}\n  {self.options.trust_advice}", error=True)
+                      f"{failure.message}{sha}\n  {self.options.trust_advice}", error=True,
+                      lineno=lineno)
 
     async def send(self, step: Send) -> None:
         session = self.session
         if session is None:
-            raise _Failed("the transcript sends before any connect event")
+            first = step.lines[0].lineno if step.lines else None
+            raise _Failed(_NO_CONNECT.format(what="sends"), error=True, lineno=first)
         # Message lines go out a block at a time (one write each), commands one by one.
         block: list[Outgoing | str] = []
         run: list[ClientBytes] = []
@@ -357,15 +386,20 @@ class _Player:
                     "this line was sent inside TLS" if entry.tls else
                     "this line was sent in the clear, but the connection is now TLS",
                     [entry], [entry.text], session.is_tls)
+            for name in secret_env_names(entry):  # a streamed transcript is checked here
+                refused = secret_env_problem(name, self.options.secret_env,
+                                             self.options.secret_env_option)
+                if refused:
+                    raise _Failed(refused, error=True, lineno=entry.lineno)
             try:
                 text = entry.resolve(self.options.env, challenge=self.challenge)
             except TranscriptError as exc:
-                raise _Failed(str(exc), error=True) from None
+                raise _Failed.of(exc) from None
             lone = _LONE_SURROGATE_RE.search(text)
             if lone:
-                raise _Failed(f"line {entry.lineno}: \\u{{{ord(lone[0]):x}}} is a lone surrogate, "
+                raise _Failed(f"\\u{{{ord(lone[0]):x}}} is a lone surrogate, "
                               "not a character: it cannot be sent (write bytes as \\xHH)",
-                              error=True)
+                              error=True, lineno=entry.lineno)
             if "\r" in text or "\n" in text:  # a bare CR or LF (a smuggling probe): exactly
                 await self._write(block, entry)
                 await self._send_exact(wire_bytes(text) + b"\r\n", entry)
@@ -417,9 +451,9 @@ class _Player:
         try:
             data = read_elided_file(base, entry.file, entry.nbytes)
         except ValueError as exc:
-            raise _Failed(f"line {entry.lineno}: {exc}", error=True) from None
+            raise _Failed(str(exc), error=True, lineno=entry.lineno) from None
         if not entry.matches(data):
-            raise _Failed(f"line {entry.lineno}: {entry.file} does not match the elided bytes")
+            raise _Failed(f"{entry.file} does not match the elided bytes", lineno=entry.lineno)
         await self._send_exact(data, entry)
 
     async def _send_exact(self, data: bytes, entry: ClientEntry) -> None:
@@ -453,13 +487,13 @@ class _Player:
         try:
             data = read_elided_file(base, entry.file, entry.nbytes)
         except ValueError as exc:
-            raise _Failed(f"line {entry.lineno}: {exc}", error=True) from None
+            raise _Failed(str(exc), error=True, lineno=entry.lineno) from None
         lines = data.decode("utf-8", "surrogateescape").replace("\r\n", "\n").split("\n")
         if lines and lines[-1] == "":
             lines.pop()
         lines = ["." + x if x.startswith(".") else x for x in lines]
         if not entry.matches(lines):
-            raise _Failed(f"line {entry.lineno}: {entry.file} does not match the elided lines")
+            raise _Failed(f"{entry.file} does not match the elided lines", lineno=entry.lineno)
         return lines
 
     async def next_reply(self, expected: Expect) -> tuple[Reply, bool]:
@@ -475,6 +509,9 @@ class _Player:
         return item
 
     async def expect(self, step: Expect) -> None:
+        if self.session is None:  # no reply can come: an error at once, not a timeout
+            raise _Failed(_NO_CONNECT.format(what="expects a reply"), error=True,
+                          lineno=step.lineno)
         reply, tls = await self.next_reply(step)
         got = _as_received(reply)
         mismatch = match_reply(step.lines, got)
@@ -496,11 +533,11 @@ class _Player:
         try:
             item = await asyncio.wait_for(self.queue.get(), self.options.timeout)
         except TimeoutError:
-            raise _Failed(f"line {event.lineno}: expected the server to close the connection; "
-                          "it stayed open") from None
+            raise _Failed("expected the server to close the connection; "
+                          "it stayed open", lineno=event.lineno) from None
         if not isinstance(item, Closed):
-            raise _Failed(f"line {event.lineno}: expected the server to close the connection; "
-                          f"it sent: {item[0].lines[0]}")
+            raise _Failed(f"expected the server to close the connection; "
+                          f"it sent: {item[0].lines[0]}", lineno=event.lineno)
 
 
 def read_elided_file(base: Path, name: str, limit: int) -> bytes:
@@ -529,7 +566,12 @@ def read_elided_file(base: Path, name: str, limit: int) -> bytes:
 
 
 async def replay(transcript: Transcript, options: ReplayOptions) -> ReplayResult:
-    """Replay one parsed transcript; never raises for anything the server does."""
+    """Replay one parsed transcript; never raises for anything the server does. A secret
+    read from a variable ``options`` does not allow is an error before anything is sent."""
+    try:
+        check_secret_env(transcript.entries, options.secret_env, options.secret_env_option)
+    except TranscriptError as exc:
+        return ReplayResult.from_error(transcript.source, exc)
     return await _play(_Player(transcript.header, transcript.source, transcript.steps(),
                                options))
 
@@ -540,7 +582,7 @@ async def replay_stream(path: str | os.PathLike[str], options: ReplayOptions) ->
     try:
         header, entries = iter_load(path)
     except TranscriptError as exc:
-        return ReplayResult(str(path), "error", str(exc))
+        return ReplayResult.from_error(str(path), exc)
     steps = iter_steps(entries, body_chunk=STREAM_BODY_LINES)
     return await _play(_Player(header, str(path), steps, options))
 
@@ -561,7 +603,7 @@ async def _play(player: _Player) -> ReplayResult:
             "error" if failed.error or player.session is None else "mismatch"
         )
         return ReplayResult(source, status, result, None, player.steps, elapsed,
-                            tuple(player.notes))
+                            tuple(player.notes), failed.lineno)
     return ReplayResult(source, "pass", "", None, player.steps, time.monotonic() - started,
                         tuple(player.notes))
 
@@ -576,7 +618,8 @@ class Streamed:
     variables a first streamed pass found in it; replayed as it is read again."""
 
     path: Path
-    secrets: tuple[str, ...]
+    secrets: tuple[tuple[str, int | None], ...]
+    """(variable, line) of each secret's ``$NAME``."""
 
 
 Loaded = Transcript | TranscriptError | Streamed
@@ -599,14 +642,14 @@ def _load_bounded(path: Path) -> Loaded:
         return _load(path)
     try:
         _, entries = iter_load(path)
-        return Streamed(path, tuple(_secret_names(entries)))
+        return Streamed(path, tuple(_secret_uses(entries)))
     except TranscriptError as exc:
         return exc
 
 
 async def _replay_loaded(source: str, loaded: Loaded, options: ReplayOptions) -> ReplayResult:
     if isinstance(loaded, TranscriptError):
-        return ReplayResult(source, "error", str(loaded))
+        return ReplayResult.from_error(source, loaded)
     if isinstance(loaded, Streamed):
         return await replay_stream(loaded.path, options)
     return await replay(loaded, options)
@@ -662,17 +705,37 @@ def secret_variables(transcripts: Iterable[Loaded]) -> list[str]:
         if isinstance(transcript, TranscriptError):
             continue  # replay reports it
         found = (transcript.secrets if isinstance(transcript, Streamed)
-                 else _secret_names(transcript.entries))
-        names.extend(name for name in found if name not in names)
+                 else _secret_uses(transcript.entries))
+        for name, _ in found:
+            if name not in names:
+                names.append(name)
     return names
 
 
-def _secret_names(entries: Iterable[Entry]) -> Iterator[str]:
+def _secret_uses(entries: Iterable[Entry]) -> Iterator[tuple[str, int | None]]:
     for entry in entries:
-        secret = entry.secret if isinstance(entry, ClientLine) else None
-        for _, value in secret.params if secret else ():
-            if value.startswith("$"):
-                yield value[1:]
+        if isinstance(entry, ClientLine):
+            for name in secret_env_names(entry):
+                yield name, entry.lineno
+
+
+def refuse_secret_env(loaded: Sequence[tuple[Path, Loaded]], allowed: frozenset[str],
+                      option: str = "--secret-env") -> list[tuple[Path, Loaded]]:
+    """``loaded`` with each transcript whose secrets read a variable that is not allowed
+    (not ``SMTPSHELL_*``, not in ``allowed``) turned into its error: it is never replayed,
+    and its variables are never asked for."""
+    out: list[tuple[Path, Loaded]] = []
+    for path, transcript in loaded:
+        if not isinstance(transcript, TranscriptError):
+            uses = (transcript.secrets if isinstance(transcript, Streamed)
+                    else _secret_uses(transcript.entries))
+            for name, lineno in uses:
+                problem = secret_env_problem(name, allowed, option)
+                if problem:
+                    transcript = TranscriptError(problem, lineno, str(path))
+                    break
+        out.append((path, transcript))
+    return out
 
 
 def ask_missing_secrets(transcripts: Iterable[Loaded],

@@ -47,6 +47,7 @@ from smtpshell.transcript.model import (
     _pattern_problem,
     _secret_problem,
     _volatile_problem,
+    parse_count,
     reply_parts,
 )
 
@@ -465,10 +466,9 @@ class _Parser:
             raise self.fail(f"elided: unknown field {sorted(unknown)[0]}=")
         if "lines" not in got and self.file_version >= BYTES_VERSION:
             return self.elided_bytes(got)
-        try:
-            lines, nbytes = int(got.get("lines", "")), int(got.get("bytes", ""))
-        except ValueError:
-            raise self.fail("elided: needs lines=N and bytes=N") from None
+        lines, nbytes = parse_count(got.get("lines")), parse_count(got.get("bytes"))
+        if lines is None or nbytes is None:  # plain digits: int() would take 1_0 and ' 1'
+            raise self.fail("elided: needs lines=N and bytes=N")
         if got.get("tls") not in ("yes", "no"):
             raise self.fail("elided: needs tls=yes or tls=no")
         problem = _elided_problem(lines, nbytes, got.get("sha256", ""), got.get("file"))
@@ -479,15 +479,15 @@ class _Parser:
 
     def elided_bytes(self, got: dict[str, str]) -> ElidedBytes:
         """``== elided bytes=N sha256=H tls=…`` (no ``lines=``): exact bytes left out."""
-        value = got.get("bytes", "")
-        if not (value.isascii() and value.isdigit()):
+        size = parse_count(got.get("bytes"))
+        if size is None:
             raise self.fail("elided: needs bytes=N (and lines=N for lines)")
         if got.get("tls") not in ("yes", "no"):
             raise self.fail("elided: needs tls=yes or tls=no")
-        problem = _elided_bytes_problem(int(value), got.get("sha256", ""), got.get("file"))
+        problem = _elided_bytes_problem(size, got.get("sha256", ""), got.get("file"))
         if problem:
             raise self.fail(problem)
-        return ElidedBytes(int(value), got["sha256"], got["tls"] == "yes", got.get("file"),
+        return ElidedBytes(size, got["sha256"], got["tls"] == "yes", got.get("file"),
                            self.lineno)
 
     def client_bytes(self, marker: str, rest: str) -> ClientBytes:

@@ -348,7 +348,7 @@ def test_a_lone_surrogate_in_a_transcript_is_not_sent(tmp_path: Path) -> None:
                                tmp_path)
         show_status, shown, _ = cli(["show", str(path)], tmp_path)
     assert status is ExitStatus.USAGE, out + err
-    assert (f"ERROR {path}: line 7: \\u{{d800}} is a lone surrogate, not a character: it "
+    assert (f"ERROR {path}:7: \\u{{d800}} is a lone surrogate, not a character: it "
             "cannot be sent (write bytes as \\xHH)") in out
     assert show_status is ExitStatus.OK and "-> NOOP \\u{d800}" in shown
 
@@ -375,7 +375,7 @@ def test_elided_file_is_read_only_inside_the_folder_regular_and_bounded(
         status, out, err = cli(["replay", "--server", f"127.0.0.1:{srv.port}", str(path)],
                                tmp_path)
     assert status is ExitStatus.USAGE, out + err
-    assert f"ERROR {path}: line 9: {problem}" in out
+    assert f"ERROR {path}:9: {problem}" in out
 
 
 def test_replay_into_a_closed_pipe_is_quiet(tmp_path: Path) -> None:

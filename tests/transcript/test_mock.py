@@ -803,20 +803,20 @@ LOGIN_TWO_STEP = AUTH_TEMPLATE.format(mechs="LOGIN", exchange="""\
 <- 334 VXNlcm5hbWU6
 -> {{secret:login user=demo}}
 <- 334 UGFzc3dvcmQ6
--> {{secret:login password=$MOCK_PW}}
+-> {{secret:login password=$SMTPSHELL_MOCK_PW}}
 <- 235 2.7.0 Authentication successful""")
 LOGIN_INITIAL = AUTH_TEMPLATE.format(mechs="LOGIN", exchange="""\
 -> AUTH LOGIN {{secret:login user=demo}}
 <- 334 UGFzc3dvcmQ6
--> {{secret:login password=$MOCK_PW}}
+-> {{secret:login password=$SMTPSHELL_MOCK_PW}}
 <- 235 2.7.0 Authentication successful""")
 PLAIN_INITIAL = AUTH_TEMPLATE.format(mechs="PLAIN", exchange="""\
--> AUTH PLAIN {{secret:plain user=demo password=$MOCK_PW}}
+-> AUTH PLAIN {{secret:plain user=demo password=$SMTPSHELL_MOCK_PW}}
 <- 235 2.7.0 Authentication successful""")
 PLAIN_TWO_STEP = AUTH_TEMPLATE.format(mechs="PLAIN", exchange="""\
 -> AUTH PLAIN
 <- 334\\x20
--> {{secret:plain user=demo password=$MOCK_PW}}
+-> {{secret:plain user=demo password=$SMTPSHELL_MOCK_PW}}
 <- 235 2.7.0 Authentication successful""")
 
 
@@ -844,7 +844,7 @@ def test_auth_with_and_without_initial_response_match_each_other(text: str,
                                                                   initial: bool) -> None:
     mech = "LOGIN" if "AUTH LOGIN" in text else "PLAIN"
     (code, _), results = serve(text, smtplib_auth(mech, "demo", "right", initial=initial),
-                               env={"MOCK_PW": "right"})
+                               env={"SMTPSHELL_MOCK_PW": "right"})
     assert code == 235
     assert only(results).ok, only(results).render()
 
@@ -853,11 +853,11 @@ def test_auth_with_and_without_initial_response_match_each_other(text: str,
 def test_a_wrong_password_gets_535_when_the_secret_resolves(text: str) -> None:
     mech = "LOGIN" if "AUTH LOGIN" in text else "PLAIN"
     (code, message), results = serve(text, smtplib_auth(mech, "demo", "wrong-pw", initial=True),
-                                     env={"MOCK_PW": "right"})
+                                     env={"SMTPSHELL_MOCK_PW": "right"})
     assert code == 535 and b"credentials invalid" in message
     result = only(results)
     assert result.mismatch is not None and len(result.mismatches) == 1
-    assert result.mismatch.reason == "the password differs from $MOCK_PW (answered 535)"
+    assert result.mismatch.reason == "the password differs from $SMTPSHELL_MOCK_PW (answered 535)"
     assert result.mismatch.lineno == lineno_of(text, next(
         line for line in text.splitlines() if line.startswith("-> AUTH")))
     report = result.render()
@@ -874,7 +874,7 @@ def test_credentials_are_checked_only_when_the_variable_is_set() -> None:
         assert code == 235 and only(results).ok
     (code, _), results = serve(LOGIN_INITIAL, smtplib_auth("LOGIN", "eve", "right",
                                                            initial=False),
-                               env={"MOCK_PW": "right"})
+                               env={"SMTPSHELL_MOCK_PW": "right"})
     assert code == 535
     assert only(results).mismatch is not None
     assert only(results).mismatch.reason.startswith("the user name differs")  # type: ignore[union-attr]
@@ -890,7 +890,7 @@ def test_after_535_the_client_may_try_again_and_quit() -> None:
             codes.append(s.docmd("QUIT")[0])
             return codes
 
-    codes, results = serve(PLAIN_INITIAL, client, env={"MOCK_PW": "right"})
+    codes, results = serve(PLAIN_INITIAL, client, env={"SMTPSHELL_MOCK_PW": "right"})
     assert codes == [535, 535, 250, 530, 221]
     assert not only(results).ok
 
@@ -898,7 +898,7 @@ def test_after_535_the_client_may_try_again_and_quit() -> None:
 CRAM_MD5 = AUTH_TEMPLATE.format(mechs="CRAM-MD5", exchange="""\
 -> AUTH CRAM-MD5
 <- 334 {{b64:PDc0OTMzNjcwNDcuMTc5NTQyNjgxN0BzYW5kYm94LnNtdHBzaGVsbC50ZXN0Pg==}}
--> {{secret:cram-md5 user=demo password=$MOCK_PW}}
+-> {{secret:cram-md5 user=demo password=$SMTPSHELL_MOCK_PW}}
 <- 235 2.7.0 Authentication successful""")
 
 
@@ -913,13 +913,14 @@ def test_cram_md5_is_checked_against_the_challenge_the_mock_sent() -> None:
                     return exc.smtp_code
         return run
 
-    code, results = serve(CRAM_MD5, client("right"), env={"MOCK_PW": "right"})
+    code, results = serve(CRAM_MD5, client("right"), env={"SMTPSHELL_MOCK_PW": "right"})
     assert code == 235 and only(results).ok, only(results).render()
-    code, results = serve(CRAM_MD5, client("wrong"), env={"MOCK_PW": "right"})
+    code, results = serve(CRAM_MD5, client("wrong"), env={"SMTPSHELL_MOCK_PW": "right"})
     assert code == 535
     mismatch = only(results).mismatch
     assert mismatch is not None
-    assert mismatch.reason == "the CRAM-MD5 answer differs (user name or $MOCK_PW) (answered 535)"
+    assert mismatch.reason == ("the CRAM-MD5 answer differs (user name or $SMTPSHELL_MOCK_PW) "
+                               "(answered 535)")
 
 
 def test_a_different_mechanism_is_a_deviation() -> None:

@@ -58,7 +58,7 @@ def shell(sb: Sandbox, stdin: str, *extra: str) -> tuple[int, str]:
 
 def replay(sb: Sandbox, path: Path, environ: dict[str, str] | None = None) -> tuple[int, str]:
     return cli(["replay", "--server", f"127.0.0.1:{sb.port}", "--cafile", str(sb.ca_file),
-                str(path)], environ=ENV if environ is None else environ)
+                "--secret-env", "PW_VAR", str(path)], environ=ENV if environ is None else environ)
 
 
 def secret_forms(user: str = "demo") -> list[str]:

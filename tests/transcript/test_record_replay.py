@@ -41,7 +41,8 @@ def record(sb: Sandbox, path: Path, *extra: str, stdin: str) -> str:
 
 def replay(sb: Sandbox, *paths: Path, environ: dict[str, str] | None = None) -> tuple[int, str]:
     status, out, err = cli(["replay", "--server", f"127.0.0.1:{sb.port}", "--cafile",
-                            str(sb.ca_file), *map(str, paths)], environ=environ)
+                            str(sb.ca_file), "--secret-env", "PW", *map(str, paths)],
+                           environ=environ)  # PW: the name these tests record with
     return status, out + err
 
 
@@ -206,7 +207,8 @@ def test_missing_secret_is_asked_for(sandbox: Sandbox, tmp_path: Path) -> None:
 
     out, err = io.StringIO(), io.StringIO()
     args = replay_command.build_parser().parse_args(
-        ["--server", f"127.0.0.1:{sandbox.port}", "--cafile", str(sandbox.ca_file), str(path)])
+        ["--server", f"127.0.0.1:{sandbox.port}", "--cafile", str(sandbox.ca_file),
+         "--secret-env", "PW", str(path)])
     env = Environment(stdin=io.StringIO(), stdout=out, stderr=err, environ={},
                       stdin_isatty=False, stdout_isatty=False)
     status = replay_command.run(args, env, ask)
