@@ -7,13 +7,21 @@ and copied N times; then the N transcripts are replayed by ``smtpshell replay -j
 after the other: swaks (and curl, for reference).
 
     python bench/replay_throughput.py [-n 200] [--runs 3] [--jobs 16]
+    python bench/replay_throughput.py --count 5000 [--sink] [--runs 1] [--jobs 16]
 
 Rates are transactions per second of whole-process wall time (start-up included).
 Target (issue 8): replay at least 5x the rate of swaks run once per transaction.
+
+``--count N`` (issue 16: 5,000 transcripts in < 100 MB RSS) replays N copies with
+``smtpshell replay -q -j J`` only (no pytest run) and prints its wall time and peak RSS
+(GNU time's maximum resident set of the smtpshell process), and swaks' time for the same
+N sessions: the median of ``--peer-runs`` single swaks runs times N (running swaks 5,000
+times would take minutes and measure nothing more).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import statistics
@@ -53,7 +61,12 @@ def main() -> int:
     p.add_argument("--peer-runs", type=int, default=20,
                    help="transactions per peer, one process each (default 20)")
     p.add_argument("--sink", action="store_true", help="local server: the sink, not aiosmtpd")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="the many-transcripts mode: N copies, replay only, peak RSS "
+                        "(issue 16: 5,000 in < 100 MB)")
     args = p.parse_args()
+    if args.count is not None:
+        return count_mode(args)
     n = args.transcripts
     with b.workdir_from_args(args) as work, \
             b.server_from_args(args, work, "sink" if args.sink else "sandbox") as server:
@@ -113,6 +126,56 @@ def main() -> int:
             ratio = rates[subject.name] / swaks_rate
             print(f"target ≥ 5x swaks, {subject.name}: {ratio:.1f}x — "
                   f"{'met' if ratio >= 5 else 'NOT met'}")
+    return 0
+
+
+def _copies(recorded: Path, work: Path, n: int) -> Path:
+    tdir = work / "replay-project" / "transcripts"
+    shutil.rmtree(tdir.parent, ignore_errors=True)
+    tdir.mkdir(parents=True)
+    for i in range(n):
+        shutil.copyfile(recorded, tdir / f"t{i:05d}.smtp")
+    return tdir
+
+
+def count_mode(args: argparse.Namespace) -> int:
+    """``--count N``: wall time and peak RSS of one ``smtpshell replay`` of N transcripts,
+    against swaks' time for the same N sessions (its median single run, times N)."""
+    n = args.count
+    with b.workdir_from_args(args) as work, \
+            b.server_from_args(args, work, "sink" if args.sink else "sandbox") as server:
+        b.header(f"replay of {n} transcripts: wall time and peak RSS", server, args.python)
+        recorded = record(args.python, server, work, args.user, args.password)
+        tdir = _copies(recorded, work, n)
+        tls = ["--cafile", server.cafile] if server.cafile else ["--insecure"]
+        cmd = [*b.smtpshell_command(args.python), "replay", "-q", "-j", str(args.jobs),
+               "--server", server.address, *tls, str(tdir)]
+        replay = b.Subject(f"smtpshell replay -q -j {args.jobs} ({n} files)", cmd,
+                           env={"SMTPSHELL_PASSWORD": args.password},
+                           check=rf"{n} passed, 0 failed, 0 errors")
+        message = work / "peer.eml"
+        message.write_bytes(f"From: <{b.FROM}>\r\nTo: <{b.TO}>\r\nSubject: replayed\r\n\r\n"
+                            "A message sent again and again.\r\n".encode())
+        peer = b.swaks(server, args.user, args.password, message) if b.have("swaks") else None
+        b.measure([replay], args.runs, 0, work)
+        if peer is not None:
+            b.measure([peer], args.peer_runs, 1, work)
+    print(f"$ {' '.join(cmd)}")
+    print(f"replay: {args.runs} run(s), median; swaks: median of {args.peer_runs} single "
+          f"runs, times {n}\n")
+    rows = [[replay.name, f"{replay.median:.2f}", f"{replay.rss_mb:.1f}",
+             f"{n / replay.median:.1f}", "-"]]
+    if peer is not None:
+        one = statistics.median(r.seconds for r in peer.runs)
+        rows.append([f"swaks, one process per message (x{n})", f"{one * n:.2f}",
+                     f"{peer.rss_mb:.1f} (one)", f"{1 / one:.1f}", "1.00x"])
+        rows[0][-1] = f"{(n / replay.median) * one:.2f}x"
+    print(b.table(rows, ["client", "wall s", "peak RSS MB", "transactions/s",
+                         "÷ swaks rate"]))
+    print(f"\npeak RSS of each replay run (MB): "
+          f"{', '.join(f'{r.maxrss_kb / 1024:.1f}' for r in replay.runs)}")
+    verdict = "met" if max(r.maxrss_kb for r in replay.runs) < 100 * 1024 else "NOT met"
+    print(f"target < 100 MB RSS for {n} transcripts: {verdict}")
     return 0
 
 
