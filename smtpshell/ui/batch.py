@@ -361,7 +361,8 @@ async def _send_cr_line(core: ShellCore, line: str) -> None:
     through the redaction point like a typed line; none is taken for a command or the
     end of the message."""
     session = core.session
-    pieces = ["." + piece if piece.startswith(".") else piece for piece in line.split("\r")]
+    wire = data_normaliser(DataStats()).feed(line.encode("utf-8", "surrogateescape") + b"\n")
+    pieces = [p.decode("utf-8", "surrogateescape") for p in wire.split(b"\r\n")[:-1]]
     outs = [core.classifier().line(piece, in_data=True, in_auth=False) for piece in pieces]
     core.last_replies = await session.send_lines(outs, dot_stuff=False)
 
