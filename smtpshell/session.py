@@ -43,6 +43,8 @@ TlsMode = Literal["plain", "starttls", "implicit"]
 
 DEFAULT_CONNECT_TIMEOUT = 15.0
 DEFAULT_REPLY_TIMEOUT = 60.0
+QUIT_CLOSE_GRACE = 0.5
+"""Seconds ``close()`` waits, after a QUIT went out, for the server to close first."""
 """Interactive default; RFC 5321 §4.5.3.2 suggests minutes for unattended clients."""
 
 
@@ -954,6 +956,7 @@ class Session:
         return choose_mechanism(advertised, token=token)
 
     async def close(self) -> None:
+        await self._await_server_close()
         if self._stream is not None and self.conn.state is not ClientState.CLOSED:
             self.conn.connection_lost("closed by the client")
             self.closed_reason = "closed by the client"
@@ -969,6 +972,21 @@ class Session:
                 pass
             self._reader = None
         self._fail_waiters()
+
+    async def _await_server_close(self) -> None:
+        """After QUIT the server closes the connection, usually at once: give it a moment,
+        so that who closed is what happened on the wire (``closed by=server`` in a
+        transcript) and not a race between its close and ours."""
+        reader = self._reader
+        if (reader is None or reader.done() or reader is asyncio.current_task()
+                or not self.conn.quit_sent or self.conn.state is ClientState.CLOSED):
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), QUIT_CLOSE_GRACE)
+        except Exception:  # TimeoutError too
+            # the reader's own failure is reported by the reader; a server that keeps the
+            # connection open after QUIT is closed by us below
+            pass
 
     async def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
