@@ -148,4 +148,9 @@ async def run_repl(
                         core.renderer.warn("interrupted; a reply still pending will be shown "
                                            "when it arrives")
     await core.close()
+    if core.left_inside_data:
+        # the message was begun and never ended with ".": the status says so, as in batch
+        core.renderer.error("the shell was left inside DATA: the message was not sent "
+                            "(no final '.')")
+        return ExitStatus.DATA
     return ExitStatus.OK

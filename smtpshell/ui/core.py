@@ -116,6 +116,8 @@ class ShellCore:
         )
         self.last_replies: list[Reply] = []
         self.quit_requested = False
+        self.left_inside_data = False
+        """/quit (or Ctrl-D) came while a message was being typed: it was never sent."""
         self.status = ExitStatus.OK
         self.interactive = interactive
         self.redactor = Redactor()

@@ -31,6 +31,7 @@ async def _help(core: ShellCore, args: str) -> None:
 
 @command("quit", "send QUIT if connected, then leave the shell", aliases=("exit",))
 async def _quit(core: ShellCore, args: str) -> None:
+    core.left_inside_data = core.session.connected and core.session.in_data
     if core.session.connected and not core.session.in_data:
         await core.session.send("QUIT", origin="shell")
     await core.session.close()
