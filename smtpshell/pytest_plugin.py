@@ -65,6 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("smtpshell_tls_server", "HOST:PORT to replay implicit-TLS transcripts against",
                   default="")
     parser.addini("smtpshell_cafile", "CA file for the server's TLS", default="")
+    group.addoption("--smtpshell-secret-env", action="append", default=[], metavar="NAME",
+                    help="let transcripts' secrets read this environment variable too "
+                         "(repeatable; SMTPSHELL_* variables are always allowed)")
+    parser.addini("smtpshell_secret_env", "environment variables transcripts' secrets may "
+                  "read besides SMTPSHELL_* ones (replay and smtp_mock)", type="linelist",
+                  default=[])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -186,9 +192,21 @@ def _options(config: pytest.Config) -> ReplayOptions:
         env=env,
         trust_advice=_TRUST_ADVICE,
         tls_server_option="--smtpshell-tls-server",
+        secret_env=_secret_env(config),
+        secret_env_option=_SECRET_ENV_OPTION,
     ))
     config.stash[_OPTIONS] = options
     return options
+
+
+_SECRET_ENV_OPTION = "--smtpshell-secret-env"  # or ini smtpshell_secret_env
+
+
+def _secret_env(config: pytest.Config) -> frozenset[str]:
+    """The variables secrets may read besides ``SMTPSHELL_*`` (option and ini)."""
+    names = [*(config.getoption("smtpshell_secret_env") or []),
+             *(config.getini("smtpshell_secret_env") or [])]
+    return frozenset(str(n) for n in names)
 
 
 _TRUST_ADVICE = ("ways forward: trust the server's CA with --smtpshell-cafile FILE (ini "
@@ -394,8 +412,10 @@ def smtp_mock(
     ``== connect`` of the transcript),
     ``timeout`` (seconds to wait for the client, default 10), ``env`` (variables for the
     transcript's secrets, default ``os.environ``: a secret whose variable is set is
-    checked, and a wrong password gets ``535``). At the end of the test, the test fails
-    with the transcript diff if the client did not follow the transcript."""
+    checked, and a wrong password gets ``535``; only ``SMTPSHELL_*`` variables and those
+    allowed with ``--smtpshell-secret-env NAME`` or ini ``smtpshell_secret_env``). At the
+    end of the test, the test fails with the transcript diff if the client did not follow
+    the transcript."""
     started: list[SmtpMock] = []
     request.node.stash[_MOCKS] = started
 
@@ -416,7 +436,9 @@ def smtp_mock(
             count = len(served(loaded)) if connections is None else connections
             server = MockServer(loaded, "127.0.0.1", 0, ssl_context=context, timeout=timeout,
                                 max_connections=count,
-                                env=dict(os.environ if env is None else env))
+                                env=dict(os.environ if env is None else env),
+                                secret_env=_secret_env(request.config),
+                                secret_env_option=_SECRET_ENV_OPTION)
         except (TranscriptError, ValueError) as exc:
             pytest.fail(f"smtp_mock: {exc}", pytrace=False)
         mock = SmtpMock(server, cafile, count, timeout)

@@ -18,6 +18,8 @@ from smtpshell.transcript.mock import MockServer, serve_problem
 from smtpshell.transcript.model import TranscriptError, parse_count, parse_decimal
 from smtpshell.transcript.syntax import load, parse
 
+pytest_plugins = ["pytester"]
+
 SECRET = "s3cr3t-value-from-the-environment"
 
 
@@ -263,3 +265,28 @@ def test_show_warns_once(tmp_path: Path) -> None:
     assert status == 0
     assert err.count("raw control character") == 1, err
     assert "\x01" not in out
+
+
+# --------------------------------------------------------------------------- pytest plugin
+
+
+def test_the_plugin_refuses_another_variable_unless_the_ini_allows_it(
+    pytester: pytest.Pytester, listener: _Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = pytester.path / "transcripts"
+    directory.mkdir()
+    (directory / "evil.smtp").write_text(transcript(listener.server_address[1],
+                                                    "{{secret:raw value=$LEAKME}}"))
+    monkeypatch.setenv("LEAKME", SECRET)
+    server = f"127.0.0.1:{listener.server_address[1]}"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--smtpshell-server",
+                                           server)
+    result.assert_outcomes(errors=1)  # a setup problem, as an unreadable transcript is
+    result.stdout.fnmatch_lines(["*evil.smtp:9: the transcript reads a secret from the "
+                                 "environment variable LEAKME*--smtpshell-secret-env*"])
+    assert listener.connections == 0 and listener.received == []
+    pytester.makeini("[pytest]\nsmtpshell_secret_env = LEAKME\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--smtpshell-server",
+                                           server)
+    result.assert_outcomes(passed=1)
+    assert f"AUTH PLAIN {SECRET}\r\n".encode() in listener.received
