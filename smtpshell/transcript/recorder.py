@@ -53,8 +53,8 @@ def secret_ref(
     try:
         if credential.kind == "login:password":
             return SecretRef.login_password(password_env)
-        if user is None:
-            return None
+        if user is None or user.startswith("$") or credential.authzid.startswith("$"):
+            return None  # written as itself, replay would read it as a variable's name
         if credential.kind == "plain":
             return SecretRef.plain(user, password_env, credential.authzid or None)
         if credential.kind == "login:user":
