@@ -613,16 +613,18 @@ async def replay_file(path: str | os.PathLike[str], options: ReplayOptions) -> R
 
 
 @dataclass(frozen=True)
-class Streamed:
-    """A transcript too big to hold (over ``STREAM_ABOVE`` bytes): its file, and the secret
-    variables a first streamed pass found in it; replayed as it is read again."""
+class Scanned:
+    """What the first pass over a run's files keeps of a transcript that parses: its file and
+    the secret variables it reads (asked for before anything is sent), never the parsed
+    model. It is parsed again when its turn comes (over ``STREAM_ABOVE`` bytes: replayed as
+    it is read), so a run of thousands holds at most ``jobs`` models at a time."""
 
     path: Path
     secrets: tuple[tuple[str, int | None], ...]
     """(variable, line) of each secret's ``$NAME``."""
 
 
-Loaded = Transcript | TranscriptError | Streamed
+Loaded = Transcript | TranscriptError | Scanned
 
 
 def _load(path: str | os.PathLike[str]) -> Transcript | TranscriptError:
@@ -632,17 +634,21 @@ def _load(path: str | os.PathLike[str]) -> Transcript | TranscriptError:
         return exc
 
 
-def _load_bounded(path: Path) -> Loaded:
-    """Small files parsed once and kept; big ones scanned as a stream (memory stays flat)."""
+def _is_big(path: Path) -> bool:
     try:
-        big = path.stat().st_size > STREAM_ABOVE
+        return path.stat().st_size > STREAM_ABOVE
     except OSError:
-        big = False
-    if not big:
-        return _load(path)
+        return False
+
+
+def _scan(path: Path) -> Scanned | TranscriptError:
+    """The first pass: the file parsed (a big one as a stream) and dropped; what is kept is
+    its error, or its secret variables."""
     try:
-        _, entries = iter_load(path)
-        return Streamed(path, tuple(_secret_uses(entries)))
+        if _is_big(path):
+            _, entries = iter_load(path)
+            return Scanned(path, tuple(_secret_uses(entries)))
+        return Scanned(path, tuple(_secret_uses(load(path).entries)))
     except TranscriptError as exc:
         return exc
 
@@ -650,8 +656,13 @@ def _load_bounded(path: Path) -> Loaded:
 async def _replay_loaded(source: str, loaded: Loaded, options: ReplayOptions) -> ReplayResult:
     if isinstance(loaded, TranscriptError):
         return ReplayResult.from_error(source, loaded)
-    if isinstance(loaded, Streamed):
-        return await replay_stream(loaded.path, options)
+    if isinstance(loaded, Scanned):  # parsed now that its turn has come
+        if _is_big(loaded.path):
+            return await replay_stream(loaded.path, options)
+        transcript = _load(loaded.path)
+        if isinstance(transcript, TranscriptError):  # changed since the first pass
+            return ReplayResult.from_error(source, transcript)
+        return await replay(transcript, options)
     return await replay(loaded, options)
 
 
@@ -674,28 +685,33 @@ def collect(paths: Sequence[str]) -> tuple[list[Path], list[str]]:
 
 
 def load_all(files: Sequence[Path]) -> list[tuple[Path, Loaded]]:
-    """Each file parsed once (secrets are looked for, then the same objects replayed); a
-    file over ``STREAM_ABOVE`` bytes is scanned now and streamed again when replayed."""
-    return [(path, _load_bounded(path)) for path in files]
+    """The first pass: each file parsed and its model dropped, keeping its error or its
+    secret variables (``Scanned``); ``replay_many`` parses it again when its turn comes."""
+    return [(path, _scan(path)) for path in files]
 
 
 async def replay_many(loaded: Sequence[tuple[Path, Loaded]],
                       options: ReplayOptions, jobs: int,
                       report: Callable[[ReplayResult], None] | None = None
                       ) -> list[ReplayResult]:
-    """Replay transcripts concurrently (at most ``jobs`` at a time); ``report`` is called
-    with each result as it ends."""
-    semaphore = asyncio.Semaphore(max(1, jobs))
+    """Replay transcripts concurrently, at most ``jobs`` at a time, started in the order of
+    ``loaded``; ``report`` is called with each result as it ends. The results come back in
+    the order of ``loaded``; a ``Scanned`` transcript is parsed when its turn comes and
+    only its result is kept (``jobs`` workers, not a task per file)."""
     options = with_shared_context(options)
+    results: list[ReplayResult | None] = [None] * len(loaded)
+    turns = iter(range(len(loaded)))
 
-    async def one(path: Path, transcript: Loaded) -> ReplayResult:
-        async with semaphore:
+    async def worker() -> None:
+        for i in turns:  # shared: each worker takes the next file when it is free
+            path, transcript = loaded[i]
             result = await _replay_loaded(str(path), transcript, options)
-        if report is not None:
-            report(result)
-        return result
+            results[i] = result
+            if report is not None:
+                report(result)
 
-    return list(await asyncio.gather(*(one(p, t) for p, t in loaded)))
+    await asyncio.gather(*(worker() for _ in range(min(max(1, jobs), len(loaded)))))
+    return [r for r in results if r is not None]
 
 
 def secret_variables(transcripts: Iterable[Loaded]) -> list[str]:
@@ -704,7 +720,7 @@ def secret_variables(transcripts: Iterable[Loaded]) -> list[str]:
     for transcript in transcripts:
         if isinstance(transcript, TranscriptError):
             continue  # replay reports it
-        found = (transcript.secrets if isinstance(transcript, Streamed)
+        found = (transcript.secrets if isinstance(transcript, Scanned)
                  else _secret_uses(transcript.entries))
         for name, _ in found:
             if name not in names:
@@ -727,7 +743,7 @@ def refuse_secret_env(loaded: Sequence[tuple[Path, Loaded]], allowed: frozenset[
     out: list[tuple[Path, Loaded]] = []
     for path, transcript in loaded:
         if not isinstance(transcript, TranscriptError):
-            uses = (transcript.secrets if isinstance(transcript, Streamed)
+            uses = (transcript.secrets if isinstance(transcript, Scanned)
                     else _secret_uses(transcript.entries))
             for name, lineno in uses:
                 problem = secret_env_problem(name, allowed, option)
