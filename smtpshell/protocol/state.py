@@ -36,7 +36,6 @@ changes nothing (a 5xx to MAIL leaves the stage where it was).  Subtle rows:
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
 
 
 class ClientState(enum.Enum):
@@ -87,14 +86,21 @@ TLS_DONE = "TLS_DONE"
 BDAT_LAST = "BDAT LAST"
 
 
-@dataclass(frozen=True)
 class Move:
-    """One entry of the transition table: the new mode, stage and effects."""
+    """One entry of the transition table: the new mode, stage and effects.
 
-    mode: ClientState
-    stage: Stage | None = None
-    """The new stage; None keeps the stage as it was."""
-    effects: frozenset[Effect] = frozenset()
+    A plain class, not a dataclass: the table's values are only read, and a dataclass
+    costs more to build at start-up than the whole table.
+    """
+
+    __slots__ = ("effects", "mode", "stage")
+
+    def __init__(self, mode: ClientState, stage: Stage | None = None,
+                 effects: frozenset[Effect] = frozenset()) -> None:
+        self.mode = mode
+        self.stage = stage
+        """The new stage; None keeps the stage as it was."""
+        self.effects = effects
 
 
 def _move(mode: ClientState, stage: Stage | None = None, *effects: Effect) -> Move:
