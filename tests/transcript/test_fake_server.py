@@ -276,7 +276,7 @@ def test_the_command_line_refuses_a_bad_event_in_one_escaped_line(tmp_path: Path
     path.write_text(HEAD + '== pause seconds="\\x1b[2J\\x1b]0;pwned\\x07"\n<- 220 hi\n')
     status, out, err = cli(["mock", str(path), "--port", "0", "--once"])
     assert (status, out) == (2, "")
-    assert err.count("\n") == 1 and err.startswith(f"smtpshell mock: {path}: line 3: ")
+    assert err.count("\n") == 1 and err.startswith(f"smtpshell mock: {path}:3: ")
     assert "\x1b" not in err and "\x07" not in err
     assert "is not a number of seconds" in err
 

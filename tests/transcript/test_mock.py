@@ -1033,7 +1033,7 @@ def test_mock_main_refuses_a_misplaced_skip_in_one_line(tmp_path: Path) -> None:
     out, err = io.StringIO(), io.StringIO()
     assert mock_main(["--once", "--port", "0", str(path)], out, err) == 2
     line = lineno_of(path.read_text(), "== skip")
-    assert f"line {line}: '== skip' is for the lines of a DATA body only" in err.getvalue()
+    assert f":{line}: '== skip' is for the lines of a DATA body only" in err.getvalue()
     assert "Traceback" not in err.getvalue()
 
 

@@ -250,7 +250,8 @@ def test_xoauth2_recording_holds_no_token_and_replays(tmp_path: Path) -> None:
             await core.handle_line("QUIT")
             await core.close()
             result = await replay_file(path, ReplayOptions(server=(srv.host, srv.port),
-                                                           env={"TOK": "good"}))
+                                                           env={"TOK": "good"},
+                                                           secret_env=frozenset({"TOK"})))
         return status, out.getvalue(), result.passed
 
     status, out, replayed = asyncio.run(run())
