@@ -64,13 +64,16 @@ class _Pending:
         """The verb in the state table (``BDAT LAST`` for the last chunk)."""
 
 
-@dataclass(frozen=True, kw_only=True)
 class RepliesOwed:
     """For the driver, not for the screen: ``count`` more replies are now expected, after
     the reply just before this event (lines sent after DATA, released by its reply; see
-    ``ClientConnection.send_raw``)."""
+    ``ClientConnection.send_raw``).  A plain class, not a dataclass: the session only
+    reads ``count``, and one fewer class to build at start-up."""
 
-    count: int
+    __slots__ = ("count",)
+
+    def __init__(self, *, count: int) -> None:
+        self.count = count
 
 
 @dataclass(frozen=True, kw_only=True)

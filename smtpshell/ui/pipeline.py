@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ..protocol.events import Reply, ReplyKind
 from ..session import Sent, SessionEvent
@@ -53,15 +52,21 @@ def verb_role(verb: str) -> Role:
     return Role.LAST if verb in GROUP_ENDERS else Role.ALONE
 
 
-@dataclass(frozen=True, kw_only=True)
 class Policy:
-    """The facts the decision depends on, taken once per group."""
+    """The facts the decision depends on, taken once per group.
 
-    pipelining: bool
-    """The server advertised PIPELINING, and no message or AUTH exchange is open."""
-    is_tls: bool = False
-    require_tls: bool = False
-    has_secret: Callable[[str], bool] = lambda line: False
+    A plain class, not a dataclass: only read, and one fewer class to build at start-up.
+    """
+
+    __slots__ = ("has_secret", "is_tls", "pipelining", "require_tls")
+
+    def __init__(self, *, pipelining: bool, is_tls: bool = False, require_tls: bool = False,
+                 has_secret: Callable[[str], bool] = lambda line: False) -> None:
+        self.pipelining = pipelining
+        """The server advertised PIPELINING, and no message or AUTH exchange is open."""
+        self.is_tls = is_tls
+        self.require_tls = require_tls
+        self.has_secret = has_secret
 
     def role(self, line: str) -> Role:
         if not self.pipelining or not line or "\r" in line:
