@@ -58,7 +58,7 @@ class _Listener(socketserver.ThreadingTCPServer):
 @pytest.fixture
 def listener() -> Iterator[_Listener]:
     server = _Listener()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield server
@@ -279,14 +279,14 @@ def test_the_plugin_refuses_another_variable_unless_the_ini_allows_it(
                                                     "{{secret:raw value=$LEAKME}}"))
     monkeypatch.setenv("LEAKME", SECRET)
     server = f"127.0.0.1:{listener.server_address[1]}"
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--smtpshell-server",
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--smtpshell-server",
                                            server)
     result.assert_outcomes(errors=1)  # a setup problem, as an unreadable transcript is
     result.stdout.fnmatch_lines(["*evil.smtp:9: the transcript reads a secret from the "
                                  "environment variable LEAKME*--smtpshell-secret-env*"])
     assert listener.connections == 0 and listener.received == []
     pytester.makeini("[pytest]\nsmtpshell_secret_env = LEAKME\n")
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--smtpshell-server",
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--smtpshell-server",
                                            server)
     result.assert_outcomes(passed=1)
     assert f"AUTH PLAIN {SECRET}\r\n".encode() in listener.received
