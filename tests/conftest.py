@@ -26,6 +26,14 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield sb
 
 
+@pytest.fixture
+def chunking(tmp_path: Path) -> Iterator[Sandbox]:
+    """The sandbox with CHUNKING (BDAT) on, plain only."""
+    config = SandboxConfig(port=0, tls_port=None, workdir=tmp_path / "sandbox", chunking=True)
+    with SandboxThread(config) as sb:
+        yield sb
+
+
 @pytest.fixture(scope="session")
 def ca() -> trustme.CA:
     """A throw-away CA for the test session (per xdist worker)."""

@@ -1,8 +1,10 @@
-"""Small helpers shared by the tests: session options for the sandbox, a self-signed cert."""
+"""Small helpers shared by the tests: session options for the sandbox, a self-signed cert,
+the command line run in-process."""
 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import ipaddress
 from pathlib import Path
 
@@ -60,3 +62,17 @@ def write_self_signed(directory: Path, name: str) -> tuple[Path, Path, bytes]:
         )
     )
     return certfile, keyfile, cert.public_bytes(serialization.Encoding.DER)
+
+
+def run_cli(argv: list[str], *, stdin: str = "", environ: dict[str, str] | None = None,
+            tmp: Path = Path("/nonexistent")) -> tuple[int, str, str]:
+    """``smtpshell ARGV`` run in-process (``cli.main``) with ``stdin`` piped in, no terminal
+    and a config/data folder under ``tmp``: (exit status, stdout, stderr)."""
+    from smtpshell.cli import main
+    from smtpshell.context import Environment
+
+    out, err = io.StringIO(), io.StringIO()
+    env = Environment(stdin=io.StringIO(stdin), stdout=out, stderr=err,
+                      environ=environ or {}, stdin_isatty=False, stdout_isatty=False,
+                      config_dir=tmp / "config", data_dir=tmp / "data")
+    return int(main(argv, env)), out.getvalue(), err.getvalue()

@@ -19,8 +19,6 @@ import pytest
 from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.output import DummyOutput
 
-from smtpshell.cli import main
-from smtpshell.context import Environment
 from smtpshell.protocol.connection import ClientConnection
 from smtpshell.protocol.events import Reply
 from smtpshell.protocol.state import ClientState, Stage
@@ -30,6 +28,7 @@ from smtpshell.tls import TlsOptions
 from smtpshell.ui.app import run_repl
 from smtpshell.ui.core import ShellCore
 from smtpshell.ui.render import Renderer
+from tests.helpers import run_cli
 from tests.hostile.servers import serve_in_thread
 
 ENVELOPE = "EHLO rec.test\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\n"
@@ -43,19 +42,9 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield sb
 
 
-@pytest.fixture
-def chunking(tmp_path: Path) -> Iterator[Sandbox]:
-    config = SandboxConfig(port=0, tls_port=None, workdir=tmp_path / "sandbox", chunking=True)
-    with SandboxThread(config) as sb:
-        yield sb
-
-
 def cli(argv: list[str], stdin: str = "", tmp: Path = Path("/nonexistent")) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    env = Environment(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ={},
-                      stdin_isatty=False, stdout_isatty=False,
-                      config_dir=tmp / "config", data_dir=tmp / "data")
-    return int(main(argv, env)), out.getvalue() + err.getvalue()
+    status, out, err = run_cli(argv, stdin=stdin, tmp=tmp)
+    return status, out + err
 
 
 def batch(port: int, stdin: str, *extra: str) -> tuple[int, str]:

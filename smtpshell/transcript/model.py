@@ -652,18 +652,14 @@ MAX_ELIDED_BYTES = 1 << 30
 
 
 def _elided_problem(lines: int, nbytes: int, sha256: str, file: str | None) -> str | None:
+    """What is wrong with an elision of lines (``lines=``), or None."""
     if lines < 1 or nbytes < 2 * lines:
         return "elided: needs lines >= 1 and bytes >= 2 * lines (each line ends in CRLF)"
-    if nbytes > MAX_ELIDED_BYTES:
-        return f"elided: bytes= is at most {MAX_ELIDED_BYTES} (1 GiB)"
-    if not _HEX64_RE.fullmatch(sha256):
-        return "elided: sha256= must be 64 lowercase hex digits"
-    if file is not None and (not file or not file.isprintable()):
-        return "elided: file= must be a printable path"
-    return None
+    return _elided_bytes_problem(nbytes, sha256, file)
 
 
 def _elided_bytes_problem(nbytes: int, sha256: str, file: str | None) -> str | None:
+    """What is wrong with an elision's size, digest and file (of bytes or lines), or None."""
     if nbytes < 1:
         return "elided: bytes= must be at least 1"
     if nbytes > MAX_ELIDED_BYTES:

@@ -5,20 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
-from smtpshell.cli import main
-from smtpshell.context import Environment
 from smtpshell.sandbox import Sandbox, SandboxConfig, SandboxThread
 from smtpshell.transcript.mock import MockResult, MockServer
 from smtpshell.transcript.model import ClientBytes, ElidedBytes, Transcript, TranscriptError
 from smtpshell.transcript.syntax import dump, load, parse
+from tests.helpers import run_cli
 
 SAMPLES = Path(__file__).parents[2] / "transcripts"
 DOC = Path(__file__).parents[2] / "docs" / "transcript-format.md"
@@ -26,20 +24,9 @@ ENVELOPE = "EHLO rec.test\nMAIL FROM:<a@example.org>\nRCPT TO:<b@example.org>\n"
 T = TypeVar("T")
 
 
-@pytest.fixture
-def chunking(tmp_path: Path) -> Iterator[Sandbox]:
-    """The sandbox with CHUNKING (BDAT) on."""
-    config = SandboxConfig(port=0, tls_port=None, workdir=tmp_path / "sandbox", chunking=True)
-    with SandboxThread(config) as sb:
-        yield sb
-
-
 def cli(argv: list[str], stdin: str = "", tmp: Path = Path("/nonexistent")) -> tuple[int, str]:
-    out, err = io.StringIO(), io.StringIO()
-    env = Environment(stdin=io.StringIO(stdin), stdout=out, stderr=err, environ={},
-                      stdin_isatty=False, stdout_isatty=False,
-                      config_dir=tmp / "config", data_dir=tmp / "data")
-    return int(main(argv, env)), out.getvalue() + err.getvalue()
+    status, out, err = run_cli(argv, stdin=stdin, tmp=tmp)
+    return status, out + err
 
 
 def record(sb: Sandbox, path: Path, stdin: str, *extra: str) -> str:
