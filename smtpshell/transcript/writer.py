@@ -45,21 +45,12 @@ def _open_new(path: Path, overwrite: bool) -> int:
         return os.open(path, flags | os.O_EXCL, 0o600)
     if not stat.S_ISREG(info.st_mode):
         raise _not_regular(path, info.st_mode)
-    # O_NONBLOCK: a FIFO put there since the lstat fails (ENXIO) instead of hanging
-    fd = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o600)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise _not_regular(path, mode)
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        os.ftruncate(fd, 0)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+    # Replaced, not written through: the old name is removed and a new file made in its
+    # place, so a hard link planted there (another name of someone's file) is never
+    # emptied or re-permissioned; O_EXCL|O_NOFOLLOW then refuse whatever appears between
+    # the two steps (a symbolic link, a FIFO, a file).
+    os.unlink(path)
+    return os.open(path, flags | os.O_EXCL, 0o600)
 
 
 def _not_regular(path: Path, mode: int) -> NotRegularFile:

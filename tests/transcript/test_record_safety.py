@@ -126,6 +126,23 @@ def test_slash_record_keeps_an_existing_file_after_a_backlog(
             f"(/record --force {keep} replaces it)") in out.splitlines()
 
 
+def test_record_overwrite_never_writes_through_a_hard_link(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """A hard link planted under the transcript's name is another name of someone's file:
+    overwriting replaces the name, the other file keeps its bytes and its mode."""
+    victim = tmp_path / "victim"
+    victim.write_text("secret\n")
+    victim.chmod(0o644)
+    planted = tmp_path / "x.smtp"
+    os.link(victim, planted)
+    status, out = shell(sandbox, "--record", str(planted), "--record-overwrite")
+    assert status == 0, out
+    assert victim.read_text() == "secret\n"
+    assert mode(victim) == 0o644
+    assert "-> NOOP" in planted.read_text()
+    assert mode(planted) == 0o600
+
+
 @pytest.mark.parametrize("form", ["/record --force {}", "/record {} --force"])
 def test_slash_record_force_replaces_a_regular_file(
         sandbox: Sandbox, tmp_path: Path, form: str) -> None:
