@@ -577,8 +577,13 @@ class BodyStream:
         show = count if core.settings.show_data else min(count, PREVIEW_LINES - self._shown)
         if show > 0:
             tls = session.is_tls
-            for raw in chunk.split(b"\n", show)[:show]:
-                text = raw.removesuffix(b"\r").decode("utf-8", "surrogateescape")
+            view = chunk
+            if b"\r" in view:
+                # the lines as the normaliser cut them: CRLF is one line end, and a bare
+                # CR is one too (it went out as CRLF), so the screen shows what was sent
+                view = view.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+            for raw in view.split(b"\n", show)[:show]:
+                text = raw.decode("utf-8", "surrogateescape")
                 # the line as typed, as one sent by itself is shown (the wire has it
                 # dot-stuffed): the renderer alone, the transcript has the chunk
                 core.renderer(Sent(out=Outgoing(text), data=b"", tls=tls, in_data=True))

@@ -229,6 +229,20 @@ def test_the_screen_shows_the_first_lines_and_a_count(tmp_path: Path) -> None:
     assert len(lines) < 40  # bounded: not one line per message line
 
 
+@pytest.mark.parametrize("show_data", [False, True])
+def test_the_screen_shows_the_lines_a_bare_cr_made(tmp_path: Path, show_data: bool) -> None:
+    """A bare CR inside a piped line goes out as a line end: the screen shows the lines
+    that went out, not the CR (it once showed 'a\\x0db' and a blank line never sent)."""
+    body = b"a\rb\r\nx\r\r\nc\rd\n.\r\n"
+    status, bodies, screen = _from_pipe(HEAD + body + b"QUIT\n", show_data=show_data)
+    assert status is ExitStatus.OK
+    assert bodies == [b"a\r\nb\r\nx\r\n\r\nc\r\nd\r\n.\r\n"]
+    lines = screen.splitlines()
+    start = lines.index("< 354 go ahead")
+    assert lines[start + 1:start + 8] == ["> a", "> b", "> x", "> ", "> c", "> d", "> ."]
+    assert "\\x0d" not in screen
+
+
 def test_show_data_shows_every_line(tmp_path: Path) -> None:
     body = b"".join(b"line %d\n" % i for i in range(300)) + b".\n"
     status, _, screen = _from_file(HEAD + body + b"QUIT\n", tmp_path, show_data=True)
